@@ -1,0 +1,237 @@
+package auction
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Book is everything submitted for one delivery interval.
+type Book struct {
+	// Interval names the delivery interval (e.g. "2026-11-22T10:15Z"); it
+	// is part of the canonical encoding and of every trade id. May be empty.
+	Interval string
+	Orders   []Order
+}
+
+// CheckBook checks every order against the market and that ids are unique.
+// The error is an *OrderError naming the first bad order, in book order.
+func (m *Market) CheckBook(b Book) error {
+	if b.Interval != "" {
+		if err := CheckName(b.Interval); err != nil {
+			return fmt.Errorf("book interval %q: %w", b.Interval, err)
+		}
+	}
+	var total [3]int64 // per side, so that no sum over a side overflows
+	for i := range b.Orders {
+		o := &b.Orders[i]
+		if err := m.CheckOrder(*o); err != nil {
+			var oe *OrderError
+			if errors.As(err, &oe) {
+				oe.Index = i
+			}
+			return err
+		}
+		if total[o.Side] > math.MaxInt64-o.Qty {
+			return fmt.Errorf("%w: the %s side exceeds %d quanta", ErrOverflow, o.Side, int64(math.MaxInt64))
+		}
+		total[o.Side] += o.Qty
+	}
+	return checkUnique(b.Orders)
+}
+
+// checkUnique finds the first duplicate id. It hashes the ids and sorts the
+// hashes rather than filling a map: the book may hold a million orders.
+func checkUnique(orders []Order) error {
+	type hashed struct {
+		h uint64
+		i int32
+	}
+	seed := maphash.MakeSeed()
+	hs := make([]hashed, len(orders))
+	for i := range orders {
+		hs[i] = hashed{maphash.String(seed, orders[i].ID), int32(i)}
+	}
+	slices.SortFunc(hs, func(a, b hashed) int {
+		if a.h != b.h {
+			if a.h < b.h {
+				return -1
+			}
+			return 1
+		}
+		return int(a.i - b.i)
+	})
+	first := -1 // index of the earliest second occurrence
+	for s := 0; s < len(hs); {
+		e := s + 1
+		for e < len(hs) && hs[e].h == hs[s].h {
+			e++
+		}
+		if e-s > 1 { // equal hashes: compare the ids themselves
+			run := hs[s:e]
+			slices.SortFunc(run, func(a, b hashed) int {
+				if c := strings.Compare(orders[a.i].ID, orders[b.i].ID); c != 0 {
+					return c
+				}
+				return int(a.i - b.i)
+			})
+			for k := 1; k < len(run); k++ {
+				if orders[run[k].i].ID == orders[run[k-1].i].ID {
+					if later := int(run[k].i); first < 0 || later < first {
+						first = later
+					}
+				}
+			}
+		}
+		s = e
+	}
+	if first >= 0 {
+		o := orders[first]
+		return &OrderError{Index: first, ID: o.ID, Field: "id", Err: ErrDuplicateID}
+	}
+	return nil
+}
+
+// bookJSON is the wire form of a book: {"interval": "...", "orders": [...]}.
+type bookJSON struct {
+	Interval string      `json:"interval,omitempty"`
+	Orders   []orderJSON `json:"orders"`
+}
+
+type orderJSON struct {
+	ID          string     `json:"id"`
+	Participant string     `json:"participant"`
+	Side        string     `json:"side"`
+	KWh         jsonNumber `json:"kwh"`
+	Price       jsonNumber `json:"price"`
+}
+
+// jsonNumber keeps a JSON number, or the text of a JSON string, verbatim so
+// that it is parsed exactly (never through float64).
+type jsonNumber string
+
+func (n *jsonNumber) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*n = jsonNumber(s)
+		return nil
+	}
+	if len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')) {
+		*n = jsonNumber(b)
+		return nil
+	}
+	return fmt.Errorf("want a number or a decimal string, got %.20s", b)
+}
+
+// DecodeBook reads a book in its JSON form and checks it against the market.
+// Prices and kWh may be JSON numbers or strings; both are parsed exactly.
+// Unknown fields, trailing data and any bad order reject the whole book with
+// an error naming the order and the field.
+func (m *Market) DecodeBook(r io.Reader) (Book, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var bj bookJSON
+	if err := dec.Decode(&bj); err != nil {
+		return Book{}, fmt.Errorf("book: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Book{}, errors.New("book: trailing data after the JSON object")
+	}
+	if bj.Orders == nil {
+		return Book{}, errors.New(`book: no "orders" array`)
+	}
+	b := Book{Interval: bj.Interval, Orders: make([]Order, len(bj.Orders))}
+	for i, oj := range bj.Orders {
+		o, err := m.ParseOrder(oj.ID, oj.Participant, oj.Side, string(oj.KWh), string(oj.Price))
+		if err != nil {
+			var oe *OrderError
+			if errors.As(err, &oe) {
+				oe.Index = i
+			}
+			return Book{}, err
+		}
+		b.Orders[i] = o
+	}
+	if err := m.CheckBook(b); err != nil {
+		return Book{}, err
+	}
+	return b, nil
+}
+
+// EncodeBook writes b in the JSON form DecodeBook reads, orders as given,
+// numbers as exact decimal strings.
+func (m *Market) EncodeBook(b Book) []byte {
+	buf := bytes.NewBufferString("{")
+	if b.Interval != "" {
+		buf.WriteString(`"interval":`)
+		writeJSONString(buf, b.Interval)
+		buf.WriteByte(',')
+	}
+	buf.WriteString(`"orders":[`)
+	for i, o := range b.Orders {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(`{"id":`)
+		writeJSONString(buf, o.ID)
+		buf.WriteString(`,"participant":`)
+		writeJSONString(buf, o.Participant)
+		fmt.Fprintf(buf, `,"side":"%s","kwh":"%s","price":"%s"}`, o.Side, m.FormatKWh(o.Qty), m.FormatPrice(o.Price))
+	}
+	buf.WriteString("]}\n")
+	return buf.Bytes()
+}
+
+func writeJSONString(buf *bytes.Buffer, s string) {
+	b, _ := json.Marshal(s) // a string always marshals
+	buf.Write(b)
+}
+
+// canonicalHeader starts the canonical book encoding; see docs/auction.md.
+const canonicalHeader = "p2pgrid-book/1\n"
+
+// digestBook hashes the canonical encoding of the book: a header, the
+// interval, then every sell (price ascending, id ascending) and every buy
+// (price descending, id ascending), one line each. sells and buys are the
+// order indices in that order.
+func (m *Market) digestBook(b Book, sells, buys []int32) [32]byte {
+	h := sha256.New()
+	buf := make([]byte, 0, 64<<10)
+	buf = append(buf, canonicalHeader...)
+	buf = append(buf, "interval "...)
+	buf = append(buf, b.Interval...)
+	buf = append(buf, '\n')
+	for _, side := range [2][]int32{sells, buys} {
+		for _, i := range side {
+			o := &b.Orders[i]
+			if len(buf) > 60<<10 {
+				h.Write(buf)
+				buf = buf[:0]
+			}
+			buf = append(buf, o.Side.String()...)
+			buf = append(buf, ' ')
+			buf = appendFixed(buf, o.Price, m.priceDec)
+			buf = append(buf, ' ')
+			buf = appendFixed(buf, o.Qty, m.qtyDec)
+			buf = append(buf, ' ')
+			buf = append(buf, o.ID...)
+			buf = append(buf, ' ')
+			buf = append(buf, o.Participant...)
+			buf = append(buf, '\n')
+		}
+	}
+	h.Write(buf)
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}

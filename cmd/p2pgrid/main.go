@@ -1,0 +1,103 @@
+// Command p2pgrid is the peer-to-peer energy trading gateway: one binary
+// whose subcommands clear books, run the gateway and inspect settlements.
+// Run "p2pgrid --help" for the list.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// version is stamped at build time: go build -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// exitError carries the process exit code for an error.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// badInput marks err as the caller's fault: exit status 2.
+func badInput(err error) error { return &exitError{code: 2, err: err} }
+
+// run executes the command line and returns the exit status: 0 success,
+// 2 bad input or usage, 1 anything else. Errors are one line on stderr.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	msg := strings.Join(strings.Fields(err.Error()), " ") // one line, always
+	fmt.Fprintf(stderr, "p2pgrid: %s\n", msg)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
+		return 2
+	}
+	return 1
+}
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "p2pgrid",
+		Short: "Peer-to-peer energy trading gateway for microgrids",
+		Long: `p2pgrid lets neighbours with rooftop solar sell their surplus to neighbours
+who need power. A gateway in each home reads its meters over Modbus, publishes
+signed offers and bids on MQTT, and a periodic double auction clears them;
+settled trades go to a tamper-evident local ledger and to InfluxDB.
+
+Documentation: README.md and docs/ in the source tree.`,
+		Version:       versionString(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return badInput(fmt.Errorf("%s: %w (see '%s --help')", c.CommandPath(), err, c.CommandPath()))
+	})
+	root.AddCommand(newVersionCmd(), newClearCmd())
+	return root
+}
+
+func versionString() string {
+	v := version
+	if v == "" {
+		v = "dev"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+	}
+	return v
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of p2pgrid",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "p2pgrid %s %s %s/%s\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return nil
+		},
+	}
+}
