@@ -2,7 +2,6 @@ package auction
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,13 +20,23 @@ type Book struct {
 	Orders   []Order
 }
 
+// maxBookOrders bounds a book so that order indices fit in int32 and the
+// canonical encoding in a 4 GiB buffer.
+const maxBookOrders = 1 << 24
+
 // CheckBook checks every order against the market and that ids are unique.
 // The error is an *OrderError naming the first bad order, in book order.
-func (m *Market) CheckBook(b Book) error {
+func (m *Market) CheckBook(b Book) error { return m.checkBook(b, nil) }
+
+// checkBook is CheckBook with scratch space for checkUnique (see there).
+func (m *Market) checkBook(b Book, scratch []entry) error {
 	if b.Interval != "" {
 		if err := CheckName(b.Interval); err != nil {
 			return fmt.Errorf("book interval %q: %w", b.Interval, err)
 		}
+	}
+	if len(b.Orders) > maxBookOrders {
+		return fmt.Errorf("%w: %d orders (at most %d)", ErrOverflow, len(b.Orders), maxBookOrders)
 	}
 	var total [3]int64 // per side, so that no sum over a side overflows
 	for i := range b.Orders {
@@ -44,47 +53,41 @@ func (m *Market) CheckBook(b Book) error {
 		}
 		total[o.Side] += o.Qty
 	}
-	return checkUnique(b.Orders)
+	return checkUnique(b.Orders, scratch)
 }
 
 // checkUnique finds the first duplicate id. It hashes the ids and sorts the
 // hashes rather than filling a map: the book may hold a million orders.
-func checkUnique(orders []Order) error {
-	type hashed struct {
-		h uint64
-		i int32
+// scratch, if it holds 2*len(orders) entries, is used instead of allocating.
+func checkUnique(orders []Order, scratch []entry) error {
+	if len(scratch) < 2*len(orders) {
+		scratch = make([]entry, 2*len(orders))
 	}
 	seed := maphash.MakeSeed()
-	hs := make([]hashed, len(orders))
+	hs := scratch[:len(orders)]
 	for i := range orders {
-		hs[i] = hashed{maphash.String(seed, orders[i].ID), int32(i)}
+		hs[i] = entry{key: maphash.String(seed, orders[i].ID), idx: int32(i)}
 	}
-	slices.SortFunc(hs, func(a, b hashed) int {
-		if a.h != b.h {
-			if a.h < b.h {
-				return -1
-			}
-			return 1
-		}
-		return int(a.i - b.i)
-	})
+	// Grouping by the top 24 bits is enough: runs are short and compared
+	// by id below.
+	hs = radixSortFrom(hs, scratch[len(orders):2*len(orders)], 5)
 	first := -1 // index of the earliest second occurrence
 	for s := 0; s < len(hs); {
 		e := s + 1
-		for e < len(hs) && hs[e].h == hs[s].h {
+		for e < len(hs) && hs[e].key>>40 == hs[s].key>>40 {
 			e++
 		}
-		if e-s > 1 { // equal hashes: compare the ids themselves
+		if e-s > 1 { // similar hashes: compare the ids themselves
 			run := hs[s:e]
-			slices.SortFunc(run, func(a, b hashed) int {
-				if c := strings.Compare(orders[a.i].ID, orders[b.i].ID); c != 0 {
+			slices.SortFunc(run, func(a, b entry) int {
+				if c := strings.Compare(orders[a.idx].ID, orders[b.idx].ID); c != 0 {
 					return c
 				}
-				return int(a.i - b.i)
+				return int(a.idx - b.idx)
 			})
 			for k := 1; k < len(run); k++ {
-				if orders[run[k].i].ID == orders[run[k-1].i].ID {
-					if later := int(run[k].i); first < 0 || later < first {
+				if orders[run[k].idx].ID == orders[run[k-1].idx].ID {
+					if later := int(run[k].idx); first < 0 || later < first {
 						first = later
 					}
 				}
@@ -195,43 +198,4 @@ func (m *Market) EncodeBook(b Book) []byte {
 func writeJSONString(buf *bytes.Buffer, s string) {
 	b, _ := json.Marshal(s) // a string always marshals
 	buf.Write(b)
-}
-
-// canonicalHeader starts the canonical book encoding; see docs/auction.md.
-const canonicalHeader = "p2pgrid-book/1\n"
-
-// digestBook hashes the canonical encoding of the book: a header, the
-// interval, then every sell (price ascending, id ascending) and every buy
-// (price descending, id ascending), one line each. sells and buys are the
-// order indices in that order.
-func (m *Market) digestBook(b Book, sells, buys []int32) [32]byte {
-	h := sha256.New()
-	buf := make([]byte, 0, 64<<10)
-	buf = append(buf, canonicalHeader...)
-	buf = append(buf, "interval "...)
-	buf = append(buf, b.Interval...)
-	buf = append(buf, '\n')
-	for _, side := range [2][]int32{sells, buys} {
-		for _, i := range side {
-			o := &b.Orders[i]
-			if len(buf) > 60<<10 {
-				h.Write(buf)
-				buf = buf[:0]
-			}
-			buf = append(buf, o.Side.String()...)
-			buf = append(buf, ' ')
-			buf = appendFixed(buf, o.Price, m.priceDec)
-			buf = append(buf, ' ')
-			buf = appendFixed(buf, o.Qty, m.qtyDec)
-			buf = append(buf, ' ')
-			buf = append(buf, o.ID...)
-			buf = append(buf, ' ')
-			buf = append(buf, o.Participant...)
-			buf = append(buf, '\n')
-		}
-	}
-	h.Write(buf)
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return sum
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
-	"strings"
 
 	"github.com/shopspring/decimal"
 )
@@ -27,32 +26,35 @@ import (
 //
 // The result does not depend on the order of b.Orders.
 func (m *Market) Clear(b Book) (*Result, error) {
-	if err := m.CheckBook(b); err != nil {
+	scratch := make([]entry, 2*len(b.Orders))
+	if err := m.checkBook(b, scratch); err != nil {
 		return nil, err
 	}
-	sells, buys := sortSides(b.Orders)
+	c := m.canonicalize(b, scratch)
+	sells, buys := c.sells, c.buys
 	r := &Result{
 		Interval:      b.Interval,
-		BookSHA256:    m.digestBook(b, sells, buys),
+		BookSHA256:    c.digest(),
 		Orders:        len(b.Orders),
 		Fee:           m.fee,
 		QtyDecimals:   m.qtyDec,
 		PriceDecimals: m.priceDec,
 	}
-	if len(sells) == 0 || len(buys) == 0 {
-		return r, nil // one-sided: nothing can trade
-	}
-	os := b.Orders
+	// Work with limits net of the fee for buyers: a buy order trades where
+	// its limit minus the fee reaches the seller's limit.
 	fee := m.fee
+	sellPrice := func(e entry) int64 { return int64(e.key ^ 1<<63) }
+	buyNet := func(e entry) int64 { return -int64(e.key^1<<63) - fee }
 
-	// Walk the supply curve up and the demand curve (net of fee) down while
-	// the next buyer still values the kWh at least as much as the next seller.
-	var vol int64
+	// Walk the supply curve up and the demand curve down while the next
+	// buyer still values the kWh at least as much as the next seller.
+	var vol, remS, remB, lastS, lastB int64
 	i, j := 0, 0
-	remS, remB := os[sells[0]].Qty, os[buys[0]].Qty
-	var lastS, lastB int64
+	if len(sells) > 0 && len(buys) > 0 {
+		remS, remB = sells[0].qty, buys[0].qty
+	}
 	for i < len(sells) && j < len(buys) {
-		s, d := os[sells[i]].Price, os[buys[j]].Price-fee
+		s, d := sellPrice(sells[i]), buyNet(buys[j])
 		if d < s {
 			break
 		}
@@ -61,34 +63,34 @@ func (m *Market) Clear(b Book) (*Result, error) {
 		lastS, lastB = s, d
 		if remS -= q; remS == 0 {
 			if i++; i < len(sells) {
-				remS = os[sells[i]].Qty
+				remS = sells[i].qty
 			}
 		}
 		if remB -= q; remB == 0 {
 			if j++; j < len(buys) {
-				remB = os[buys[j]].Qty
+				remB = buys[j].qty
 			}
 		}
 	}
 	if vol == 0 {
-		return r, nil // the curves do not overlap
+		return r, nil // one-sided, or the curves do not overlap
 	}
 	// The price must keep every filled order willing (>= lastS, <= lastB)
 	// and every unfilled quantity unwilling (<= next seller, >= next buyer).
 	lo, hi := lastS, lastB
 	if j < len(buys) {
-		lo = max(lo, os[buys[j]].Price-fee)
+		lo = max(lo, buyNet(buys[j]))
 	}
 	if i < len(sells) {
-		hi = min(hi, os[sells[i]].Price)
+		hi = min(hi, sellPrice(sells[i]))
 	}
 	price := lo + decimal.NewFromInt(hi-lo).Mul(m.k).Round(0).IntPart()
 
-	sellFills, err := fillSide(os, sells, vol, func(o *Order) int { return cmp.Compare(o.Price, price) })
+	sellFills, err := fillSide(b.Orders, sells, vol, func(e entry) int { return cmp.Compare(sellPrice(e), price) })
 	if err != nil {
 		return nil, err
 	}
-	buyFills, err := fillSide(os, buys, vol, func(o *Order) int { return cmp.Compare(price, o.Price-fee) })
+	buyFills, err := fillSide(b.Orders, buys, vol, func(e entry) int { return cmp.Compare(price, buyNet(e)) })
 	if err != nil {
 		return nil, err
 	}
@@ -98,48 +100,41 @@ func (m *Market) Clear(b Book) (*Result, error) {
 	r.Fills = make([]Fill, 0, len(sellFills)+len(buyFills))
 	var welfare int128
 	for _, f := range sellFills {
-		o := &os[f.idx]
+		o := &b.Orders[f.idx]
 		r.Fills = append(r.Fills, Fill{ID: o.ID, Participant: o.Participant, Side: Sell, Qty: f.qty, Limit: o.Price})
 		welfare = welfare.sub(mul128(f.qty, o.Price))
 	}
 	for _, f := range buyFills {
-		o := &os[f.idx]
+		o := &b.Orders[f.idx]
 		r.Fills = append(r.Fills, Fill{ID: o.ID, Participant: o.Participant, Side: Buy, Qty: f.qty, Limit: o.Price})
 		welfare = welfare.add(mul128(f.qty, o.Price-fee))
 	}
 	r.welfare = welfare
-	r.Trades = pairTrades(r.Fills[:len(sellFills)], r.Fills[len(sellFills):])
+	r.Trades = pairTrades(r.Fills, len(sellFills))
 	return r, nil
 }
 
-// fill is the quantity given to the order at index idx.
-type fill struct {
-	idx int32
-	qty int64
-}
-
-// fillSide fills vol quanta from one side, walked best first. rel(o) < 0
-// means o strictly prefers trading at the price (filled whole), 0 that it
-// is indifferent (the marginal level, rationed pro rata), > 0 that it does
-// not trade.
-func fillSide(os []Order, side []int32, vol int64, rel func(*Order) int) ([]fill, error) {
-	fills := make([]fill, 0, len(side)/2+1)
+// fillSide fills vol quanta from one side, walked best first, and returns
+// the entries filled with the quantity each gets. rel(e) < 0 means the
+// order strictly prefers trading at the price (filled whole), 0 that it is
+// indifferent (the marginal level, rationed pro rata), > 0 that it does not
+// trade.
+func fillSide(os []Order, side []entry, vol int64, rel func(entry) int) ([]entry, error) {
 	left := vol
 	k := 0
-	for ; k < len(side) && rel(&os[side[k]]) < 0; k++ {
-		q := os[side[k]].Qty
-		fills = append(fills, fill{side[k], q})
-		left -= q
+	for ; k < len(side) && rel(side[k]) < 0; k++ {
+		left -= side[k].qty
 	}
 	e := k
 	var level int64
-	for ; e < len(side) && rel(&os[side[e]]) == 0; e++ {
-		level += os[side[e]].Qty // fits: CheckBook bounds each side's total
+	for ; e < len(side) && rel(side[e]) == 0; e++ {
+		level += side[e].qty // fits: CheckBook bounds each side's total
 	}
 	if left < 0 || left > level {
 		// Cannot happen for a price inside [lo, hi]; guard the invariant.
 		return nil, fmt.Errorf("auction: internal error: %d quanta for a marginal level of %d", left, level)
 	}
+	fills := side[:k:k]
 	if left > 0 {
 		fills = append(fills, prorate(os, side[k:e], left, level)...)
 	}
@@ -150,17 +145,15 @@ func fillSide(os []Order, side []int32, vol int64, rel func(*Order) int) ([]fill
 // total >= f, ordered by id) pro rata to their size: each gets the floor of
 // its share, and the quanta left over go one each to the largest remainders,
 // ties to the smaller id. Orders that get nothing are left out.
-func prorate(os []Order, level []int32, f, total int64) []fill {
-	type share struct {
-		fill
-		rem uint64
-	}
-	shares := make([]share, len(level))
+func prorate(os []Order, level []entry, f, total int64) []entry {
+	shares := make([]entry, len(level))
+	rems := make([]uint64, len(level))
 	left := f
-	for n, idx := range level {
-		hi, lo := bits.Mul64(uint64(f), uint64(os[idx].Qty))
+	for n, e := range level {
+		hi, lo := bits.Mul64(uint64(f), uint64(e.qty))
 		q, rem := bits.Div64(hi, lo, uint64(total)) // hi < total since f <= total
-		shares[n] = share{fill{idx, int64(q)}, rem}
+		shares[n] = entry{key: e.key, qty: int64(q), idx: e.idx}
+		rems[n] = rem
 		left -= int64(q)
 	}
 	if left > 0 {
@@ -169,78 +162,43 @@ func prorate(os []Order, level []int32, f, total int64) []fill {
 			byRem[n] = n
 		}
 		// Stable: among equal remainders the id order of level stands.
-		slices.SortStableFunc(byRem, func(a, b int) int { return cmp.Compare(shares[b].rem, shares[a].rem) })
+		slices.SortStableFunc(byRem, func(a, b int) int { return cmp.Compare(rems[b], rems[a]) })
 		for _, n := range byRem[:left] {
 			shares[n].qty++
 		}
 	}
-	out := make([]fill, 0, len(shares))
+	out := shares[:0]
 	for _, s := range shares {
 		if s.qty > 0 {
-			out = append(out, s.fill)
+			out = append(out, s)
 		}
 	}
 	return out
 }
 
-// pairTrades pairs filled sells (cheapest first) with filled buys (highest
-// limit first) into bilateral trades, in that order. Both sides sum to the
-// same volume.
-func pairTrades(sells, buys []Fill) []Trade {
-	trades := make([]Trade, 0, len(sells)+len(buys))
-	i, j := 0, 0
+// pairTrades pairs the filled sells fills[:nSell] (cheapest first) with the
+// filled buys fills[nSell:] (highest limit first) into bilateral trades, in
+// that order. Both sides sum to the same volume.
+func pairTrades(fills []Fill, nSell int) []Trade {
+	trades := make([]Trade, 0, len(fills))
+	i, j := 0, nSell
 	var remS, remB int64
-	if len(sells) > 0 && len(buys) > 0 {
-		remS, remB = sells[0].Qty, buys[0].Qty
+	if i < nSell && j < len(fills) {
+		remS, remB = fills[i].Qty, fills[j].Qty
 	}
-	for i < len(sells) && j < len(buys) {
+	for i < nSell && j < len(fills) {
 		q := min(remS, remB)
-		trades = append(trades, Trade{Sell: sells[i].ID, Buy: buys[j].ID,
-			Seller: sells[i].Participant, Buyer: buys[j].Participant, Qty: q})
+		trades = append(trades, Trade{SellFill: int32(i), BuyFill: int32(j), Qty: q})
 		if remS -= q; remS == 0 {
-			if i++; i < len(sells) {
-				remS = sells[i].Qty
+			if i++; i < nSell {
+				remS = fills[i].Qty
 			}
 		}
 		if remB -= q; remB == 0 {
-			if j++; j < len(buys) {
-				remB = buys[j].Qty
+			if j++; j < len(fills) {
+				remB = fills[j].Qty
 			}
 		}
 	}
 	return trades
-}
-
-// sortSides returns the indices of the sell orders by price ascending and
-// of the buy orders by price descending, ties by id: the canonical order.
-func sortSides(os []Order) (sells, buys []int32) {
-	type entry struct {
-		key int64 // price for sells, -price for buys: ascending is best first
-		idx int32
-	}
-	var es, eb []entry
-	for i := range os {
-		if os[i].Side == Sell {
-			es = append(es, entry{os[i].Price, int32(i)})
-		} else {
-			eb = append(eb, entry{-os[i].Price, int32(i)})
-		}
-	}
-	byKeyThenID := func(a, b entry) int {
-		if a.key != b.key {
-			return cmp.Compare(a.key, b.key)
-		}
-		return strings.Compare(os[a.idx].ID, os[b.idx].ID)
-	}
-	slices.SortFunc(es, byKeyThenID)
-	slices.SortFunc(eb, byKeyThenID)
-	sells = make([]int32, len(es))
-	for n, e := range es {
-		sells[n] = e.idx
-	}
-	buys = make([]int32, len(eb))
-	for n, e := range eb {
-		buys[n] = e.idx
-	}
-	return sells, buys
 }

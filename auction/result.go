@@ -44,11 +44,11 @@ type Fill struct {
 	Limit       int64 // the order's limit price, ticks
 }
 
-// Trade is a bilateral trade at the uniform price.
+// Trade is a bilateral trade at the uniform price between two fills of
+// the same result.
 type Trade struct {
-	Sell, Buy     string // order ids
-	Seller, Buyer string // participants
-	Qty           int64  // quanta
+	SellFill, BuyFill int32 // indices into Result.Fills
+	Qty               int64 // quanta
 }
 
 // TradeID derives a trade's id from the interval and the two order ids:
@@ -62,7 +62,15 @@ func TradeID(interval, sell, buy string) string {
 }
 
 // TradeID returns the id of t, a trade of this result.
-func (r *Result) TradeID(t Trade) string { return TradeID(r.Interval, t.Sell, t.Buy) }
+func (r *Result) TradeID(t Trade) string {
+	return TradeID(r.Interval, r.Fills[t.SellFill].ID, r.Fills[t.BuyFill].ID)
+}
+
+// Sell returns the sell side of t, a trade of this result.
+func (r *Result) Sell(t Trade) Fill { return r.Fills[t.SellFill] }
+
+// Buy returns the buy side of t, a trade of this result.
+func (r *Result) Buy(t Trade) Fill { return r.Fills[t.BuyFill] }
 
 // BookDigest returns the book's SHA-256 in hex.
 func (r *Result) BookDigest() string { return hex.EncodeToString(r.BookSHA256[:]) }
@@ -143,9 +151,9 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		b = append(b, `{"id":"`...)
 		b = append(b, r.TradeID(t)...)
 		b = append(b, `","sell":"`...)
-		b = append(b, t.Sell...)
+		b = append(b, r.Fills[t.SellFill].ID...)
 		b = append(b, `","buy":"`...)
-		b = append(b, t.Buy...)
+		b = append(b, r.Fills[t.BuyFill].ID...)
 		b = append(b, `","kwh":"`...)
 		b = appendFixed(b, t.Qty, r.QtyDecimals)
 		b = append(b, `","price":`...)
@@ -197,7 +205,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintln(tw, "seller\tsell order\tbuyer\tbuy order\tkWh\tamount\t")
 	for _, t := range r.Trades {
 		amount := mul128(r.Price, t.Qty).decimal(r.QtyDecimals + r.PriceDecimals)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", t.Seller, t.Sell, t.Buyer, t.Buy, r.kwh(t.Qty), amount)
+		s, b := r.Sell(t), r.Buy(t)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Participant, s.ID, b.Participant, b.ID, r.kwh(t.Qty), amount)
 	}
 	return tw.Flush()
 }

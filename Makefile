@@ -1,0 +1,57 @@
+# p2pgrid: build, run, test. `make help` lists the targets.
+
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+TOOLS     := $(CURDIR)/bin/tools
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME  ?= 10s
+PKGS      := ./...
+
+.PHONY: help build run test test-short bench lint fuzz cross clean tools
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
+
+build: ## build bin/p2pgrid (static, CGO_ENABLED=0, version stamped)
+	$(BUILD) -o bin/p2pgrid ./cmd/p2pgrid
+
+run: build ## the main job on embedded defaults: clear the example book
+	bin/p2pgrid clear --format table configs/examples/book.json
+
+test: lint ## everything: lint, unit, property, golden and integration tests
+	$(GO) test -count=1 $(PKGS)
+
+test-short: ## quick unit tests only (-short)
+	$(GO) test -short -count=1 $(PKGS)
+
+bench: ## benchmarks (see docs/performance.md)
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+tools: $(TOOLS)/staticcheck ## install the lint tools into bin/tools
+
+lint: tools ## gofmt check, go vet, staticcheck
+	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(TOOLS)/staticcheck $(PKGS)
+
+fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+	  dir=$$(dirname $$f); \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== $$dir $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$dir; \
+	  done; \
+	done
+
+cross: ## static binaries for the Raspberry Pis: linux/arm64, linux/arm v6 and v7
+	GOOS=linux GOARCH=arm64 $(BUILD) -o bin/p2pgrid-linux-arm64 ./cmd/p2pgrid
+	GOOS=linux GOARCH=arm GOARM=7 $(BUILD) -o bin/p2pgrid-linux-armv7 ./cmd/p2pgrid
+	GOOS=linux GOARCH=arm GOARM=6 $(BUILD) -o bin/p2pgrid-linux-armv6 ./cmd/p2pgrid
+
+clean: ## remove build output
+	rm -rf bin/p2pgrid bin/p2pgrid-linux-*
