@@ -22,6 +22,7 @@ run: build ## the main job on embedded defaults: clear the example book
 
 test: lint ## everything: lint, unit, property, golden and integration tests
 	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -run Property ./auction -rapid.checks=5000
 
 test-short: ## quick unit tests only (-short)
 	$(GO) test -short -count=1 $(PKGS)

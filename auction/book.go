@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"io"
 	"math"
 	"slices"
 	"strings"
@@ -100,75 +99,6 @@ func checkUnique(orders []Order, scratch []entry) error {
 		return &OrderError{Index: first, ID: o.ID, Field: "id", Err: ErrDuplicateID}
 	}
 	return nil
-}
-
-// bookJSON is the wire form of a book: {"interval": "...", "orders": [...]}.
-type bookJSON struct {
-	Interval string      `json:"interval,omitempty"`
-	Orders   []orderJSON `json:"orders"`
-}
-
-type orderJSON struct {
-	ID          string     `json:"id"`
-	Participant string     `json:"participant"`
-	Side        string     `json:"side"`
-	KWh         jsonNumber `json:"kwh"`
-	Price       jsonNumber `json:"price"`
-}
-
-// jsonNumber keeps a JSON number, or the text of a JSON string, verbatim so
-// that it is parsed exactly (never through float64).
-type jsonNumber string
-
-func (n *jsonNumber) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*n = jsonNumber(s)
-		return nil
-	}
-	if len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')) {
-		*n = jsonNumber(b)
-		return nil
-	}
-	return fmt.Errorf("want a number or a decimal string, got %.20s", b)
-}
-
-// DecodeBook reads a book in its JSON form and checks it against the market.
-// Prices and kWh may be JSON numbers or strings; both are parsed exactly.
-// Unknown fields, trailing data and any bad order reject the whole book with
-// an error naming the order and the field.
-func (m *Market) DecodeBook(r io.Reader) (Book, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	var bj bookJSON
-	if err := dec.Decode(&bj); err != nil {
-		return Book{}, fmt.Errorf("book: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Book{}, errors.New("book: trailing data after the JSON object")
-	}
-	if bj.Orders == nil {
-		return Book{}, errors.New(`book: no "orders" array`)
-	}
-	b := Book{Interval: bj.Interval, Orders: make([]Order, len(bj.Orders))}
-	for i, oj := range bj.Orders {
-		o, err := m.ParseOrder(oj.ID, oj.Participant, oj.Side, string(oj.KWh), string(oj.Price))
-		if err != nil {
-			var oe *OrderError
-			if errors.As(err, &oe) {
-				oe.Index = i
-			}
-			return Book{}, err
-		}
-		b.Orders[i] = o
-	}
-	if err := m.CheckBook(b); err != nil {
-		return Book{}, err
-	}
-	return b, nil
 }
 
 // EncodeBook writes b in the JSON form DecodeBook reads, orders as given,

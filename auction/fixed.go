@@ -84,10 +84,9 @@ func parseFixed(s string, scale int, limit int64) (int64, error) {
 		}
 		expStart := i
 		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-			if exp > 1000 {
-				return 0, fmt.Errorf("%w: exponent of %q", errRange, s)
+			if exp <= 1000 { // beyond that only zero fits; stop growing
+				exp = exp*10 + int(s[i]-'0')
 			}
-			exp = exp*10 + int(s[i]-'0')
 		}
 		if i == expStart {
 			return 0, fmt.Errorf("%w: %q", errSyntax, s)

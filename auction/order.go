@@ -3,6 +3,7 @@ package auction
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Side is the side of an order: a buy bid or a sell offer.
@@ -99,7 +100,8 @@ func CheckName(s string) error {
 	}
 	for i := 0; i < len(s); i++ {
 		if !idChars[s[i]] {
-			return fmt.Errorf("character %q at %d is not one of [A-Za-z0-9._:-]", s[i], i)
+			r, _ := utf8.DecodeRuneInString(s[i:])
+			return fmt.Errorf("character %q at %d is not one of [A-Za-z0-9._:-]", r, i)
 		}
 	}
 	return nil
