@@ -1,8 +1,15 @@
-// Package meter reads smart meters and solar inverters over Modbus (TCP, RTU
-// and RTU over TCP) and turns their registers into readings: power, energy
-// counters, per-phase values.
+// Package meter reads smart meters and solar inverters over Modbus and turns
+// their registers into readings: power, energy counters, per-phase values.
 //
-// It knows nothing of markets, orders or money. It is built in a later issue;
-// for now it holds only this description so the layout tells the
-// architecture.
+// It knows nothing of markets, orders or money. Its parts:
+//
+//   - meter (this package): Reading, the Device a gateway polls, staleness;
+//   - meter/bus: one physical Modbus bus or connection (TCP, RTU on a serial
+//     port, RTU over TCP), guarding the known faults of the client library;
+//   - meter/profile: register maps as data (YAML device profiles in
+//     configs/devices/), request planning and decoding;
+//   - meter/sunspec: SunSpec discovery and the common, inverter and meter
+//     models;
+//   - meter/sim: simulated homes (a grid meter and a SunSpec inverter each)
+//     served over Modbus, for the demo and the tests.
 package meter
