@@ -1,0 +1,69 @@
+// Package testtool finds the external programs that integration tests run
+// (Debian's pymodbus, mbpoll, socat, mosquitto, influxd, chromium, ...).
+//
+// A missing tool fails the test with the command that installs it: an
+// integration test never passes, or skips, silently. `make test` and
+// .ci/run install every tool; `go test -short` skips integration tests
+// before they ask for tools.
+package testtool
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Require returns the path of the program name, or fails the test saying
+// how to install it (install is the command, e.g. "apt-get install mbpoll").
+// It looks in PATH and then in the Debian locations /usr/bin and /usr/sbin.
+func Require(t testing.TB, name, install string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/bin", "/usr/sbin"} {
+		p := dir + "/" + name
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	t.Fatalf("%s is not installed; this integration test needs it. Install it with: %s (or run `make test`, which does)", name, install)
+	return ""
+}
+
+// DebianPython returns Debian's /usr/bin/python3 after checking that it can
+// import module, failing the test with how to install the package that
+// provides it. Debian's interpreter is used on purpose: a python3 earlier
+// in PATH (pyenv, a venv) does not see Debian's python3-* packages.
+func DebianPython(t testing.TB, module, debianPackage string) string {
+	t.Helper()
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Fatalf("/usr/bin/python3 is missing; install it with: apt-get install python3 %s", debianPackage)
+	}
+	if out, err := exec.Command(py, "-c", "import "+module).CombinedOutput(); err != nil {
+		t.Fatalf("Debian's python3 cannot import %s (%v: %s); install it with: apt-get install %s", module, err, out, debianPackage)
+	}
+	return py
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Integration skips t under -short, the quick unit-test run. Everything
+// else about an integration test is unconditional.
+func Integration(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: runs in `make test`, not under -short")
+	}
+}
