@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 10s
 PKGS      := ./...
 
-.PHONY: help build run test test-short bench lint fuzz cross clean tools
+.PHONY: help build run test test-short bench lint fuzz cross clean tools deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -20,7 +20,10 @@ build: ## build bin/p2pgrid (static, CGO_ENABLED=0, version stamped)
 run: build ## the main job on embedded defaults: clear the example book
 	bin/p2pgrid clear --format table configs/examples/book.json
 
-test: lint ## everything: lint, unit, property, golden and integration tests
+deps: ## install the Debian packages the integration tests use (apt-get)
+	scripts/install-deps
+
+test: deps lint ## everything: lint, unit, property, golden and integration tests
 	$(GO) test -count=1 $(PKGS)
 	$(GO) test -count=1 -run Property ./auction -rapid.checks=5000
 
@@ -45,7 +48,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
 	  dir=$$(dirname $$f); \
 	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
-	    echo "== $$dir $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$dir; \
+	    echo "== $$dir $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$dir; \
 	  done; \
 	done
 

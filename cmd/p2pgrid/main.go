@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -75,8 +76,39 @@ Documentation: README.md and docs/ in the source tree.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return badInput(fmt.Errorf("%s: %w (see '%s --help')", c.CommandPath(), err, c.CommandPath()))
 	})
-	root.AddCommand(newVersionCmd(), newClearCmd())
+	lf := &logFlags{}
+	lf.register(root)
+	logger := func() *slog.Logger { return lf.logger(stderr) }
+	root.AddCommand(newVersionCmd(), newClearCmd(), newMeterCmd(logger), newSimCmd(logger))
 	return root
+}
+
+// logFlags choose the root logger: one slog logger, built here and handed
+// down to every component.
+type logFlags struct {
+	level, format string
+}
+
+func (f *logFlags) register(root *cobra.Command) {
+	root.PersistentFlags().StringVar(&f.level, "log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&f.format, "log-format", "text", "log format: text or json")
+}
+
+// logger builds the root logger; bad flag values fall back to info/text
+// with a warning rather than failing a running daemon.
+func (f *logFlags) logger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	bad := lvl.UnmarshalText([]byte(f.level)) != nil
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if f.format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	l := slog.New(h)
+	if bad {
+		l.Warn("unknown --log-level, using info", "value", f.level)
+	}
+	return l
 }
 
 func versionString() string {

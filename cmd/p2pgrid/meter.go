@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/p2pgrid/p2pgrid/meter"
+	"github.com/p2pgrid/p2pgrid/meter/bus"
+	"github.com/p2pgrid/p2pgrid/meter/profile"
+	"github.com/p2pgrid/p2pgrid/meter/sunspec"
+)
+
+func newMeterCmd(logger func() *slog.Logger) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "meter",
+		Short: "Read smart meters and solar inverters over Modbus",
+		Long: `Read smart meters and solar inverters over Modbus TCP, Modbus RTU on a serial
+port, or RTU over TCP (RS-485-to-Ethernet converters).
+
+Device URLs:
+  tcp://HOST[:PORT]                                 Modbus TCP (port 502)
+  rtu:///dev/ttyUSB0?baud=9600&parity=N&stop=1     Modbus RTU on a serial port
+  rtutcp://HOST:PORT                                RTU frames over a TCP socket
+Any of them may add timeout=DURATION (default 1s).`,
+	}
+	cmd.AddCommand(newMeterReadCmd(logger), newMeterScanCmd(logger))
+	return cmd
+}
+
+type busFlags struct {
+	url     string
+	timeout time.Duration
+}
+
+func (f *busFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.url, "url", "", "device URL: tcp://HOST:PORT, rtu:///dev/ttyUSB0?baud=9600&parity=N, rtutcp://HOST:PORT (required)")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", time.Second, "timeout of one Modbus request")
+}
+
+func (f *busFlags) open(logger *slog.Logger, retries int) (*bus.Bus, error) {
+	if f.url == "" {
+		return nil, badInput(errors.New("--url is required, e.g. --url tcp://127.0.0.1:502"))
+	}
+	b, err := bus.Open(f.url, bus.Options{Timeout: f.timeout, Retries: retries, Logger: logger})
+	if err != nil {
+		return nil, badInput(err)
+	}
+	return b, nil
+}
+
+func newMeterReadCmd(logger func() *slog.Logger) *cobra.Command {
+	var bf busFlags
+	var unit uint8
+	var device string
+	var profileDirs []string
+	cmd := &cobra.Command{
+		Use:   "read --url URL [--unit N] --device NAME",
+		Short: "Read one device once and print the reading as JSON",
+		Long: `Read one device once and print one JSON object:
+
+  {"device":"sdm630","unit":1,"kind":"meter","power_w":-1540.5,"import_wh":12345678,
+   "export_wh":6789125,"frequency_hz":50.01,"voltage_v":[..],"current_a":[..],"phase_power_w":[..]}
+
+--device names a device profile (configs/devices/*.yaml, or a file NAME.yaml in a
+--profiles directory), or "sunspec" to discover a SunSpec device and read its
+inverter or meter model; SunSpec readings add manufacturer, model and serial.
+power_w is positive when a meter imports from the grid and when an inverter
+produces. Values the device lacks are omitted.
+
+Exit status 2, with a one-line error, when the device does not answer, answers
+with an exception, or the profile is unknown.`,
+		Example: `  p2pgrid meter read --url tcp://127.0.0.1:5020 --unit 1 --device sdm630
+  p2pgrid meter read --url tcp://192.168.1.50:502 --unit 126 --device sunspec
+  p2pgrid meter read --url 'rtu:///dev/ttyUSB0?baud=9600&parity=N' --unit 2 --device sdm120`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if device == "" {
+				return badInput(errors.New("--device is required: a profile name (e.g. sdm630) or sunspec"))
+			}
+			var p *profile.Profile
+			if device != "sunspec" {
+				var err error
+				if p, err = profile.Lookup(device, profileDirs...); err != nil {
+					return badInput(err)
+				}
+			}
+			b, err := bf.open(logger(), 1)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*bf.timeout+5*time.Second)
+			defer cancel()
+			var dev meter.Device
+			if p != nil {
+				dev = p.Device(b, unit)
+			} else {
+				d, err := sunspec.Discover(ctx, b, unit)
+				if err != nil {
+					return badInput(fmt.Errorf("%s unit %d: %w", b.URL(), unit, err))
+				}
+				dev = d
+			}
+			r, err := dev.Read(ctx)
+			if err != nil {
+				return badInput(err)
+			}
+			out, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", out)
+			return err
+		},
+	}
+	bf.register(cmd)
+	cmd.Flags().Uint8Var(&unit, "unit", 1, "Modbus unit id (slave address), 1-247")
+	cmd.Flags().StringVar(&device, "device", "", "device profile name (sdm630, sdm120, sdm72, ...) or sunspec (required)")
+	cmd.Flags().StringSliceVar(&profileDirs, "profiles", nil, "extra directory of device profiles (NAME.yaml), searched before the built-in ones")
+	return cmd
+}
+
+func newMeterScanCmd(logger func() *slog.Logger) *cobra.Command {
+	var bf busFlags
+	var units, format string
+	cmd := &cobra.Command{
+		Use:   "scan --url URL [--units 1-247]",
+		Short: "List the unit ids that answer on a bus, with their SunSpec identity",
+		Long: `Scan a Modbus bus or gateway: for each unit id, look for SunSpec (at 40000, 0
+and 50000) and otherwise for any answer to a register read, including an
+exception (a device that says "illegal address" is there). Prints one line per
+unit that answers; progress goes to standard error.`,
+		Example: `  p2pgrid meter scan --url tcp://127.0.0.1:5020 --units 1-10
+  p2pgrid meter scan --url 'rtu:///dev/ttyUSB0?baud=9600' --timeout 200ms`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ids, err := parseUnits(units)
+			if err != nil {
+				return badInput(fmt.Errorf("--units: %w", err))
+			}
+			if format != "table" && format != "json" {
+				return badInput(fmt.Errorf("--format: unknown format %q (want table or json)", format))
+			}
+			b, err := bf.open(logger(), 0)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			found := scanUnits(cmd.Context(), b, ids, cmd.ErrOrStderr())
+			return writeScan(cmd.OutOrStdout(), found, format)
+		},
+	}
+	bf.register(cmd)
+	cmd.Flags().Lookup("timeout").DefValue = "300ms"
+	cmd.Flags().Set("timeout", "300ms")
+	cmd.Flags().StringVar(&units, "units", "1-247", "unit ids to try: ranges and lists, e.g. 1-10,126")
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json (one object per line)")
+	return cmd
+}
+
+// scanned is one unit that answered.
+type scanned struct {
+	Unit         uint8  `json:"unit"`
+	SunSpec      bool   `json:"sunspec"`
+	Kind         string `json:"kind,omitempty"`
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Model        string `json:"model,omitempty"`
+	Serial       string `json:"serial,omitempty"`
+	Models       []int  `json:"models,omitempty"`
+	Note         string `json:"note,omitempty"`
+}
+
+func scanUnits(ctx context.Context, b *bus.Bus, ids []uint8, progress io.Writer) []scanned {
+	var found []scanned
+	for n, u := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(progress, "\rscanning unit %d (%d/%d), %d found", u, n+1, len(ids), len(found))
+		if d, err := sunspec.Discover(ctx, b, u); err == nil {
+			s := scanned{Unit: u, SunSpec: true, Kind: string(d.Kind), Manufacturer: d.Manufacturer, Model: d.ModelName, Serial: d.Serial}
+			for _, m := range d.Models {
+				s.Models = append(s.Models, int(m.ID))
+			}
+			found = append(found, s)
+			continue
+		}
+		if note, ok := answers(ctx, b, u); ok {
+			found = append(found, scanned{Unit: u, Note: note})
+		}
+	}
+	fmt.Fprintf(progress, "\rscanned %d units, %d answered          \n", len(ids), len(found))
+	return found
+}
+
+// answers reports whether anything at unit answers a register read; an
+// exception from the device itself counts, a gateway's "no target" does not.
+func answers(ctx context.Context, b *bus.Bus, u uint8) (string, bool) {
+	for _, read := range []func(context.Context, uint8, uint16, uint16) ([]uint16, error){b.ReadInput, b.ReadHolding} {
+		_, err := read(ctx, u, 0, 1)
+		if err == nil {
+			return "answers register reads", true
+		}
+		var ex *bus.ExceptionError
+		if errors.As(err, &ex) && ex.Code != 10 && ex.Code != 11 {
+			return fmt.Sprintf("answers with exception %d", ex.Code), true
+		}
+	}
+	return "", false
+}
+
+func writeScan(w io.Writer, found []scanned, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		for _, s := range found {
+			if err := enc.Encode(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "UNIT\tSUNSPEC\tKIND\tMANUFACTURER\tMODEL\tSERIAL\tMODELS / NOTE")
+	for _, s := range found {
+		extra := s.Note
+		if s.SunSpec {
+			extra = strings.Trim(strings.Join(strings.Fields(fmt.Sprint(s.Models)), ","), "[]")
+		}
+		ss := "no"
+		if s.SunSpec {
+			ss = "yes"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Unit, ss, dash(s.Kind), dash(s.Manufacturer), dash(s.Model), dash(s.Serial), extra)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// parseUnits parses "1-10,126" into unit ids 1..247.
+func parseUnits(s string) ([]uint8, error) {
+	var ids []uint8
+	seen := map[int]bool{}
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a unit id or range", part)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil {
+				return nil, fmt.Errorf("%q is not a unit id or range", part)
+			}
+		}
+		if a < 1 || b > 247 || a > b {
+			return nil, fmt.Errorf("%q: unit ids run from 1 to 247", part)
+		}
+		for u := a; u <= b; u++ {
+			if !seen[u] {
+				seen[u] = true
+				ids = append(ids, uint8(u))
+			}
+		}
+	}
+	return ids, nil
+}

@@ -1,0 +1,112 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Error is one thing wrong with a configuration: the key it is about, and
+// where the key's value came from (a line of the file, an environment
+// variable, or neither for a default or a value set in code).
+type Error struct {
+	File string // the file given to Load; "" for Parse and Validate
+	Line int    // the line of the file, 0 when not from the file
+	Env  string // the environment variable that set the value, if one did
+	Key  string // the key's full path (market.interval, devices[1].url); "" for the whole file
+	Err  error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("config")
+	if e.File != "" {
+		b.WriteString(" " + e.File)
+	}
+	b.WriteString(": ")
+	switch {
+	case e.Env != "":
+		b.WriteString("environment " + e.Env + ": ")
+	case e.Line > 0:
+		b.WriteString("line " + strconv.Itoa(e.Line) + ": ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// origin is where a value came from: a line of the file or a variable.
+type origin struct {
+	line int
+	env  string
+}
+
+// source is the file a configuration came from and where each of its keys
+// was set.
+type source struct {
+	file    string
+	origins map[string]origin // by key path
+}
+
+// errorf returns an *Error about key, placed where key's value came from.
+// It is safe on a nil source (a Config built in code).
+func (s *source) errorf(key, format string, args ...any) *Error {
+	e := &Error{Key: key, Err: fmt.Errorf(format, args...)}
+	if s != nil {
+		e.File = s.file
+		o := s.origins[key]
+		e.Line, e.Env = o.line, o.env
+	}
+	return e
+}
+
+// at returns an *Error about key at a line of the file.
+func (s *source) at(line int, key string, err error) *Error {
+	return &Error{File: s.file, Line: line, Key: key, Err: err}
+}
+
+// set records where key's value came from.
+func (s *source) set(key string, o origin) { s.origins[key] = o }
+
+// suggest returns ` (did you mean "x"?)` for the candidate closest to got,
+// when one is close enough to be a typo, and "" otherwise.
+func suggest(got string, candidates []string, quote bool) string {
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(got), strings.ToLower(c)); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	if best == "" || bestDist*3 > len(best) {
+		return ""
+	}
+	if quote {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return " (did you mean " + best + "?)"
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

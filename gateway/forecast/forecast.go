@@ -1,0 +1,140 @@
+// Package forecast turns a home's recent grid-meter readings into the order
+// it should place for the next delivery interval: how many kWh it can sell,
+// or needs to buy.
+//
+// The rule is deliberately simple and conservative (docs/gateway.md):
+// persistence of the recent net flow at the grid meter. Over the readings of
+// the last window (at most one interval), the net export in Wh is the change
+// of the export counter minus the change of the import counter; scaled to
+// the length of an interval and multiplied by the safety factor, it is the
+// forecast. A positive forecast is a sell, a negative one a buy. Energy is
+// whole Wh from the meter's counters, never float64 power.
+//
+// No forecast comes from stale or missing readings, from counters that went
+// backwards (a reset or a swapped meter), or below the minimum trade size.
+package forecast
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/p2pgrid/p2pgrid/meter"
+)
+
+// Rules configure a forecaster.
+type Rules struct {
+	Interval     time.Duration   // delivery interval length
+	Poll         time.Duration   // the grid meter's poll period (for staleness)
+	SafetyFactor decimal.Decimal // 0..1: the fraction of the forecast to offer or bid
+	MinTradeWh   int64           // below this, no order
+	MaxOrderWh   int64           // cap on one order; 0 = none
+	// MinSpan is the shortest span of readings a forecast may rest on;
+	// default a third of the interval.
+	MinSpan time.Duration
+}
+
+// Sentinel errors: why there is no forecast. Callers log and count them.
+var (
+	ErrNoReadings   = errors.New("no grid meter readings")
+	ErrShortHistory = errors.New("readings span too short a time")
+	ErrCounterReset = errors.New("grid meter counters went backwards")
+	ErrBelowMinimum = errors.New("forecast below the minimum trade size")
+	ErrNoCounters   = errors.New("grid meter reports no energy counters")
+)
+
+// Forecaster keeps the recent grid-meter readings of one home. It is not
+// safe for concurrent use.
+type Forecaster struct {
+	rules    Rules
+	readings []meter.Reading // oldest first, within one interval of the newest
+}
+
+// New returns a forecaster.
+func New(r Rules) (*Forecaster, error) {
+	if r.Interval <= 0 || r.Poll <= 0 {
+		return nil, errors.New("forecast: interval and poll period must be positive")
+	}
+	if r.SafetyFactor.IsNegative() || r.SafetyFactor.GreaterThan(decimal.NewFromInt(1)) {
+		return nil, fmt.Errorf("forecast: safety factor %s is outside [0, 1]", r.SafetyFactor)
+	}
+	if r.MinSpan == 0 {
+		r.MinSpan = r.Interval / 3
+	}
+	return &Forecaster{rules: r}, nil
+}
+
+// Add records a grid-meter reading. Readings without both energy counters
+// are ignored; readings out of time order are dropped.
+func (f *Forecaster) Add(r meter.Reading) {
+	if r.ImportWh == nil || r.ExportWh == nil || r.Time.IsZero() {
+		return
+	}
+	if n := len(f.readings); n > 0 && !r.Time.After(f.readings[n-1].Time) {
+		return
+	}
+	f.readings = append(f.readings, r)
+	cut := 0
+	for cut < len(f.readings)-1 && r.Time.Sub(f.readings[cut].Time) > f.rules.Interval {
+		cut++
+	}
+	f.readings = append(f.readings[:0], f.readings[cut:]...)
+}
+
+// Forecast is the order a home should place: Wh > 0 sells, < 0 buys.
+type Forecast struct {
+	Wh       int64         // signed, after the safety factor and the cap
+	NetWh    int64         // net export over the window, before scaling
+	Window   time.Duration // span of the readings used
+	Readings int
+}
+
+// Sell reports whether the forecast is a surplus to sell.
+func (fc Forecast) Sell() bool { return fc.Wh > 0 }
+
+// Qty returns the quantity in Wh, positive.
+func (fc Forecast) Qty() int64 {
+	if fc.Wh < 0 {
+		return -fc.Wh
+	}
+	return fc.Wh
+}
+
+// At forecasts the next interval's net flow at now.
+func (f *Forecaster) At(now time.Time) (Forecast, error) {
+	if len(f.readings) == 0 {
+		return Forecast{}, ErrNoReadings
+	}
+	last := f.readings[len(f.readings)-1]
+	if err := last.Fresh(now, f.rules.Poll); err != nil {
+		return Forecast{}, fmt.Errorf("forecast: grid meter: %w", err)
+	}
+	first := f.readings[0]
+	span := last.Time.Sub(first.Time)
+	if span < f.rules.MinSpan {
+		return Forecast{}, fmt.Errorf("%w: %s of readings, need %s", ErrShortHistory, span.Round(time.Second), f.rules.MinSpan)
+	}
+	dImp := *last.ImportWh - *first.ImportWh
+	dExp := *last.ExportWh - *first.ExportWh
+	if dImp < 0 || dExp < 0 {
+		return Forecast{}, fmt.Errorf("%w: import %+d Wh, export %+d Wh", ErrCounterReset, dImp, dExp)
+	}
+	net := dExp - dImp
+	// Scale to an interval and apply the safety factor, exactly, rounding
+	// towards zero: never offer or bid a Wh more than the rule gives.
+	scaled := decimal.NewFromInt(net).
+		Mul(decimal.NewFromInt(int64(f.rules.Interval))).
+		Div(decimal.NewFromInt(int64(span))).
+		Mul(f.rules.SafetyFactor).
+		Truncate(0).IntPart()
+	if f.rules.MaxOrderWh > 0 {
+		scaled = max(-f.rules.MaxOrderWh, min(f.rules.MaxOrderWh, scaled))
+	}
+	fc := Forecast{Wh: scaled, NetWh: net, Window: span, Readings: len(f.readings)}
+	if fc.Qty() < f.rules.MinTradeWh || fc.Qty() == 0 {
+		return fc, fmt.Errorf("%w: %d Wh (minimum %d Wh)", ErrBelowMinimum, fc.Qty(), f.rules.MinTradeWh)
+	}
+	return fc, nil
+}

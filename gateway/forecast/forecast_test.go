@@ -1,0 +1,119 @@
+package forecast
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/p2pgrid/p2pgrid/meter"
+)
+
+var t0 = time.Date(2026, 6, 21, 12, 0, 0, 0, time.UTC)
+
+func rules() Rules {
+	return Rules{Interval: 15 * time.Minute, Poll: 10 * time.Second,
+		SafetyFactor: decimal.RequireFromString("0.8"), MinTradeWh: 100}
+}
+
+func reading(at time.Duration, imp, exp int64) meter.Reading {
+	return meter.Reading{Time: t0.Add(at), Kind: meter.KindMeter, ImportWh: meter.Wh(imp), ExportWh: meter.Wh(exp)}
+}
+
+func TestSurplusBecomesSell(t *testing.T) {
+	f, _ := New(rules())
+	// 5 minutes exporting 3 kW steadily: 250 Wh; import unchanged.
+	for s := 0; s <= 300; s += 10 {
+		f.Add(reading(time.Duration(s)*time.Second, 1000, 5000+int64(s)*3000/3600))
+	}
+	fc, err := f.At(t0.Add(300 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// net 250 Wh over 300 s -> 750 Wh per 15 min -> x0.8 = 600 Wh.
+	if !fc.Sell() || fc.Wh != 600 || fc.NetWh != 250 {
+		t.Errorf("forecast %+v, want sell 600 Wh from 250 Wh net", fc)
+	}
+}
+
+func TestDeficitBecomesBuyAndTruncates(t *testing.T) {
+	f, _ := New(rules())
+	f.Add(reading(0, 1000, 5000))
+	f.Add(reading(7*time.Minute, 1000+333, 5000)) // 333 Wh imported in 7 min
+	fc, err := f.At(t0.Add(7 * time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 333 * 15/7 = 713.571... * 0.8 = 570.857 -> 570 (towards zero), buy.
+	if fc.Sell() || fc.Wh != -570 || fc.Qty() != 570 {
+		t.Errorf("forecast %+v, want buy 570 Wh", fc)
+	}
+}
+
+func TestNoForecastFromBadReadings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		add  []meter.Reading
+		now  time.Duration
+		want error
+	}{
+		{"none", nil, 0, ErrNoReadings},
+		{"stale", []meter.Reading{reading(0, 0, 0), reading(6*time.Minute, 0, 500)}, 7 * time.Minute, meter.ErrStale},
+		{"short", []meter.Reading{reading(0, 0, 0), reading(time.Minute, 0, 500)}, time.Minute, ErrShortHistory},
+		{"reset", []meter.Reading{reading(0, 9000, 0), reading(6*time.Minute, 10, 500)}, 6 * time.Minute, ErrCounterReset},
+		{"small", []meter.Reading{reading(0, 0, 0), reading(6*time.Minute, 0, 30)}, 6 * time.Minute, ErrBelowMinimum},
+		{"balanced", []meter.Reading{reading(0, 0, 0), reading(6*time.Minute, 400, 400)}, 6 * time.Minute, ErrBelowMinimum},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, _ := New(rules())
+			for _, r := range tc.add {
+				f.Add(r)
+			}
+			fc, err := f.At(t0.Add(tc.now))
+			if !errors.Is(err, tc.want) {
+				t.Errorf("forecast %+v, error %v; want %v", fc, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestWindowKeepsOneInterval(t *testing.T) {
+	f, _ := New(rules())
+	// An hour of importing, then 15 minutes of exporting: only the last
+	// interval counts.
+	f.Add(reading(0, 0, 0))
+	f.Add(reading(time.Hour, 4000, 0))
+	for m := 61; m <= 75; m++ {
+		f.Add(reading(time.Duration(m)*time.Minute, 4000, int64(m-60)*100))
+	}
+	fc, err := f.At(t0.Add(75 * time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fc.Sell() || fc.NetWh != 1500 || fc.Window != 15*time.Minute {
+		t.Errorf("forecast %+v, want a sell over the last 15 minutes (1500 Wh net)", fc)
+	}
+}
+
+func TestCapAndIgnoredReadings(t *testing.T) {
+	r := rules()
+	r.MaxOrderWh = 200
+	f, _ := New(r)
+	f.Add(reading(0, 0, 0))
+	f.Add(meter.Reading{Time: t0.Add(time.Minute), PowerW: meter.F(100)}) // no counters: ignored
+	f.Add(reading(6*time.Minute, 0, 5000))
+	f.Add(reading(5*time.Minute, 0, 0)) // out of order: dropped
+	fc, err := f.At(t0.Add(6 * time.Minute))
+	if err != nil || fc.Wh != 200 || fc.Readings != 2 {
+		t.Errorf("forecast %+v, %v; want 200 Wh capped from 2 readings", fc, err)
+	}
+}
+
+func TestBadRules(t *testing.T) {
+	r := rules()
+	r.SafetyFactor = decimal.RequireFromString("1.5")
+	if _, err := New(r); err == nil {
+		t.Error("safety factor 1.5 accepted")
+	}
+}

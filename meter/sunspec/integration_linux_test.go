@@ -1,0 +1,145 @@
+package sunspec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/p2pgrid/p2pgrid/internal/testtool"
+	"github.com/p2pgrid/p2pgrid/meter"
+	"github.com/p2pgrid/p2pgrid/meter/bus"
+)
+
+// countingRegs counts the requests that reach the real bus.
+type countingRegs struct {
+	r Registers
+	n int
+}
+
+func (c *countingRegs) ReadHolding(ctx context.Context, unit uint8, addr, count uint16) ([]uint16, error) {
+	c.n++
+	return c.r.ReadHolding(ctx, unit, addr, count)
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestPymodbusPeer discovers and reads a SunSpec inverter served by a
+// Modbus peer we did not write (Debian's pymodbus 3.0.0, laying out the
+// image from the model JSON itself: testdata/pymodbus_sunspec.py), over
+// Modbus TCP through meter/bus.
+func TestPymodbusPeer(t *testing.T) {
+	testtool.Integration(t)
+	py := testtool.DebianPython(t, "pymodbus", "python3-pymodbus")
+	port := testtool.FreePort(t)
+
+	cmd := exec.Command(py, "testdata/pymodbus_sunspec.py", strconv.Itoa(port), "testdata/pymodbus/device.json", "models")
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe() // the script exits when this closes
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		<-exited
+	})
+
+	b, err := bus.Open(fmt.Sprintf("tcp://127.0.0.1:%d?timeout=1s", port), bus.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// Ready when the marker answers; poll, and give up if the server dies.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		regs, err := b.ReadHolding(ctx, 1, 40000, 2)
+		if err == nil {
+			if regs[0] != 0x5375 || regs[1] != 0x6e53 {
+				t.Fatalf("marker %04x", regs)
+			}
+			break
+		}
+		select {
+		case werr := <-exited:
+			exited <- werr
+			t.Fatalf("pymodbus server exited (%v):\n%s", werr, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pymodbus server not answering on port %d: %v\n%s", port, err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	regs := &countingRegs{r: b}
+	d, err := Discover(ctx, regs, 1)
+	if err != nil {
+		t.Fatalf("Discover: %v\n%s", err, stderr.String())
+	}
+	if d.Base != 40000 || len(d.Models) != 2 || d.Source != (Model{ID: 103, Length: 50, Address: 40072}) {
+		t.Fatalf("device %+v", d)
+	}
+	if regs.n != 5 {
+		t.Errorf("discovery took %d requests, want 5", regs.n)
+	}
+	d.Now = clock
+
+	var want meter.Reading
+	readJSON(t, "testdata/pymodbus/expected.json", &want)
+	wantJSON := jsonOf(t, want)
+	for poll := 1; poll <= 2; poll++ {
+		n := regs.n
+		r, err := d.Read(ctx)
+		if err != nil {
+			t.Fatalf("poll %d: %v\n%s", poll, err, stderr.String())
+		}
+		if got := jsonOf(t, r); got != wantJSON {
+			t.Fatalf("poll %d:\n got %s\nwant %s", poll, got, wantJSON)
+		}
+		if regs.n-n != 1 {
+			t.Errorf("poll %d took %d requests, want 1", poll, regs.n-n)
+		}
+	}
+
+	// The end of the image is the end: one register further is an
+	// exception from the peer, and the chain walk stopped before it.
+	if _, err := b.ReadHolding(ctx, 1, 40000+124, 1); err == nil {
+		t.Error("pymodbus answered past the image; the test would not catch an overrun")
+	}
+	var exc *bus.ExceptionError
+	if _, err := b.ReadHolding(ctx, 1, 0, 2); !errors.As(err, &exc) {
+		t.Errorf("base 0: %v, want a Modbus exception", err)
+	}
+}
