@@ -149,7 +149,7 @@ func simStatus(ctx context.Context, w io.Writer, s *sim.Sim, every time.Duration
 			return
 		case <-t.C:
 			now := s.Now()
-			line := fmt.Sprintf("%s", now.Format("2006-01-02 15:04"))
+			line := now.Format("2006-01-02 15:04")
 			for _, h := range s.Homes() {
 				st := h.At(now)
 				line += fmt.Sprintf("  %s pv %dW load %dW", h.Spec().Name, st.PVW, st.LoadW)
