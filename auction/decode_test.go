@@ -11,7 +11,7 @@ import (
 )
 
 // errAny in a test table means: rejected, for whichever reason.
-var errAny = errors.New("any of errSyntax, errPrecision, errRange")
+var errAny = errors.New("any of errSyntax, errPrecision, ErrOutOfRange")
 
 func TestParseFixed(t *testing.T) {
 	const maxInt = math.MaxInt64
@@ -62,38 +62,38 @@ func TestParseFixed(t *testing.T) {
 		{"0.1234567", 6, maxInt, 0, errPrecision},
 		{"0.5", 0, maxInt, 0, errPrecision},
 		{"1e-1000", 3, maxInt, 0, errPrecision},
-		{"1e1000", 3, maxInt, 0, errRange},
-		{"1e99999999", 3, maxInt, 0, errRange},
+		{"1e1000", 3, maxInt, 0, ErrOutOfRange},
+		{"1e99999999", 3, maxInt, 0, ErrOutOfRange},
 		{"1e-99999999", 3, maxInt, 0, errAny},
 		{"123456789012345678901234567890.0001", 3, maxInt, 0, errAny},
 		// Near the top of int64 and uint64.
 		{"9223372036854775807", 0, maxInt, math.MaxInt64, nil},
 		{"-9223372036854775807", 0, maxInt, -math.MaxInt64, nil},
-		{"9223372036854775808", 0, maxInt, 0, errRange},
-		{"-9223372036854775808", 0, maxInt, 0, errRange},
-		{"9999999999999999999", 0, maxInt, 0, errRange},
-		{"10000000000000000000", 0, maxInt, 0, errRange},
-		{"18446744073709551615", 0, maxInt, 0, errRange},
-		{"18446744073709551616", 0, maxInt, 0, errRange},
-		{"1844674407370955161.6e1", 0, maxInt, 0, errRange},
+		{"9223372036854775808", 0, maxInt, 0, ErrOutOfRange},
+		{"-9223372036854775808", 0, maxInt, 0, ErrOutOfRange},
+		{"9999999999999999999", 0, maxInt, 0, ErrOutOfRange},
+		{"10000000000000000000", 0, maxInt, 0, ErrOutOfRange},
+		{"18446744073709551615", 0, maxInt, 0, ErrOutOfRange},
+		{"18446744073709551616", 0, maxInt, 0, ErrOutOfRange},
+		{"1844674407370955161.6e1", 0, maxInt, 0, ErrOutOfRange},
 		{"1e18", 0, maxInt, 1e18, nil},
-		{"1e19", 0, maxInt, 0, errRange},
+		{"1e19", 0, maxInt, 0, ErrOutOfRange},
 		{"9223372036.854775807", 9, maxInt, math.MaxInt64, nil},
-		{"9223372036.854775808", 9, maxInt, 0, errRange},
+		{"9223372036.854775808", 9, maxInt, 0, ErrOutOfRange},
 		// The market's limits.
 		{"1000000000", 3, 1e12, 1e12, nil},
 		{"-1000000000", 3, 1e12, -1e12, nil},
-		{"1000000000.001", 3, 1e12, 0, errRange},
+		{"1000000000.001", 3, 1e12, 0, ErrOutOfRange},
 		{"1e9", 3, 1e12, 1e12, nil},
 		{"1000000", 6, 1e12, 1e12, nil},
-		{"-1000000.000001", 6, 1e12, 0, errRange},
-		{"1", 3, 0, 0, errRange},
+		{"-1000000.000001", 6, 1e12, 0, ErrOutOfRange},
+		{"1", 3, 0, 0, ErrOutOfRange},
 		{"0", 3, 0, 0, nil},
 		// Length: maxNumberLen characters are fine, one more is not.
 		{long, 3, maxInt, 1000, nil},
-		{long + "0", 3, maxInt, 0, errRange},
-		{strings.Repeat("0", maxNumberLen+1), 3, maxInt, 0, errRange},
-		{strings.Repeat("9", 5000), 3, maxInt, 0, errRange},
+		{long + "0", 3, maxInt, 0, ErrOutOfRange},
+		{strings.Repeat("0", maxNumberLen+1), 3, maxInt, 0, ErrOutOfRange},
+		{strings.Repeat("9", 5000), 3, maxInt, 0, ErrOutOfRange},
 		// Not numbers.
 		{"", 3, maxInt, 0, errSyntax},
 		{"-", 3, maxInt, 0, errSyntax},
@@ -123,7 +123,7 @@ func TestParseFixed(t *testing.T) {
 		t.Run(fmt.Sprintf("%.30s/%d", tc.s, tc.scale), func(t *testing.T) {
 			got, err := parseFixed(tc.s, tc.scale, tc.limit)
 			if tc.err == errAny && err != nil && got == 0 &&
-				(errors.Is(err, errSyntax) || errors.Is(err, errPrecision) || errors.Is(err, errRange)) {
+				(errors.Is(err, errSyntax) || errors.Is(err, errPrecision) || errors.Is(err, ErrOutOfRange)) {
 				return
 			}
 			switch {
@@ -181,8 +181,8 @@ func TestParseFixedLongInputIsCheap(t *testing.T) {
 	huge := strings.Repeat("7", 1<<20)
 	start := time.Now()
 	for range 10000 {
-		if _, err := parseFixed(huge, 3, 1e12); !errors.Is(err, errRange) {
-			t.Fatalf("error %v, want errRange", err)
+		if _, err := parseFixed(huge, 3, 1e12); !errors.Is(err, ErrOutOfRange) {
+			t.Fatalf("error %v, want ErrOutOfRange", err)
 		}
 	}
 	// Looking at the digits at all would cost 10 GB of scanning (seconds);
@@ -517,7 +517,7 @@ func TestClearRejectsBadBook(t *testing.T) {
 	}{
 		{"zero qty", Order{ID: "o3", Participant: "p", Side: Buy, Qty: 0, Price: 1}, `order "o3": kwh: 0 is not positive`, "kwh"},
 		{"qty over limit", Order{ID: "o3", Participant: "p", Side: Buy, Qty: 1e12 + 1, Price: 1},
-			`order "o3": kwh: 1000000000.001 exceeds the order limit 1000000000 (market rule max_order_kwh)`, "kwh"},
+			`order "o3": kwh: out of range: 1000000000.001 exceeds the order limit 1000000000 (market rule max_order_kwh)`, "kwh"},
 		{"zero side", Order{ID: "o3", Participant: "p", Qty: 1, Price: 1}, `order "o3": side: unknown side Side(0) (want buy or sell)`, "side"},
 		{"price over limit", Order{ID: "o3", Participant: "p", Side: Sell, Qty: 1, Price: -1e12 - 1},
 			`order "o3": price: -1000000.000001 is beyond the limit ±1000000 (market rule max_abs_price)`, "price"},

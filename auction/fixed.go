@@ -29,7 +29,9 @@ var pow10 = [...]uint64{
 var (
 	errSyntax    = errors.New("not a decimal number")
 	errPrecision = errors.New("too many decimals")
-	errRange     = errors.New("out of range")
+	// ErrOutOfRange is wrapped by every error for a number beyond the
+	// market's limits (an order's kWh or price, or a rule).
+	ErrOutOfRange = errors.New("out of range")
 )
 
 // parseFixed parses s, a decimal number in JSON syntax (optional '-', digits,
@@ -42,7 +44,7 @@ func parseFixed(s string, scale int, limit int64) (int64, error) {
 		return 0, fmt.Errorf("%w: empty", errSyntax)
 	}
 	if len(s) > maxNumberLen {
-		return 0, fmt.Errorf("%w: %d characters (at most %d)", errRange, len(s), maxNumberLen)
+		return 0, fmt.Errorf("%w: %d characters (at most %d)", ErrOutOfRange, len(s), maxNumberLen)
 	}
 	var digits [maxNumberLen]byte // significant digits, leading zeros dropped
 	nd, frac, i := 0, 0, 0
@@ -113,7 +115,7 @@ func parseFixed(s string, scale int, limit int64) (int64, error) {
 		shift = 0
 	}
 	if nd+shift > 19 {
-		return 0, fmt.Errorf("%w: %q", errRange, s)
+		return 0, fmt.Errorf("%w: %q", ErrOutOfRange, s)
 	}
 	var v uint64
 	for _, d := range digits[:nd] {
@@ -121,7 +123,7 @@ func parseFixed(s string, scale int, limit int64) (int64, error) {
 	}
 	v *= pow10[shift] // nd+shift <= 19 digits fits in uint64
 	if v > uint64(limit) {
-		return 0, fmt.Errorf("%w: %q exceeds the limit %s", errRange, s, formatFixed(limit, scale))
+		return 0, fmt.Errorf("%w: %q exceeds the limit %s", ErrOutOfRange, s, formatFixed(limit, scale))
 	}
 	if neg {
 		return -int64(v), nil
@@ -180,7 +182,7 @@ func decimalToFixed(d decimal.Decimal, scale int) (int64, error) {
 	}
 	b := s.BigInt()
 	if !b.IsInt64() {
-		return 0, fmt.Errorf("%w: %s", errRange, d)
+		return 0, fmt.Errorf("%w: %s", ErrOutOfRange, d)
 	}
 	return b.Int64(), nil
 }

@@ -213,14 +213,14 @@ func FuzzParseFixed(f *testing.F) {
 			if v != 0 {
 				t.Fatalf("parseFixed(%q): error %v with value %d", s, err, v)
 			}
-			if !errors.Is(err, errSyntax) && !errors.Is(err, errPrecision) && !errors.Is(err, errRange) {
+			if !errors.Is(err, errSyntax) && !errors.Is(err, errPrecision) && !errors.Is(err, ErrOutOfRange) {
 				t.Fatalf("parseFixed(%q): error %v wraps none of the sentinels", s, err)
 			}
 		}
 
 		if len(s) > maxNumberLen {
-			if !errors.Is(err, errRange) {
-				t.Fatalf("parseFixed of %d characters: %d, %v; want errRange", len(s), v, err)
+			if !errors.Is(err, ErrOutOfRange) {
+				t.Fatalf("parseFixed of %d characters: %d, %v; want ErrOutOfRange", len(s), v, err)
 			}
 			return
 		}
@@ -251,8 +251,8 @@ func FuzzParseFixed(f *testing.F) {
 		}
 		n := scaled.Num()
 		if n.CmpAbs(big.NewInt(limit)) > 0 {
-			if !errors.Is(err, errRange) {
-				t.Fatalf("parseFixed(%q, %d, %d) = %d, %v; want errRange", s, sc, limit, v, err)
+			if !errors.Is(err, ErrOutOfRange) {
+				t.Fatalf("parseFixed(%q, %d, %d) = %d, %v; want ErrOutOfRange", s, sc, limit, v, err)
 			}
 			return
 		}

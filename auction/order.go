@@ -171,8 +171,8 @@ func (m *Market) CheckOrder(o Order) error {
 		return fail("kwh", fmt.Errorf("%s is not positive", m.FormatKWh(o.Qty)))
 	}
 	if o.Qty > m.maxQty {
-		return fail("kwh", fmt.Errorf("%s exceeds the order limit %s (market rule max_order_kwh)",
-			m.FormatKWh(o.Qty), m.FormatKWh(m.maxQty)))
+		return fail("kwh", fmt.Errorf("%w: %s exceeds the order limit %s (market rule max_order_kwh)",
+			ErrOutOfRange, m.FormatKWh(o.Qty), m.FormatKWh(m.maxQty)))
 	}
 	if o.Price > m.maxPrice || o.Price < -m.maxPrice {
 		return fail("price", fmt.Errorf("%s is beyond the limit ±%s (market rule max_abs_price)",

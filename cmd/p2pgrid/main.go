@@ -79,7 +79,8 @@ Documentation: README.md and docs/ in the source tree.`,
 	lf := &logFlags{}
 	lf.register(root)
 	logger := func() *slog.Logger { return lf.logger(stderr) }
-	root.AddCommand(newVersionCmd(), newClearCmd(), newMeterCmd(logger), newSimCmd(logger))
+	root.AddCommand(newVersionCmd(), newClearCmd(), newMeterCmd(logger), newSimCmd(logger),
+		newGatewayCmd(logger), newConfigCmd(), newKeyCmd(logger), newDemoCmd(logger))
 	return root
 }
 

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -447,5 +448,16 @@ func requireErrorLine(t *testing.T, err error, want string) {
 	}
 	if !slices.Contains(strings.Split(err.Error(), "\n"), want) {
 		t.Fatalf("error:\n%v\nwant the line:\n%s", err, want)
+	}
+}
+
+func TestIntervalWholeMinutes(t *testing.T) {
+	cfg := Default()
+	cfg.Gateway, cfg.Community, cfg.Roster, cfg.MQTT.ClientID = "g", "c", "r.json", "g"
+	cfg.Market.Interval = 90 * time.Second
+	cfg.Market.GateClosure = 30 * time.Second
+	cfg.Market.Grace = 10 * time.Second
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "whole number of minutes") {
+		t.Errorf("90s interval: %v", err)
 	}
 }

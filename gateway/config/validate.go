@@ -323,6 +323,8 @@ func (v *validator) market() {
 	switch {
 	case m.Interval < MinInterval:
 		v.fail("market.interval", "%s is shorter than %s", m.Interval, MinInterval)
+	case m.Interval%time.Minute != 0:
+		v.fail("market.interval", "%s is not a whole number of minutes (interval ids name the minute)", m.Interval)
 	case day%m.Interval != 0:
 		v.fail("market.interval", "%s does not divide a day evenly (as 5m, 15m, 30m and 1h do)", m.Interval)
 	}

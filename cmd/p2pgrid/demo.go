@@ -1,0 +1,358 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/spf13/cobra"
+
+	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/gateway/broker"
+	"github.com/p2pgrid/p2pgrid/gateway/clearing"
+	"github.com/p2pgrid/p2pgrid/gateway/config"
+	"github.com/p2pgrid/p2pgrid/gateway/daemon"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/meter/sim"
+)
+
+// demoCommunity is the community id of the demo.
+const demoCommunity = "demo"
+
+type demoFlags struct {
+	homes     int
+	interval  time.Duration
+	intervals int
+	broker    string
+	data      string
+	http      string
+	seed      uint64
+	start     string
+}
+
+func newDemoCmd(logger func() *slog.Logger) *cobra.Command {
+	var f demoFlags
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a whole neighbourhood on one machine: simulated homes, gateways, clearer",
+		Long: `Run a neighbourhood on embedded defaults: an MQTT broker, N simulated homes
+(a mix of solar-rich and consuming ones, each with an SDM630 grid meter and a
+SunSpec inverter served over Modbus TCP), one gateway per home reading its
+devices over Modbus, and the operator's gateway as clearer (home1 stands by),
+with time accelerated so that one 15-minute interval passes every --interval.
+
+Prints one line per interval: the interval, orders, clearing price, volume,
+trades, and how many gateways verified the published result. Runs until
+interrupted, or for --intervals intervals; then the exit status is 0 only if
+every interval cleared and every gateway verified it.`,
+		Example: `  p2pgrid demo
+  p2pgrid demo --homes 10 --interval 5s --intervals 4
+  p2pgrid demo --broker tcp://127.0.0.1:1883 --http 127.0.0.1:9410`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.homes < 2 || f.homes > sim.MaxSharedHomes {
+				return badInput(fmt.Errorf("--homes: %d is outside 2-%d", f.homes, sim.MaxSharedHomes))
+			}
+			if f.interval < 500*time.Millisecond {
+				return badInput(fmt.Errorf("--interval: %s is too short (at least 500ms)", f.interval))
+			}
+			if f.intervals < 0 {
+				return badInput(errors.New("--intervals: must not be negative"))
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return runDemo(ctx, f, cmd.OutOrStdout(), logger())
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&f.homes, "homes", 6, "number of simulated homes")
+	fl.DurationVar(&f.interval, "interval", 10*time.Second, "wall-clock length of one accelerated 15-minute interval")
+	fl.IntVar(&f.intervals, "intervals", 0, "stop after this many intervals (0: run until interrupted)")
+	fl.StringVar(&f.broker, "broker", "", "external MQTT broker URL (default: an embedded broker on loopback)")
+	fl.StringVar(&f.data, "data", "", "data directory for keys, roster and ledgers (default: a new temporary directory)")
+	fl.StringVar(&f.http, "http", "", "serve the operator's /metrics and /healthz on this address")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the homes, clouds and loads")
+	fl.StringVar(&f.start, "start", "", "simulated start time, RFC 3339 (default: today 10:00 UTC)")
+	return cmd
+}
+
+const demoMarketInterval = 15 * time.Minute
+
+func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) error {
+	start := time.Now().UTC().Truncate(24 * time.Hour).Add(10 * time.Hour)
+	if f.start != "" {
+		var err error
+		if start, err = time.Parse(time.RFC3339, f.start); err != nil {
+			return badInput(fmt.Errorf("--start: %w", err))
+		}
+	}
+	start = protocol.IntervalStart(start, demoMarketInterval)
+	if f.data == "" {
+		dir, err := os.MkdirTemp("", "p2pgrid-demo-")
+		if err != nil {
+			return err
+		}
+		f.data = dir
+	}
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return err
+	}
+
+	speed := float64(demoMarketInterval) / float64(f.interval)
+	homes := sim.DefaultHomes(f.homes, f.seed)
+	s, err := sim.New(sim.Options{Homes: homes, Start: start, Speed: speed, Logger: log.With("component", "sim")})
+	if err != nil {
+		return err
+	}
+	var listeners []*sim.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	for i := range homes {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		l, err := s.ServeTCP(fmt.Sprintf("127.0.0.1:%d", port), i)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, l)
+	}
+
+	brokerURL := f.broker
+	if brokerURL == "" {
+		b, err := broker.Start("127.0.0.1:0", log)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		brokerURL = b.URL()
+	}
+
+	// One config per gateway; keys in their data directories; the roster
+	// from their public keys.
+	ids := []string{"operator"}
+	for _, h := range homes {
+		ids = append(ids, h.Name)
+	}
+	cfgs := map[string]*config.Config{}
+	var members []protocol.Member
+	for i, id := range ids {
+		cfg := demoConfig(id, f, brokerURL)
+		if i > 0 {
+			cfg.Devices = []config.Device{
+				{Name: "grid", URL: listeners[i-1].URL, Unit: int(sim.MeterUnit), Profile: sim.MeterProfile, Role: config.RoleGrid, Poll: 30 * time.Second},
+				{Name: "pv", URL: listeners[i-1].URL, Unit: int(sim.InverterUnit), Profile: "sunspec", Role: config.RolePV, Poll: 30 * time.Second},
+			}
+			sell := decimal.New(6+int64(i%4)*2, -2) // 0.06 .. 0.12
+			buy := decimal.New(28-int64(i%4)*3, -2) // 0.28 .. 0.19
+			cfg.Policy.MinSellPrice, cfg.Policy.MaxBuyPrice = &sell, &buy
+		}
+		switch id {
+		case "operator":
+			cfg.Clearer = config.ClearerPrimary
+			cfg.HTTP = f.http
+		case "home1":
+			cfg.Clearer = config.ClearerStandby
+		}
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("demo config of %s: %w", id, err)
+		}
+		key, err := daemon.Key(cfg, log)
+		if err != nil {
+			return err
+		}
+		cfgs[id] = cfg
+		members = append(members, protocol.Member{ID: id, PublicKey: key.Public().(ed25519.PublicKey), Clearer: cfg.Clearer != config.ClearerNone})
+	}
+	roster, err := protocol.NewRoster(demoCommunity, members)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(f.data, "roster.json"), roster.Encode(), 0o644); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "p2pgrid demo: %d homes, broker %s, one 15-minute interval every %s, data in %s\n",
+		f.homes, brokerURL, f.interval, f.data)
+	fmt.Fprintf(out, "%-18s %6s %9s %11s %6s %9s\n", "INTERVAL", "ORDERS", "PRICE", "VOLUME kWh", "TRADES", "VERIFIED")
+
+	tr := &demoTracker{out: out, gateways: len(ids), wait: f.interval, intervals: map[string]*demoInterval{}, done: make(chan struct{}), limit: f.intervals}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ids))
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := daemon.Run(runCtx, cfgs[id], daemon.Options{
+				Logger: log.With("gateway", id), Version: versionString(), Now: s.Now, Tick: f.interval / 100,
+				Roster: roster,
+				OnVerified: func(interval string, v *clearing.Verdict, err error) {
+					tr.verified(interval, id, err)
+				},
+				OnSealed: func(sealed *clearing.Sealed) { tr.sealed(sealed, roster) },
+			})
+			if err != nil {
+				errs <- fmt.Errorf("gateway %s: %w", id, err)
+				cancel()
+			}
+		}()
+	}
+	go tr.report(runCtx)
+	select {
+	case <-ctx.Done():
+	case <-tr.done:
+	case err = <-errs:
+	}
+	cancel()
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	if f.intervals > 0 {
+		if tr.printed < f.intervals {
+			return fmt.Errorf("demo stopped after %d of %d intervals", tr.printed, f.intervals)
+		}
+		if tr.failed > 0 {
+			return fmt.Errorf("%d of %d intervals were not cleared and verified by every gateway", tr.failed, tr.printed)
+		}
+	}
+	return nil
+}
+
+func demoConfig(id string, f demoFlags, brokerURL string) *config.Config {
+	cfg := config.Default()
+	cfg.Gateway, cfg.Community, cfg.Roster = id, demoCommunity, filepath.Join(f.data, "roster.json")
+	cfg.DataDir = filepath.Join(f.data, id)
+	cfg.HTTP = ""
+	cfg.MQTT.Broker, cfg.MQTT.ClientID = brokerURL, "demo-"+id
+	floor, cap := decimal.RequireFromString("0.05"), decimal.RequireFromString("0.30")
+	cfg.Market.PriceFloor, cfg.Market.PriceCap = &floor, &cap
+	cfg.Market.Grace = time.Minute // simulated time: a fraction of a second
+	cfg.Telemetry.Every = time.Minute
+	return cfg
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// demoTracker gathers, per interval, the clearing and who verified it, and
+// prints one line per interval.
+type demoTracker struct {
+	out       io.Writer
+	gateways  int
+	wait      time.Duration
+	limit     int
+	done      chan struct{}
+	mu        sync.Mutex
+	intervals map[string]*demoInterval
+	printed   int
+	failed    int
+}
+
+type demoInterval struct {
+	sealedAt time.Time
+	result   *auction.Result
+	ok, bad  map[string]bool
+	printed  bool
+}
+
+func (t *demoTracker) get(interval string) *demoInterval {
+	d := t.intervals[interval]
+	if d == nil {
+		d = &demoInterval{ok: map[string]bool{}, bad: map[string]bool{}}
+		t.intervals[interval] = d
+	}
+	return d
+}
+
+func (t *demoTracker) sealed(s *clearing.Sealed, _ *protocol.Roster) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := t.get(s.Interval)
+	if d.result == nil {
+		d.result, d.sealedAt = s.Cleared, time.Now()
+	}
+}
+
+func (t *demoTracker) verified(interval, gw string, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := t.get(interval)
+	if err != nil {
+		d.bad[gw] = true
+	} else {
+		d.ok[gw] = true
+	}
+}
+
+// report prints an interval once every gateway verified it, or once it
+// has waited a whole interval for the stragglers.
+func (t *demoTracker) report(ctx context.Context) {
+	tick := time.NewTicker(t.wait / 20)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		t.mu.Lock()
+		var ready []string
+		for id, d := range t.intervals {
+			if d.printed || d.result == nil {
+				continue
+			}
+			if len(d.ok)+len(d.bad) >= t.gateways || time.Since(d.sealedAt) > t.wait {
+				ready = append(ready, id)
+			}
+		}
+		sort.Strings(ready)
+		for _, id := range ready {
+			d := t.intervals[id]
+			d.printed = true
+			t.printed++
+			r := d.result
+			price := "-"
+			if r.Cleared {
+				price = decimal.New(r.Price, -int32(r.PriceDecimals)).StringFixed(4)
+			}
+			vol := decimal.New(r.Volume, -int32(r.QtyDecimals)).StringFixed(3)
+			mark := ""
+			if len(d.ok) != t.gateways {
+				t.failed++
+				mark = "  <- not verified by every gateway"
+			}
+			fmt.Fprintf(t.out, "%-18s %6d %9s %11s %6d %5d/%d%s\n", id, r.Orders, price, vol, len(r.Trades), len(d.ok), t.gateways, mark)
+			if t.limit > 0 && t.printed >= t.limit {
+				close(t.done)
+				t.mu.Unlock()
+				return
+			}
+		}
+		t.mu.Unlock()
+	}
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/p2pgrid/p2pgrid/gateway/config"
+	"github.com/p2pgrid/p2pgrid/gateway/daemon"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+)
+
+func configPath(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if p := os.Getenv(config.ConfigEnv); p != "" {
+		return p, nil
+	}
+	return "", badInput(fmt.Errorf("--config is required (or set %s)", config.ConfigEnv))
+}
+
+func newGatewayCmd(logger func() *slog.Logger) *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "gateway --config FILE",
+		Short: "Run the gateway: read meters, trade on MQTT, clear or verify every interval",
+		Long: `Run the gateway daemon of one home: poll its meters over Modbus, forecast its
+surplus or deficit for the next delivery interval, place one signed order per
+interval on MQTT, and verify every published clearing. A gateway configured as
+clearer collects the community's orders, clears them at gate closure and
+publishes book and result.
+
+The configuration is one YAML file (configs/gateway.example.yaml explains every
+key); P2PGRID_<KEY> environment variables override it. The gateway's key is
+created in data_dir on first start; its public key, logged then and printed by
+"p2pgrid key", goes into the community roster.
+
+Serves /metrics (Prometheus) and /healthz on the http address; logs with slog
+to standard error; stops cleanly on SIGTERM or SIGINT.`,
+		Example: `  p2pgrid gateway --config /etc/p2pgrid/gateway.yaml
+  P2PGRID_MQTT_PASSWORD=secret p2pgrid gateway --config gateway.yaml --log-format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := configPath(path)
+			if err != nil {
+				return err
+			}
+			cfg, err := config.Load(p, os.Environ())
+			if err != nil {
+				return badInput(err)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			log := logger().With("gateway", cfg.Gateway)
+			return daemon.Run(ctx, cfg, daemon.Options{Logger: log, Version: versionString()})
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "configuration file (YAML); default $"+config.ConfigEnv)
+	return cmd
+}
+
+func newConfigCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Check gateway configuration files",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check FILE",
+		Short: "Validate a gateway configuration file (and the environment overrides)",
+		Long: `Validate a gateway configuration file as the gateway would at start, including
+P2PGRID_ environment overrides. Prints a summary and exits 0 when it is valid;
+otherwise prints every problem with its key and line and exits 2.`,
+		Example: `  p2pgrid config check configs/gateway.example.yaml`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(args[0], os.Environ())
+			if err != nil {
+				return badInput(err)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%s: ok\n", args[0])
+			fmt.Fprintf(w, "gateway %s in community %s", cfg.Gateway, cfg.Community)
+			if cfg.Clearer != config.ClearerNone {
+				fmt.Fprintf(w, " (%s clearer)", cfg.Clearer)
+			}
+			broker := cfg.MQTT.Broker
+			if broker == "" {
+				broker = "embedded on " + daemon.EmbeddedBrokerAddr
+			}
+			fmt.Fprintf(w, "\nbroker %s; %d devices; interval %s, gate closure %s\n", broker, len(cfg.Devices), cfg.Market.Interval, cfg.Market.GateClosure)
+			return nil
+		},
+	})
+	return cmd
+}
+
+func newKeyCmd(logger func() *slog.Logger) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "key --data DIR",
+		Short: "Print the gateway's public key (creating the key if there is none)",
+		Long: `Print the public key of the gateway whose data directory is DIR, in the form the
+community roster takes ("ed25519:..."). The private key (DIR/gateway.key, mode
+0600) is created if it does not exist yet.`,
+		Example: `  p2pgrid key --data /var/lib/p2pgrid`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return badInput(errors.New("--data is required"))
+			}
+			key, _, err := protocol.LoadOrCreateKey(dir)
+			if err != nil {
+				return badInput(err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), protocol.PublicKeyString(key.Public().(ed25519.PublicKey)))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "data", "", "the gateway's data directory")
+	return cmd
+}

@@ -1,0 +1,50 @@
+package broker
+
+import (
+	"slices"
+	"strings"
+)
+
+// The ACL below mirrors configs/mosquitto/acl; change both together (the
+// tests run the same cases against this hook and against Mosquitto with
+// the shipped file).
+//
+//	pattern write p2pgrid/v1/+/orders/%u
+//	pattern write p2pgrid/v1/+/telemetry/%u
+//	pattern write p2pgrid/v1/+/status/%u
+//	pattern read  p2pgrid/v1/#
+//	user <clearer>: topic write p2pgrid/v1/+/book/#, p2pgrid/v1/+/result/#, p2pgrid/v1/+/roster
+
+// CanPublish reports whether user may publish to topic under the shipped
+// ACL, clearers being the users with clearer rights.
+func CanPublish(user, topic string, clearers []string) bool {
+	if user == "" || strings.ContainsAny(user, "/+#") {
+		// Mosquitto does not match %u for a username with '+' or '#'; a '/'
+		// would split the gateway's topic level. The README forbids all three.
+		return false
+	}
+	l := strings.Split(topic, "/")
+	if len(l) < 4 || l[0] != "p2pgrid" || l[1] != "v1" {
+		return false
+	}
+	switch l[3] {
+	case "orders", "telemetry", "status":
+		return len(l) == 5 && l[4] == user
+	}
+	if !slices.Contains(clearers, user) {
+		return false
+	}
+	switch l[3] {
+	case "book", "result":
+		return true // .../book/# also matches .../book itself
+	case "roster":
+		return len(l) == 4
+	}
+	return false
+}
+
+// CanRead reports whether a message on topic may be delivered to a
+// subscriber: everything under p2pgrid/v1/, for everybody.
+func CanRead(topic string) bool {
+	return strings.HasPrefix(topic, "p2pgrid/v1/")
+}

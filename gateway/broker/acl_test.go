@@ -1,0 +1,216 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2pgrid/p2pgrid/gateway/broker"
+	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
+	"github.com/p2pgrid/p2pgrid/gateway/mqtt/mqtttest"
+	"github.com/p2pgrid/p2pgrid/internal/testtool"
+)
+
+// aclCases are who may publish where under configs/mosquitto/acl. The same
+// table is checked against CanPublish, against the embedded broker with its
+// ACL on, and against Mosquitto with the shipped file, so the three cannot
+// drift apart.
+var aclCases = []struct {
+	user, topic string
+	allowed     bool
+}{
+	{"gw-a", "p2pgrid/v1/c1/orders/gw-a", true},
+	{"gw-a", "p2pgrid/v1/c2/telemetry/gw-a", true},
+	{"gw-a", "p2pgrid/v1/c1/status/gw-a", true},
+	{"gw-a", "p2pgrid/v1/c1/orders/gw-b", false},
+	{"gw-a", "p2pgrid/v1/c1/telemetry/gw-b", false},
+	{"gw-a", "p2pgrid/v1/c1/status/gw-b", false},
+	{"gw-a", "p2pgrid/v1/c1/orders/gw-a/extra", false},
+	{"gw-a", "p2pgrid/v1/c1/orders", false},
+	{"gw-a", "p2pgrid/v1/c1/book/96", false},
+	{"gw-a", "p2pgrid/v1/c1/result/96", false},
+	{"gw-a", "p2pgrid/v1/c1/result/latest", false},
+	{"gw-a", "p2pgrid/v1/c1/roster", false},
+	{"gw-a", "p2pgrid/v2/c1/orders/gw-a", false},
+	{"gw-a", "other/orders/gw-a", false},
+	{"operator", "p2pgrid/v1/c1/book/96", true},
+	{"operator", "p2pgrid/v1/c1/book", true}, // "book/#" includes its parent
+	{"operator", "p2pgrid/v1/c1/result/96", true},
+	{"operator", "p2pgrid/v1/c2/result/latest", true},
+	{"operator", "p2pgrid/v1/c1/roster", true},
+	{"operator", "p2pgrid/v1/c1/status/operator", true},
+	{"operator", "p2pgrid/v1/c1/roster/extra", false},
+	{"operator", "p2pgrid/v1/c1/orders/gw-a", false},
+	{"operator", "p2pgrid/v1/c1/status/gw-a", false},
+	{"operator", "p2pgrid/v2/c1/result/96", false},
+}
+
+var aclPasswords = map[string]string{"gw-a": "pw-a", "operator": "pw-op", "observer": "pw-obs", "gw-late": "pw-late", "gw-b": "pw-b"}
+
+func TestCanPublish(t *testing.T) {
+	clearers := []string{"operator"}
+	for _, c := range aclCases {
+		if got := broker.CanPublish(c.user, c.topic, clearers); got != c.allowed {
+			t.Errorf("CanPublish(%q, %q) = %v, want %v", c.user, c.topic, got, c.allowed)
+		}
+	}
+	for _, user := range []string{"", "gw/a", "gw+", "gw#"} {
+		if broker.CanPublish(user, "p2pgrid/v1/c1/orders/"+user, clearers) {
+			t.Errorf("CanPublish(%q) allowed a username Mosquitto never matches", user)
+		}
+	}
+	if broker.CanPublish("gw-a", "p2pgrid/v1/c1/result/1", nil) || !broker.CanPublish("gw-a", "p2pgrid/v1/c1/result/1", []string{"x", "gw-a"}) {
+		t.Error("clearer rights do not follow the Clearers list")
+	}
+	for topic, want := range map[string]bool{"p2pgrid/v1/c1/orders/gw-a": true, "$SYS/broker/uptime": false, "other": false, "p2pgrid/v2/x": false} {
+		if got := broker.CanRead(topic); got != want {
+			t.Errorf("CanRead(%q) = %v, want %v", topic, got, want)
+		}
+	}
+}
+
+func TestEmbeddedACLMatchesTable(t *testing.T) {
+	b, err := broker.StartWith(broker.Options{Addr: ":0", ACL: true, Clearers: []string{"operator"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() }) // after the clients'
+	checkACL(t, b.URL())
+
+	// A subscription outside the tree, to a literal topic, is refused.
+	c := connectAs(t, b.URL(), "gw-b")
+	if err := c.Subscribe("other/topic", func(string, []byte) {}); !errors.Is(err, mqtt.ErrRefused) {
+		t.Errorf("subscribing to other/topic: %v, want ErrRefused", err)
+	}
+	// Denied publishes are acknowledged and dropped: the publisher is not
+	// thrown out (mochi's own answer), so paho does not re-send forever.
+	if err := c.Publish(context.Background(), "p2pgrid/v1/c1/orders/gw-a", []byte("forged"), false); err != nil {
+		t.Errorf("denied publish: %v, want it acknowledged", err)
+	}
+	if s := c.Stats(); s.ConnectionLost != 0 || !c.Connected() {
+		t.Errorf("gw-b lost its connection after a denied publish: %+v", s)
+	}
+}
+
+func TestMosquittoACLMatchesTable(t *testing.T) {
+	testtool.Integration(t)
+	testtool.Require(t, "mosquitto", "apt-get install mosquitto mosquitto-clients")
+	m := mqtttest.Start(t, mqtttest.Config{ACLFile: mqtttest.ShippedACL(t), Users: aclPasswords})
+	checkACL(t, m.URL)
+}
+
+func connectAs(t *testing.T, url, user string) *mqtt.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := mqtt.Connect(ctx, mqtt.Options{
+		Broker: url, ClientID: user, Username: user, Password: aclPasswords[user],
+		ConnectTimeout: 3 * time.Second, MaxReconnectInterval: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// checkACL publishes every case (retained), then a control per publisher,
+// and checks what a subscriber to everything receives live and what a
+// late subscriber finds retained.
+func checkACL(t *testing.T, url string) {
+	t.Helper()
+	var mu sync.Mutex
+	live := map[string]bool{}
+	got := make(chan struct{}, 1)
+	observer := connectAs(t, url, "observer")
+	if err := observer.Subscribe("#", func(topic string, _ []byte) {
+		mu.Lock()
+		live[topic] = true
+		mu.Unlock()
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	pubs := map[string]*mqtt.Client{"gw-a": connectAs(t, url, "gw-a"), "operator": connectAs(t, url, "operator")}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var want []string
+	for i, c := range aclCases {
+		// A denied publish is acknowledged all the same (MQTT 3.1.1).
+		if err := pubs[c.user].Publish(ctx, c.topic, []byte(fmt.Sprint("case ", i)), true); err != nil {
+			t.Fatalf("%s publishing to %s: %v", c.user, c.topic, err)
+		}
+		if c.allowed {
+			want = append(want, c.topic)
+		}
+	}
+	controls := []string{"p2pgrid/v1/c9/status/gw-a", "p2pgrid/v1/c9/status/operator"}
+	for user, c := range pubs {
+		if err := c.Publish(ctx, "p2pgrid/v1/c9/status/"+user, []byte("control"), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want = append(want, controls...)
+	sort.Strings(want)
+
+	topics := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var ts []string
+		for topic := range live {
+			ts = append(ts, topic)
+		}
+		sort.Strings(ts)
+		return ts
+	}
+	for !(slices.Contains(topics(), controls[0]) && slices.Contains(topics(), controls[1])) {
+		select {
+		case <-got:
+		case <-ctx.Done():
+			t.Fatalf("the controls did not arrive; got %v", topics())
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a denied message, had it come, would have come before its control
+	if ts := topics(); !slices.Equal(ts, want) {
+		t.Errorf("delivered live:\n%v\nwant (the allowed cases and the controls):\n%v", ts, want)
+	}
+
+	// Retained: only what was allowed is kept.
+	var rmu sync.Mutex
+	var retained []string
+	late := connectAs(t, url, "gw-late")
+	if err := late.Subscribe("p2pgrid/#", func(topic string, _ []byte) {
+		rmu.Lock()
+		retained = append(retained, topic)
+		rmu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rmu.Lock()
+		n := len(retained)
+		rmu.Unlock()
+		if n >= len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	rmu.Lock()
+	defer rmu.Unlock()
+	sort.Strings(retained)
+	retained = slices.Compact(retained) // QoS 1 may repeat one
+	if !slices.Equal(retained, want) {
+		t.Errorf("retained:\n%v\nwant:\n%v", retained, want)
+	}
+}

@@ -1,0 +1,289 @@
+// Package clearing is the market side of a gateway: the clearer that
+// collects the neighbours' signed orders for a delivery interval, rejects
+// the bad ones with a reason, seals the book at gate closure and clears it;
+// and the verifier with which every gateway recomputes a published clearing
+// from the published book.
+//
+// It is pure apart from the clock values handed in: no MQTT, no goroutines.
+// Package gateway feeds it messages and publishes what it returns.
+package clearing
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+)
+
+// Schedule is the market's timetable.
+type Schedule struct {
+	Interval    time.Duration // length of a delivery interval
+	GateClosure time.Duration // how long before delivery starts the gate closes
+}
+
+// Open returns the delivery interval that takes orders at now: the one
+// after the current interval. Its gate closes at GateClose(delivery).
+func (s Schedule) Open(now time.Time) time.Time {
+	return protocol.IntervalStart(now, s.Interval).Add(s.Interval)
+}
+
+// GateClose returns when the gate for the delivery interval starting at
+// delivery closes.
+func (s Schedule) GateClose(delivery time.Time) time.Time { return delivery.Add(-s.GateClosure) }
+
+// Clearer collects orders and clears intervals. It is safe for concurrent
+// use: orders arrive from MQTT while the gateway's loop seals.
+type Clearer struct {
+	community string
+	id        string
+	key       ed25519.PrivateKey
+	roster    *protocol.Roster
+	market    *auction.Market
+	schedule  Schedule
+
+	mu      sync.Mutex
+	pending map[string]*pending // by interval id
+	sealed  map[string]bool
+}
+
+type pending struct {
+	orders   map[string][]byte        // raw order message by gateway
+	verified map[string]auction.Order // the same orders, verified and quantised
+	seen     map[[32]byte]string      // digest of every accepted raw message
+}
+
+// NewClearer returns a clearer signing as gateway id with key.
+func NewClearer(id string, key ed25519.PrivateKey, roster *protocol.Roster, m *auction.Market, s Schedule) *Clearer {
+	return &Clearer{community: roster.Community, id: id, key: key, roster: roster, market: m, schedule: s,
+		pending: map[string]*pending{}, sealed: map[string]bool{}}
+}
+
+// Offer takes one order message, received at now on the orders topic of
+// topicGateway. It returns the order's gateway and interval, or an error
+// whose protocol.ReasonOf is why the order was rejected.
+func (c *Clearer) Offer(now time.Time, topicGateway string, raw []byte) (gateway, interval string, err error) {
+	if len(raw) > protocol.MaxOrderSize {
+		return topicGateway, "", &protocol.RejectError{Reason: protocol.RejectOversize,
+			Err: fmt.Errorf("order on the topic of %q: %d bytes (at most %d)", topicGateway, len(raw), protocol.MaxOrderSize)}
+	}
+	msg, err := protocol.DecodeOrder(raw)
+	if err != nil {
+		return topicGateway, "", err
+	}
+	if msg.Gateway != topicGateway {
+		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectForged,
+			Err: fmt.Errorf("order from %q posted on the orders topic of %q", msg.Gateway, topicGateway)}
+	}
+	o, err := msg.Verify(c.roster, c.market)
+	if err != nil {
+		var oe *auction.OrderError
+		if errors.As(err, &oe) && oe.Field == "kwh" && errors.Is(err, auction.ErrOutOfRange) {
+			// More kWh than the market allows one order: oversize.
+			return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectOversize, Err: err}
+		}
+		return msg.Gateway, msg.Interval, err
+	}
+	open := c.schedule.Open(now)
+	at, _ := protocol.ParseInterval(msg.Interval) // checked by Verify
+	switch {
+	case at.Before(open) || !now.Before(c.schedule.GateClose(at)):
+		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectLate,
+			Err: fmt.Errorf("order from %q for %s: the gate closed at %s", msg.Gateway, msg.Interval,
+				c.schedule.GateClose(at).UTC().Format(time.RFC3339))}
+	case at.After(open):
+		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectWrongInterval,
+			Err: fmt.Errorf("order from %q for %s: the open interval is %s", msg.Gateway, msg.Interval, protocol.IntervalID(open))}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sealed[msg.Interval] {
+		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectLate,
+			Err: fmt.Errorf("order from %q for %s: the book is sealed", msg.Gateway, msg.Interval)}
+	}
+	p := c.pending[msg.Interval]
+	if p == nil {
+		p = &pending{orders: map[string][]byte{}, verified: map[string]auction.Order{}, seen: map[[32]byte]string{}}
+		c.pending[msg.Interval] = p
+	}
+	sum := sha256.Sum256(raw)
+	if _, ok := p.seen[sum]; ok {
+		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectReplayed,
+			Err: fmt.Errorf("order from %q for %s: received before", msg.Gateway, msg.Interval)}
+	}
+	if _, ok := p.orders[msg.Gateway]; ok {
+		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectDuplicate,
+			Err: fmt.Errorf("order from %q for %s: the gateway has an order in this interval already", msg.Gateway, msg.Interval)}
+	}
+	p.seen[sum] = msg.Gateway
+	p.orders[msg.Gateway] = append([]byte(nil), raw...)
+	p.verified[msg.Gateway] = o
+	return msg.Gateway, msg.Interval, nil
+}
+
+// Orders returns how many orders are collected for interval.
+func (c *Clearer) Orders(interval string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.pending[interval]; p != nil {
+		return len(p.orders)
+	}
+	return 0
+}
+
+// Sealed is a cleared interval, ready to publish.
+type Sealed struct {
+	Interval string
+	Book     []byte // the book message, for book/<interval>
+	Result   []byte // the signed result message, for result/<interval> and result/latest
+	Cleared  *auction.Result
+}
+
+// Seal closes the book of interval, clears it and returns the messages to
+// publish. Sealing an interval twice returns the same messages: the
+// clearing is deterministic. The orders were verified when offered, so
+// sealing does not verify their signatures again.
+func (c *Clearer) Seal(interval string) (*Sealed, error) {
+	c.mu.Lock()
+	c.sealed[interval] = true
+	var raws [][]byte
+	book := auction.Book{Interval: interval, Orders: []auction.Order{}}
+	if p := c.pending[interval]; p != nil {
+		gws := make([]string, 0, len(p.orders))
+		for gw := range p.orders {
+			gws = append(gws, gw)
+		}
+		sort.Strings(gws)
+		for _, gw := range gws {
+			raws = append(raws, p.orders[gw])
+			book.Orders = append(book.Orders, p.verified[gw])
+		}
+	}
+	c.mu.Unlock()
+	bookMsg, err := protocol.EncodeBook(c.community, interval, c.id, raws)
+	if err != nil {
+		return nil, fmt.Errorf("seal %s: %w", interval, err)
+	}
+	res, err := c.market.Clear(book)
+	if err != nil {
+		return nil, fmt.Errorf("clear %s: %w", interval, err)
+	}
+	resJSON, err := res.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	msg, err := protocol.EncodeResult(c.key, c.community, interval, c.id, resJSON)
+	if err != nil {
+		return nil, fmt.Errorf("seal %s: %w", interval, err)
+	}
+	return &Sealed{Interval: interval, Book: bookMsg, Result: msg, Cleared: res}, nil
+}
+
+// Forget drops the state of intervals that start before t.
+func (c *Clearer) Forget(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range c.pending {
+		if at, err := protocol.ParseInterval(id); err == nil && at.Before(t) {
+			delete(c.pending, id)
+		}
+	}
+	for id := range c.sealed {
+		if at, err := protocol.ParseInterval(id); err == nil && at.Before(t) {
+			delete(c.sealed, id)
+		}
+	}
+}
+
+// Verdict is what a gateway concluded about a published clearing.
+type Verdict struct {
+	Interval string
+	Clearer  string
+	Result   *auction.Result // this gateway's own clearing of the published book
+	Book     auction.Book
+	OwnFill  *auction.Fill // this gateway's fill, if it traded
+}
+
+// Problem is a failed verification; Kind is one of the protocol.Alarm*
+// kinds.
+type Problem struct {
+	Kind string
+	Err  error
+}
+
+func (p *Problem) Error() string { return p.Kind + ": " + p.Err.Error() }
+func (p *Problem) Unwrap() error { return p.Err }
+
+func problem(kind string, format string, a ...any) error {
+	return &Problem{Kind: kind, Err: fmt.Errorf(format, a...)}
+}
+
+// KindOf returns the alarm kind of a verification error.
+func KindOf(err error) string {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p.Kind
+	}
+	return protocol.AlarmBadResult
+}
+
+// Verify checks a published clearing as any gateway does: the result is
+// signed by a clearer of the roster, the book's orders are all signed by
+// their gateways for this community and interval, this gateway's own order
+// (ownOrder, its raw message; nil if it placed none) is in the book
+// unchanged, and clearing the book here gives byte-identical result JSON.
+func Verify(roster *protocol.Roster, m *auction.Market, self string, book, result, ownOrder []byte) (*Verdict, error) {
+	rm, err := protocol.DecodeResult(result)
+	if err != nil {
+		return nil, problem(protocol.AlarmBadResult, "%w", err)
+	}
+	if err := rm.Verify(roster); err != nil {
+		return nil, problem(protocol.AlarmBadResult, "%w", err)
+	}
+	bm, err := protocol.DecodeBook(book)
+	if err != nil {
+		return nil, problem(protocol.AlarmBadBook, "%w", err)
+	}
+	if bm.Interval != rm.Interval || bm.Community != rm.Community {
+		return nil, problem(protocol.AlarmBadBook, "book for %s/%s, result for %s/%s", bm.Community, bm.Interval, rm.Community, rm.Interval)
+	}
+	ab, err := bm.Verify(roster, m)
+	if err != nil {
+		return nil, problem(protocol.AlarmBadBook, "%w", err)
+	}
+	if ownOrder != nil {
+		found := false
+		for _, raw := range bm.Orders {
+			if string(raw) == string(ownOrder) {
+				found = true
+			}
+		}
+		if !found {
+			return nil, problem(protocol.AlarmMissingOwnOrder, "interval %s: the sealed book lacks this gateway's order", rm.Interval)
+		}
+	}
+	res, err := m.Clear(ab)
+	if err != nil {
+		return nil, problem(protocol.AlarmBadBook, "interval %s: %w", rm.Interval, err)
+	}
+	mine, err := res.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	if string(mine) != string(rm.Result) {
+		return nil, problem(protocol.AlarmMismatch, "interval %s: the result published by %q differs from this gateway's clearing of the book (book %s)",
+			rm.Interval, rm.Clearer, res.BookDigest())
+	}
+	v := &Verdict{Interval: rm.Interval, Clearer: rm.Clearer, Result: res, Book: ab}
+	for i := range res.Fills {
+		if res.Fills[i].ID == self {
+			v.OwnFill = &res.Fills[i]
+		}
+	}
+	return v, nil
+}

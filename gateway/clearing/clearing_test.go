@@ -1,0 +1,233 @@
+package clearing
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+)
+
+var (
+	sched = Schedule{Interval: 15 * time.Minute, GateClosure: 2 * time.Minute}
+	// now is inside interval 12:00; the open delivery interval is 12:15,
+	// whose gate closes at 12:13.
+	now      = time.Date(2026, 11, 22, 12, 5, 0, 0, time.UTC)
+	open     = "2026-11-22T12:15Z"
+	gateways = []string{"home1", "home2", "home3", "operator"}
+)
+
+func key(name string) ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte(name))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+type fixture struct {
+	roster *protocol.Roster
+	market *auction.Market
+	c      *Clearer
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	var ms []protocol.Member
+	for _, g := range gateways {
+		ms = append(ms, protocol.Member{ID: g, PublicKey: key(g).Public().(ed25519.PublicKey), Clearer: g == "operator"})
+	}
+	r, err := protocol.NewRoster("c1", ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := auction.DefaultRules()
+	rules.MaxOrderKWh = decimal.NewFromInt(50)
+	m, err := auction.NewMarket(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{roster: r, market: m, c: NewClearer("operator", key("operator"), r, m, sched)}
+}
+
+func (f *fixture) order(t *testing.T, gw, interval string, side auction.Side, wh, microPrice int64) []byte {
+	t.Helper()
+	raw, err := protocol.SignOrder(key(gw), "c1", interval, gw, side, wh, microPrice, f.market)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func TestOfferAcceptsAndSeals(t *testing.T) {
+	f := newFixture(t)
+	s1 := f.order(t, "home1", open, auction.Sell, 2000, 100_000)
+	b2 := f.order(t, "home2", open, auction.Buy, 1500, 250_000)
+	for _, o := range []struct {
+		gw  string
+		raw []byte
+	}{{"home1", s1}, {"home2", b2}} {
+		if gw, iv, err := f.c.Offer(now, o.gw, o.raw); err != nil || gw != o.gw || iv != open {
+			t.Fatalf("offer from %s: %s %s %v", o.gw, gw, iv, err)
+		}
+	}
+	if n := f.c.Orders(open); n != 2 {
+		t.Fatalf("%d orders collected", n)
+	}
+	sealed, err := f.c.Seal(open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sealed.Cleared.Cleared || sealed.Cleared.Volume != 1500 || f.market.FormatPrice(sealed.Cleared.Price) != "0.1" {
+		t.Errorf("cleared %+v", sealed.Cleared)
+	}
+	again, err := f.c.Seal(open)
+	if err != nil || !bytes.Equal(again.Book, sealed.Book) || !bytes.Equal(again.Result, sealed.Result) {
+		t.Errorf("sealing twice gave different messages: %v", err)
+	}
+	// A late order after sealing is rejected and does not change the book.
+	if _, _, err := f.c.Offer(now, "home3", f.order(t, "home3", open, auction.Sell, 100, 1)); protocol.ReasonOf(err) != protocol.RejectLate {
+		t.Errorf("order after sealing: %v", err)
+	}
+
+	// Every gateway verifies it; home1 sees its fill.
+	v, err := Verify(f.roster, f.market, "home1", sealed.Book, sealed.Result, s1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.OwnFill == nil || v.OwnFill.Qty != 1500 || v.Clearer != "operator" {
+		t.Errorf("verdict %+v", v)
+	}
+	if _, err := Verify(f.roster, f.market, "home3", sealed.Book, sealed.Result, nil); err != nil {
+		t.Errorf("a gateway without an order: %v", err)
+	}
+}
+
+func TestOfferRejections(t *testing.T) {
+	f := newFixture(t)
+	good := f.order(t, "home1", open, auction.Sell, 1000, 100_000)
+	if _, _, err := f.c.Offer(now, "home1", good); err != nil {
+		t.Fatal(err)
+	}
+	forgedSig := f.order(t, "home2", open, auction.Sell, 1000, 100_000)
+	forgedSig = bytes.Replace(forgedSig, []byte(`"kwh":"1"`), []byte(`"kwh":"9"`), 1)
+	otherKey, _ := protocol.SignOrder(key("mallory"), "c1", open, "home3", auction.Sell, 1000, 1, f.market)
+	nextInterval := "2026-11-22T12:30Z"
+	for _, tc := range []struct {
+		name, topic string
+		raw         []byte
+		at          time.Time
+		want        protocol.RejectReason
+	}{
+		{"replayed", "home1", good, now, protocol.RejectReplayed},
+		{"duplicate", "home1", f.order(t, "home1", open, auction.Buy, 500, 300_000), now, protocol.RejectDuplicate},
+		{"tampered", "home2", forgedSig, now, protocol.RejectForged},
+		{"signed by another key", "home3", otherKey, now, protocol.RejectForged},
+		{"posted under another name", "home2", f.order(t, "home3", open, auction.Sell, 1000, 1), now, protocol.RejectForged},
+		{"not in roster", "stranger", f.order(t, "stranger", open, auction.Sell, 1000, 1), now, protocol.RejectForged},
+		{"late", "home2", f.order(t, "home2", open, auction.Sell, 1000, 1), now.Add(8 * time.Minute), protocol.RejectLate},
+		{"old interval replayed", "home2", f.order(t, "home2", "2026-11-22T12:00Z", auction.Sell, 1000, 1), now, protocol.RejectLate},
+		{"future interval", "home2", f.order(t, "home2", nextInterval, auction.Sell, 1000, 1), now, protocol.RejectWrongInterval},
+		{"oversize kwh", "home2", bigOrder(t, "home2", open, 50_001), now, protocol.RejectOversize},
+		{"oversize message", "home2", append(bytes.Repeat([]byte(" "), protocol.MaxOrderSize), '{', '}'), now, protocol.RejectOversize},
+		{"malformed", "home2", []byte(`{"v":1,`), now, protocol.RejectMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := f.c.Offer(tc.at, tc.topic, tc.raw)
+			if got := protocol.ReasonOf(err); got != tc.want {
+				t.Errorf("reason %q (%v), want %q", got, err, tc.want)
+			}
+		})
+	}
+	if n := f.c.Orders(open); n != 1 {
+		t.Errorf("%d orders collected after rejections, want 1", n)
+	}
+}
+
+func TestVerifyCatchesProblems(t *testing.T) {
+	f := newFixture(t)
+	s1 := f.order(t, "home1", open, auction.Sell, 2000, 100_000)
+	b2 := f.order(t, "home2", open, auction.Buy, 1500, 250_000)
+	f.c.Offer(now, "home1", s1)
+	f.c.Offer(now, "home2", b2)
+	sealed, err := f.c.Seal(open)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A result that differs from the book's clearing (a cheating clearer
+	// that signs a different price).
+	res := bytes.Replace(resultJSON(t, sealed.Cleared), []byte(`"price":"0.1"`), []byte(`"price":"0.2"`), -1)
+	cheat, err := protocol.EncodeResult(key("operator"), "c1", open, "operator", res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(f.roster, f.market, "home1", sealed.Book, cheat, s1); KindOf(err) != protocol.AlarmMismatch {
+		t.Errorf("cheating result: %v", err)
+	}
+
+	// A book without this gateway's order.
+	b3 := f.order(t, "home3", open, auction.Buy, 100, 250_000)
+	if _, err := Verify(f.roster, f.market, "home3", sealed.Book, sealed.Result, b3); KindOf(err) != protocol.AlarmMissingOwnOrder {
+		t.Errorf("missing own order: %v", err)
+	}
+
+	// A result signed by a gateway that is not a clearer.
+	byHome, err := protocol.EncodeResult(key("home2"), "c1", open, "home2", resultJSON(t, sealed.Cleared))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(f.roster, f.market, "home1", sealed.Book, byHome, s1); KindOf(err) != protocol.AlarmBadResult {
+		t.Errorf("result by a non-clearer: %v", err)
+	}
+
+	// A book for another interval.
+	other, _ := protocol.EncodeBook("c1", "2026-11-22T12:30Z", "operator", nil)
+	if _, err := Verify(f.roster, f.market, "home1", other, sealed.Result, nil); KindOf(err) != protocol.AlarmBadBook {
+		t.Errorf("book of another interval: %v", err)
+	}
+	var p *Problem
+	if err := func() error { _, err := Verify(f.roster, f.market, "x", []byte("{"), sealed.Result, nil); return err }(); !errors.As(err, &p) || !strings.Contains(err.Error(), "bad_book") {
+		t.Errorf("garbage book: %v", err)
+	}
+}
+
+func TestScheduleAndForget(t *testing.T) {
+	if got := sched.Open(now); protocol.IntervalID(got) != open {
+		t.Errorf("open interval %s", got)
+	}
+	at, _ := protocol.ParseInterval(open)
+	if got := sched.GateClose(at); !got.Equal(time.Date(2026, 11, 22, 12, 13, 0, 0, time.UTC)) {
+		t.Errorf("gate closes %s", got)
+	}
+	f := newFixture(t)
+	f.c.Offer(now, "home1", f.order(t, "home1", open, auction.Sell, 1000, 1))
+	f.c.Forget(at.Add(time.Minute))
+	if f.c.Orders(open) != 0 {
+		t.Error("Forget kept the interval")
+	}
+}
+
+func resultJSON(t *testing.T, r *auction.Result) []byte {
+	t.Helper()
+	b, err := r.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// bigOrder is signed under default rules, beyond the test market's 50 kWh.
+func bigOrder(t *testing.T, gw, interval string, wh int64) []byte {
+	t.Helper()
+	m, _ := auction.NewMarket(auction.DefaultRules())
+	raw, err := protocol.SignOrder(key(gw), "c1", interval, gw, auction.Sell, wh, 1, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}

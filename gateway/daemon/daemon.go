@@ -1,0 +1,285 @@
+// Package daemon assembles a running gateway from its configuration: the
+// key, the roster, the Modbus devices, the MQTT connection (or the embedded
+// broker), the HTTP endpoints, and the loop. It is the one place that knows
+// all the parts; `p2pgrid gateway` and `p2pgrid demo` use it.
+package daemon
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/p2pgrid/p2pgrid/gateway"
+	"github.com/p2pgrid/p2pgrid/gateway/broker"
+	"github.com/p2pgrid/p2pgrid/gateway/clearing"
+	"github.com/p2pgrid/p2pgrid/gateway/config"
+	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/meter"
+	"github.com/p2pgrid/p2pgrid/meter/bus"
+	"github.com/p2pgrid/p2pgrid/meter/profile"
+	"github.com/p2pgrid/p2pgrid/meter/sunspec"
+)
+
+// EmbeddedBrokerAddr is where a gateway without a configured broker runs
+// its own.
+const EmbeddedBrokerAddr = "127.0.0.1:1883"
+
+// Options adjust a daemon beyond its configuration.
+type Options struct {
+	Logger  *slog.Logger
+	Version string
+	// Now is the clock (nil: time.Now); the demo passes the simulator's.
+	Now func() time.Time
+	// Tick is how often the loop runs (default 1s).
+	Tick time.Duration
+	// Roster, if set, is used instead of reading cfg.Roster.
+	Roster *protocol.Roster
+	// OnVerified and OnSealed are passed to the gateway.
+	OnVerified func(interval string, v *clearing.Verdict, err error)
+	OnSealed   func(s *clearing.Sealed)
+	// Ready, if set, is called once the gateway is connected and running.
+	Ready func(g *gateway.Gateway)
+}
+
+// Key loads the gateway's key from its data directory, creating it on
+// first start.
+func Key(cfg *config.Config, log *slog.Logger) (ed25519.PrivateKey, error) {
+	key, created, err := protocol.LoadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("created the gateway key; add its public key to the community roster",
+			"file", cfg.DataDir+"/"+protocol.KeyFile, "public_key", protocol.PublicKeyString(key.Public().(ed25519.PublicKey)))
+	}
+	return key, nil
+}
+
+// Run runs the gateway of cfg until ctx ends, then shuts down cleanly:
+// the loop stops, the offline status is published, connections close.
+func Run(ctx context.Context, cfg *config.Config, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Tick <= 0 {
+		o.Tick = time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	key, err := Key(cfg, log)
+	if err != nil {
+		return err
+	}
+	roster := o.Roster
+	if roster == nil {
+		data, err := os.ReadFile(cfg.Roster)
+		if err != nil {
+			return fmt.Errorf("roster: %w", err)
+		}
+		if roster, err = protocol.ParseRoster(data); err != nil {
+			return fmt.Errorf("roster %s: %w", cfg.Roster, err)
+		}
+	}
+	topics, err := protocol.NewTopics(cfg.Community)
+	if err != nil {
+		return err
+	}
+
+	brokerURL := cfg.MQTT.Broker
+	if brokerURL == "" {
+		b, err := broker.Start(EmbeddedBrokerAddr, log)
+		if err != nil {
+			return fmt.Errorf("embedded broker (mqtt.broker is empty): %w", err)
+		}
+		defer b.Close()
+		brokerURL = b.URL()
+		log.Info("embedded MQTT broker running", "url", brokerURL)
+	}
+
+	devices, closeBuses, err := Devices(cfg, o.Now, log)
+	if err != nil {
+		return err
+	}
+	defer closeBuses()
+
+	online, offline, err := statusPayloads(cfg.Gateway, o.Version, o.Now())
+	if err != nil {
+		return err
+	}
+	mc, err := mqtt.Connect(ctx, mqtt.Options{
+		Broker: brokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password),
+		CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
+		WillTopic: topics.Status(cfg.Gateway), WillPayload: offline,
+		OnlineTopic: topics.Status(cfg.Gateway), OnlinePayload: online,
+		KeepAlive: cfg.MQTT.KeepAlive, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer mc.Close() // publishes the offline status first
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(mqttCollector{mc})
+	g, err := gateway.New(gateway.Options{
+		Config: cfg, Key: key, Roster: roster, MQTT: mc, Devices: devices, Now: o.Now,
+		Logger: log, Registry: reg, Version: o.Version,
+		OnVerified: o.OnVerified, OnSealed: o.OnSealed,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.HTTP != "" {
+		srv := &http.Server{Addr: cfg.HTTP, Handler: g.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
+		ln, err := net.Listen("tcp", cfg.HTTP)
+		if err != nil {
+			return fmt.Errorf("http %s: %w", cfg.HTTP, err)
+		}
+		go srv.Serve(ln)
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+		}()
+		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+	}
+	if err := g.Start(); err != nil {
+		return err
+	}
+	log.Info("gateway running", "community", cfg.Community, "clearer", string(cfg.Clearer), "devices", len(devices),
+		"broker", brokerURL, "interval", cfg.Market.Interval)
+	if o.Ready != nil {
+		o.Ready(g)
+	}
+	t := time.NewTicker(o.Tick)
+	defer t.Stop()
+	for {
+		g.Tick(ctx, o.Now())
+		select {
+		case <-ctx.Done():
+			log.Info("gateway stopping")
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func statusPayloads(id, version string, now time.Time) (online, offline []byte, err error) {
+	if version == "" {
+		version = "dev"
+	}
+	on := protocol.Status{Gateway: id, State: protocol.StateOnline, Version: version, Time: now}
+	off := protocol.Status{Gateway: id, State: protocol.StateOffline, Version: version, Time: now}
+	if online, err = on.Encode(); err != nil {
+		return nil, nil, err
+	}
+	offline, err = off.Encode()
+	return online, offline, err
+}
+
+// Devices opens one bus per distinct Modbus URL and builds the configured
+// devices on them. A SunSpec device is discovered on its first read, so a
+// device that is off at start does not stop the gateway.
+func Devices(cfg *config.Config, now func() time.Time, log *slog.Logger) ([]gateway.Device, func(), error) {
+	buses := map[string]*bus.Bus{}
+	closeAll := func() {
+		for _, b := range buses {
+			b.Close()
+		}
+	}
+	var out []gateway.Device
+	for _, d := range cfg.Devices {
+		b := buses[d.URL]
+		if b == nil {
+			var err error
+			if b, err = bus.Open(d.URL, bus.Options{Logger: log.With("bus", d.URL)}); err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("device %q: %w", d.Name, err)
+			}
+			buses[d.URL] = b
+		}
+		var dev meter.Device
+		if d.Profile == "sunspec" {
+			dev = &lazySunSpec{bus: b, unit: uint8(d.Unit), now: now}
+		} else {
+			p, err := profile.Lookup(d.Profile)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("device %q: %w", d.Name, err)
+			}
+			dev = p.Device(b, uint8(d.Unit), profile.WithClock(now))
+		}
+		out = append(out, gateway.Device{Name: d.Name, Role: d.Role, Poll: d.Poll, Device: dev})
+	}
+	return out, closeAll, nil
+}
+
+// lazySunSpec discovers a SunSpec device on its first successful read.
+type lazySunSpec struct {
+	bus  *bus.Bus
+	unit uint8
+	now  func() time.Time
+	mu   sync.Mutex
+	dev  *sunspec.Device
+}
+
+func (l *lazySunSpec) Read(ctx context.Context) (meter.Reading, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.dev == nil {
+		d, err := sunspec.Discover(ctx, l.bus, l.unit)
+		if err != nil {
+			return meter.Reading{}, err
+		}
+		d.Now = l.now
+		l.dev = d
+	}
+	r, err := l.dev.Read(ctx)
+	if err != nil && errors.Is(err, sunspec.ErrBadData) {
+		l.dev = nil // the device may have changed: discover again
+	}
+	return r, err
+}
+
+// mqttCollector exposes the MQTT client's counters.
+type mqttCollector struct{ c *mqtt.Client }
+
+var (
+	mqttReconnects = prometheus.NewDesc("p2pgrid_mqtt_reconnects_total", "MQTT reconnections after the first connection.", nil, nil)
+	mqttLost       = prometheus.NewDesc("p2pgrid_mqtt_connection_lost_total", "MQTT connections that died.", nil, nil)
+	mqttPublished  = prometheus.NewDesc("p2pgrid_mqtt_published_total", "MQTT messages published.", nil, nil)
+	mqttReceived   = prometheus.NewDesc("p2pgrid_mqtt_received_total", "MQTT messages received.", nil, nil)
+	mqttConnected  = prometheus.NewDesc("p2pgrid_mqtt_connected", "1 when connected to the broker.", nil, nil)
+)
+
+func (m mqttCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{mqttReconnects, mqttLost, mqttPublished, mqttReceived, mqttConnected} {
+		ch <- d
+	}
+}
+
+func (m mqttCollector) Collect(ch chan<- prometheus.Metric) {
+	s := m.c.Stats()
+	ch <- prometheus.MustNewConstMetric(mqttReconnects, prometheus.CounterValue, float64(s.Reconnects))
+	ch <- prometheus.MustNewConstMetric(mqttLost, prometheus.CounterValue, float64(s.ConnectionLost))
+	ch <- prometheus.MustNewConstMetric(mqttPublished, prometheus.CounterValue, float64(s.Published))
+	ch <- prometheus.MustNewConstMetric(mqttReceived, prometheus.CounterValue, float64(s.Received))
+	up := 0.0
+	if m.c.Connected() {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(mqttConnected, prometheus.GaugeValue, up)
+}

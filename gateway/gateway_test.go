@@ -1,0 +1,349 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/p2pgrid/p2pgrid/gateway/clearing"
+	"github.com/p2pgrid/p2pgrid/gateway/config"
+	"github.com/p2pgrid/p2pgrid/gateway/gatewaytest"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/meter"
+)
+
+var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+func testKey(name string) ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte("gw:" + name))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+// home is a fake grid meter whose counters move at a steady net power.
+type home struct {
+	mu           sync.Mutex
+	exportW      int64 // > 0 exporting, < 0 importing
+	clock        *time.Time
+	impWh, expWh int64
+	broken       bool
+}
+
+func (h *home) Read(context.Context) (meter.Reading, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.broken {
+		return meter.Reading{}, errBroken
+	}
+	secs := h.clock.Sub(t0).Seconds()
+	exp, imp := h.expWh, h.impWh
+	if h.exportW > 0 {
+		exp += int64(float64(h.exportW) * secs / 3600)
+	} else {
+		imp += int64(float64(-h.exportW) * secs / 3600)
+	}
+	return meter.Reading{Kind: meter.KindMeter, PowerW: meter.F(float64(-h.exportW)), ImportWh: meter.Wh(imp), ExportWh: meter.Wh(exp)}, nil
+}
+
+type brokenErr struct{}
+
+func (brokenErr) Error() string { return "device does not answer" }
+
+var errBroken = brokenErr{}
+
+type community struct {
+	hub      *gatewaytest.Hub
+	roster   *protocol.Roster
+	gws      map[string]*Gateway
+	homes    map[string]*home
+	clock    time.Time
+	mu       sync.Mutex
+	verified map[string]map[string]error // interval -> gateway -> error
+}
+
+func testConfig(id string, clearer config.ClearerRole) *config.Config {
+	c := config.Default()
+	c.Gateway, c.Community, c.Roster, c.Clearer = id, "c1", "roster.json", clearer
+	c.MQTT.ClientID = id
+	cap := decimal.RequireFromString("0.30")
+	floor := decimal.RequireFromString("0.05")
+	c.Market.PriceCap, c.Market.PriceFloor = &cap, &floor
+	sell, buy := decimal.RequireFromString("0.08"), decimal.RequireFromString("0.25")
+	c.Policy.MinSellPrice, c.Policy.MaxBuyPrice = &sell, &buy
+	c.Telemetry.Every = time.Minute
+	return c
+}
+
+// newCommunity builds gateways on a fake hub: homes with the given net
+// export power, plus an operator (primary clearer, no devices) and home
+// "standby" roles as given.
+func newCommunity(t *testing.T, homes map[string]int64, clearers map[string]config.ClearerRole) *community {
+	t.Helper()
+	c := &community{hub: gatewaytest.NewHub(), gws: map[string]*Gateway{}, homes: map[string]*home{},
+		clock: t0, verified: map[string]map[string]error{}}
+	var members []protocol.Member
+	ids := []string{}
+	for id := range homes {
+		ids = append(ids, id)
+	}
+	for id := range clearers {
+		if _, ok := homes[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids {
+		_, isClearer := clearers[id]
+		members = append(members, protocol.Member{ID: id, PublicKey: testKey(id).Public().(ed25519.PublicKey), Clearer: isClearer})
+	}
+	var err error
+	if c.roster, err = protocol.NewRoster("c1", members); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		var devs []Device
+		if w, ok := homes[id]; ok {
+			h := &home{exportW: w, clock: &c.clock, impWh: 1_000_000, expWh: 500_000}
+			c.homes[id] = h
+			devs = append(devs, Device{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Device: h})
+		}
+		g, err := New(Options{Config: testConfig(id, clearers[id]), Key: testKey(id), Roster: c.roster,
+			MQTT: c.hub.Client(id), Devices: devs, Now: func() time.Time { return c.now() }, Version: "test",
+			OnVerified: func(interval string, v *clearing.Verdict, err error) {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if c.verified[interval] == nil {
+					c.verified[interval] = map[string]error{}
+				}
+				c.verified[interval][id] = err
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Start(); err != nil {
+			t.Fatal(err)
+		}
+		c.gws[id] = g
+	}
+	return c
+}
+
+func (c *community) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clock
+}
+
+// run advances the clock to until in steps, ticking every gateway.
+func (c *community) run(until time.Time, step time.Duration) {
+	for c.now().Before(until) {
+		c.mu.Lock()
+		c.clock = c.clock.Add(step)
+		now := c.clock
+		c.mu.Unlock()
+		for _, g := range c.gws {
+			g.Tick(context.Background(), now)
+		}
+	}
+}
+
+func TestCommunityTradesAndVerifies(t *testing.T) {
+	c := newCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000, "home3": -1500},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	// Three intervals: orders for 12:15, 12:30 and 12:45 are placed during
+	// 12:00, 12:15 and 12:30 and cleared at their gate closures.
+	c.run(t0.Add(45*time.Minute), 5*time.Second)
+	for _, interval := range []string{"2026-11-22T12:15Z", "2026-11-22T12:30Z", "2026-11-22T12:45Z"} {
+		got := c.verified[interval]
+		if len(got) != 4 {
+			t.Errorf("%s: verified by %d gateways, want 4: %v", interval, len(got), got)
+		}
+		for gw, err := range got {
+			if err != nil {
+				t.Errorf("%s: %s: %v", interval, gw, err)
+			}
+		}
+		res := c.hub.Retained(c.gws["home1"].Topics().Result(interval))
+		// Supply (0.8 kWh at 0.08) exceeds demand (0.4 + 0.3 kWh at 0.25):
+		// the seller is the partly filled marginal order, its limit the price.
+		if !strings.Contains(string(res), `"price":"0.08"`) {
+			t.Errorf("%s: result %s, want the seller's limit 0.08", interval, res)
+		}
+	}
+	// The seller offers 80% of a steady 4 kW over 15 minutes (1 kWh);
+	// buyers bid 80% of their 500 and 375 Wh.
+	own := c.gws["home1"].OwnOrder("2026-11-22T12:30Z")
+	if !strings.Contains(string(own), `"side":"sell","kwh":"0.8"`) {
+		t.Errorf("home1's order %s", own)
+	}
+	if len(c.gws["home2"].Alarms()) != 0 {
+		t.Errorf("alarms: %v", c.gws["home2"].Alarms())
+	}
+}
+
+// The primary clearer is gone (its publications never arrive): the standby
+// clears after the grace period, with the same clearing.
+func TestStandbyTakesOver(t *testing.T) {
+	c := newCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary, "home2": config.ClearerStandby})
+	c.run(t0.Add(13*time.Minute+10*time.Second), 5*time.Second) // primary sealed 12:15 at 12:13
+	interval := "2026-11-22T12:15Z"
+	first := c.hub.Retained(c.gws["home1"].Topics().Result(interval))
+	if !strings.Contains(string(first), `"clearer":"operator"`) {
+		t.Fatalf("primary's result %s", first)
+	}
+	// Next interval: the primary's messages are lost.
+	c.gws["operator"].mq.(*gatewaytest.Client).Drop = func(topic string) bool {
+		return strings.Contains(topic, "/book/") || strings.Contains(topic, "/result/")
+	}
+	c.run(t0.Add(28*time.Minute+10*time.Second), 5*time.Second)
+	interval = "2026-11-22T12:30Z"
+	if got := c.hub.Retained(c.gws["home1"].Topics().Result(interval)); got != nil {
+		t.Fatalf("a result before the grace period ended: %s", got)
+	}
+	c.run(t0.Add(28*time.Minute+45*time.Second), 5*time.Second) // gate 12:28 + grace 30s
+	res := c.hub.Retained(c.gws["home1"].Topics().Result(interval))
+	if !strings.Contains(string(res), `"clearer":"home2"`) {
+		t.Fatalf("standby's result: %s", res)
+	}
+	// The standby's clearing is the one the primary computed (but could not
+	// publish): the embedded result bytes are identical.
+	primary, err := c.gws["operator"].clearer.Seal(interval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	standby, _ := protocol.DecodeResult(res)
+	if string(standby.Result) != string(mustResult(t, primary.Result).Result) {
+		t.Errorf("standby result %s\nprimary result %s", standby.Result, mustResult(t, primary.Result).Result)
+	}
+	for gw, err := range c.verified[interval] {
+		if err != nil {
+			t.Errorf("%s: %v", gw, err)
+		}
+	}
+	if len(c.verified[interval]) != 3 { // home1, home2 and the silenced operator all verify it
+		t.Errorf("verified by %v", c.verified[interval])
+	}
+}
+
+func mustResult(t *testing.T, raw []byte) *protocol.ResultMsg {
+	t.Helper()
+	m, err := protocol.DecodeResult(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// A forged order (signed with a key not in the roster) is rejected and
+// counted; a cheating result raises an alarm on every gateway, published
+// in its retained status.
+func TestForgedOrderAndCheatingResult(t *testing.T) {
+	c := newCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	c.run(t0.Add(7*time.Minute), 5*time.Second)
+	op := c.gws["operator"]
+	rogue := c.hub.Client("mallory")
+	forged, err := protocol.SignOrder(testKey("mallory"), "c1", "2026-11-22T12:15Z", "home2", auctionBuy, 100_000, 300_000, op.market)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogue.Publish(context.Background(), op.topics.Orders("home2"), forged, false)
+	rogue.Publish(context.Background(), op.topics.Orders("home2"), []byte("{not json"), false)
+	if got := counter(t, op, "p2pgrid_clearer_orders_rejected_total", "forged"); got != 1 {
+		t.Errorf("forged rejections counted %v", got)
+	}
+	if got := counter(t, op, "p2pgrid_clearer_orders_rejected_total", "malformed"); got != 1 {
+		t.Errorf("malformed rejections counted %v", got)
+	}
+	c.run(t0.Add(14*time.Minute), 5*time.Second)
+
+	// The operator's key signs a result that is not the book's clearing.
+	interval := "2026-11-22T12:15Z"
+	good := mustResult(t, c.hub.Retained(op.topics.Result(interval)))
+	bad := strings.Replace(string(good.Result), `"price":"0.08"`, `"price":"0.2"`, -1)
+	cheat, err := protocol.EncodeResult(testKey("operator"), "c1", interval, "operator", []byte(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.hub.Client("operator").Publish(context.Background(), op.topics.Result(interval), cheat, true)
+	for _, id := range []string{"home1", "home2"} {
+		alarms := c.gws[id].Alarms()
+		if len(alarms) != 1 || alarms[0].Kind != protocol.AlarmMismatch || alarms[0].Interval != interval {
+			t.Errorf("%s alarms %+v", id, alarms)
+		}
+		st, err := protocol.DecodeStatus(c.hub.Retained(op.topics.Status(id)))
+		if err != nil || len(st.Alarms) != 1 || st.Alarms[0].Kind != protocol.AlarmMismatch {
+			t.Errorf("%s status %+v %v", id, st, err)
+		}
+	}
+}
+
+// A home whose meter stops answering places no order (and says why); it
+// trades again once readings are fresh.
+func TestStaleMeterNoOrder(t *testing.T) {
+	c := newCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	c.homes["home1"].broken = true
+	c.run(t0.Add(14*time.Minute), 5*time.Second)
+	if own := c.gws["home1"].OwnOrder("2026-11-22T12:15Z"); own != nil {
+		t.Errorf("order from a silent meter: %s", own)
+	}
+	if got := counter(t, c.gws["home1"], "p2pgrid_orders_skipped_total", "no_readings"); got != 1 {
+		t.Errorf("skips counted %v", got)
+	}
+	if h := c.gws["home1"].Health(); h.Status != "degraded" || !strings.Contains(h.Devices["grid"], "does not answer") {
+		t.Errorf("health %+v", h)
+	}
+	c.homes["home1"].broken = false
+	c.run(t0.Add(29*time.Minute), 5*time.Second)
+	if own := c.gws["home1"].OwnOrder("2026-11-22T12:30Z"); own == nil {
+		t.Error("no order once the meter answers again")
+	}
+}
+
+// A gateway restarted mid-interval (a new process: new state, same key)
+// rejoins: it picks up the retained clearing and trades the next interval.
+func TestRestartMidInterval(t *testing.T) {
+	c := newCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	c.run(t0.Add(20*time.Minute), 5*time.Second)
+	old := c.gws["home2"]
+	g, err := New(Options{Config: old.cfg, Key: testKey("home2"), Roster: c.roster, MQTT: c.hub.Client("home2-restarted"),
+		Devices: []Device{{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Device: c.homes["home2"]}},
+		Now:     func() time.Time { return c.now() },
+		OnVerified: func(interval string, v *clearing.Verdict, err error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.verified[interval] == nil {
+				c.verified[interval] = map[string]error{}
+			}
+			c.verified[interval]["home2-restarted"] = err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.gws["home2"] = g // the old one is gone
+	if err := c.verified["2026-11-22T12:15Z"]["home2-restarted"]; err != nil {
+		t.Errorf("retained clearing of 12:15 after restart: %v", err)
+	}
+	c.run(t0.Add(29*time.Minute), 5*time.Second)
+	if g.OwnOrder("2026-11-22T12:30Z") == nil {
+		t.Error("restarted gateway placed no order for 12:30")
+	}
+	if err, ok := c.verified["2026-11-22T12:30Z"]["home2-restarted"]; !ok || err != nil {
+		t.Errorf("12:30 after restart: verified %v %v", ok, err)
+	}
+}

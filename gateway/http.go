@@ -1,0 +1,68 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Connectivity reports whether the MQTT connection is up; the real client
+// has it, fakes may not.
+type Connectivity interface{ Connected() bool }
+
+// Health is the body of /healthz.
+type Health struct {
+	Status  string            `json:"status"` // ok or degraded
+	Gateway string            `json:"gateway"`
+	MQTT    string            `json:"mqtt"` // connected, disconnected or unknown
+	Devices map[string]string `json:"devices,omitempty"`
+	Alarms  int               `json:"alarms"`
+	Time    time.Time         `json:"time"`
+}
+
+// Health reports the gateway's state: degraded when MQTT is down or a
+// device's last reading is stale.
+func (g *Gateway) Health() Health {
+	now := g.now()
+	h := Health{Status: "ok", Gateway: g.id, MQTT: "unknown", Devices: map[string]string{}, Time: now}
+	if c, ok := g.mq.(Connectivity); ok {
+		h.MQTT = "disconnected"
+		if c.Connected() {
+			h.MQTT = "connected"
+		} else {
+			h.Status = "degraded"
+		}
+	}
+	for _, d := range g.devices {
+		if err := d.last.Fresh(now, d.Poll); err != nil {
+			h.Devices[d.Name] = "stale"
+			if d.err != nil {
+				h.Devices[d.Name] = "error: " + d.err.Error()
+			}
+			h.Status = "degraded"
+		} else {
+			h.Devices[d.Name] = "ok"
+		}
+	}
+	h.Alarms = len(g.Alarms())
+	return h
+}
+
+// Handler serves /metrics (Prometheus, from reg) and /healthz (JSON; 200
+// when ok, 503 when degraded).
+func (g *Gateway) Handler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		h := g.Health()
+		w.Header().Set("Content-Type", "application/json")
+		if h.Status != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(h)
+	})
+	return mux
+}

@@ -1,0 +1,63 @@
+package gateway
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/p2pgrid/p2pgrid/auction"
+)
+
+// metrics are the gateway's Prometheus metrics, node_exporter style:
+// p2pgrid_<subsystem>_<name>_<unit>, counters ending in _total.
+type metrics struct {
+	reads            *prometheus.CounterVec
+	power            *prometheus.GaugeVec
+	ordersPlaced     *prometheus.CounterVec
+	ordersSkipped    *prometheus.CounterVec
+	ordersAccepted   prometheus.Counter
+	ordersRejected   *prometheus.CounterVec
+	intervalsCleared prometheus.Counter
+	verifications    *prometheus.CounterVec
+	alarms           *prometheus.CounterVec
+	badMessages      *prometheus.CounterVec
+	price            prometheus.Gauge
+	volume           prometheus.Gauge
+	orders           prometheus.Gauge
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	f := func(c prometheus.Collector) prometheus.Collector { r.MustRegister(c); return c }
+	cv := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)).(*prometheus.CounterVec)
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return f(prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})).(prometheus.Gauge)
+	}
+	return &metrics{
+		reads: cv("p2pgrid_meter_reads_total", "Device polls, by device and result (ok, error).", "device", "result"),
+		power: f(prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "p2pgrid_meter_power_watts",
+			Help: "Last power reading by device: a grid meter > 0 imports, an inverter > 0 produces."}, []string{"device"})).(*prometheus.GaugeVec),
+		ordersPlaced:     cv("p2pgrid_orders_placed_total", "Orders this gateway placed, by side.", "side"),
+		ordersSkipped:    cv("p2pgrid_orders_skipped_total", "Intervals without an order from this gateway, by reason.", "reason"),
+		ordersAccepted:   f(prometheus.NewCounter(prometheus.CounterOpts{Name: "p2pgrid_clearer_orders_accepted_total", Help: "Orders the clearer accepted."})).(prometheus.Counter),
+		ordersRejected:   cv("p2pgrid_clearer_orders_rejected_total", "Orders the clearer rejected, by reason.", "reason"),
+		intervalsCleared: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "p2pgrid_clearer_intervals_cleared_total", Help: "Intervals this gateway cleared and published."})).(prometheus.Counter),
+		verifications:    cv("p2pgrid_verifications_total", "Verifications of published clearings, by result (ok or an alarm kind).", "result"),
+		alarms:           cv("p2pgrid_alarms_total", "Alarms raised, by kind.", "kind"),
+		badMessages:      cv("p2pgrid_mqtt_bad_messages_total", "Messages that could not be used, by topic kind.", "kind"),
+		price:            gauge("p2pgrid_clearing_price", "Price per kWh of the last verified clearing (NaN: no trade)."),
+		volume:           gauge("p2pgrid_clearing_volume_kwh", "kWh traded in the last verified clearing."),
+		orders:           gauge("p2pgrid_clearing_orders", "Orders in the last verified clearing's book."),
+	}
+}
+
+// observeClearing records a verified clearing. Metrics are for display:
+// the float conversion here never feeds back into market math.
+func (m *metrics) observeClearing(r *auction.Result, mk *auction.Market) {
+	m.orders.Set(float64(r.Orders))
+	vol, _ := mk.KWh(r.Volume).Float64()
+	m.volume.Set(vol)
+	if r.Cleared {
+		p, _ := mk.Price(r.Price).Float64()
+		m.price.Set(p)
+	}
+}

@@ -1,0 +1,716 @@
+// Package mqtt is the MQTT client of the p2pgrid gateway: a thin, safe layer
+// over github.com/eclipse/paho.mqtt.golang (MQTT 3.1.1) that publishes and
+// subscribes with QoS 1 on a persistent session, reconnects by itself with
+// backoff, re-subscribes after every reconnect, and keeps the gateway's
+// retained online/offline status true.
+//
+// It knows nothing of orders, books or auctions: topics and payloads are
+// opaque strings and bytes. The gateway core declares the small
+// Publish/Subscribe interface it needs and *Client satisfies it.
+//
+// # Handler dispatch
+//
+// Paho calls message handlers from its single router goroutine, and while a
+// handler runs, paho's reader stops at the next incoming message and reads
+// nothing behind it, not even the PUBACK a handler waits for when it
+// publishes: a handler that blocks, or publishes and waits, stalls or
+// deadlocks the client (paho's README,
+// "common problems"; upstream issues such as #509 and #613). This package
+// never lets a caller's handler run on that goroutine. Paho's router (kept
+// in its ordered mode) calls one function of ours that only appends the
+// message to the queue of each matching subscription and returns at once;
+// every subscription has its own worker goroutine that calls the handler,
+// one message at a time, in arrival order. So a handler may block, take its
+// time or call Publish and wait for the PUBACK; a slow handler delays only
+// its own subscription. (SetOrderMatters(false) would also avoid the
+// deadlock, but it runs every message in a goroutine of its own: no order,
+// and no bound on goroutines.) The price: the PUBACK to the broker is sent
+// when the message is queued, not when the handler has finished, so a
+// message queued when the process dies is lost (QoS 1 is at-least-once up
+// to this client's queue); and a handler stuck for good makes its queue
+// grow, which is logged. A handler that panics is logged and counted; the
+// client carries on.
+//
+// Messages the broker delivers before the matching Subscribe call (a
+// persistent session delivers what it queued while the gateway was away
+// right after CONNACK, before the gateway can subscribe again) are held, up
+// to a bound, and handed to the first Subscribe whose filter matches them.
+//
+// # Status
+//
+// With Options.WillTopic and OnlineTopic set (usually the same topic), the
+// retained status is "online" after every connect, the broker's will says
+// "offline" when the connection dies without a DISCONNECT, and Close says
+// "offline" itself (a clean disconnect does not fire the will). The client
+// also watches its own status topic: when a gateway reconnects before the
+// broker has noticed that its old connection died, the broker publishes the
+// old connection's will as it takes the session over, and the embedded
+// broker may do so after the new "online"; the client then says "online"
+// again (see watchStatus).
+//
+// # Paho's pitfalls guarded against
+//
+//   - Every wait on paho (connect, publish, subscribe, close) is bounded by a
+//     context or a timeout: paho's token.Wait can hang forever.
+//   - An invalid topic never reaches paho (the broker would drop the
+//     connection and paho re-send the stored publish after every reconnect).
+//   - The session store hands paho copies (a data race in paho's resume,
+//     issue #703) and has nothing to resume on the first connection (paho
+//     would send what OnConnect published a second time): see sessionStore.
+//   - Connect retries by itself rather than with paho's ConnectRetry, so
+//     that it can give up at once on a refusal (bad password, not
+//     authorised) and report the last error.
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+)
+
+// Defaults used when an Options field is zero.
+const (
+	DefaultKeepAlive            = 30 * time.Second
+	DefaultConnectTimeout       = 10 * time.Second
+	DefaultMaxReconnectInterval = time.Minute
+)
+
+const (
+	qos = 1 // every publish and subscription; QoS 2 is not worth its round trips here
+
+	// maxHeld bounds the messages held for a Subscribe that has not been
+	// called yet; older ones are dropped first.
+	maxHeld = 1024
+
+	// firstRetry is the pause after the first failed connection attempt in
+	// Connect; it doubles up to Options.MaxReconnectInterval.
+	firstRetry = 250 * time.Millisecond
+
+	// disconnectQuiesce is how long Close lets paho finish in-flight work.
+	disconnectQuiesce = 250 // milliseconds, as paho wants it
+
+	// handlerGrace is how long Close waits for running handlers to return.
+	handlerGrace = 5 * time.Second
+)
+
+// ErrClosed is returned by Publish and Subscribe after Close.
+var ErrClosed = errors.New("mqtt client closed")
+
+// ErrRefused is wrapped by the error of a Subscribe the broker refused
+// (SUBACK 0x80, e.g. an ACL that denies the filter).
+var ErrRefused = errors.New("refused by the broker")
+
+// Options configures a Client. Only Broker and ClientID are required.
+type Options struct {
+	// Broker is the broker URL: tcp://host:1883 (or mqtt://), ssl://host:8883
+	// (or mqtts://, tls://), ws://host/path or wss://host/path.
+	Broker string `yaml:"broker" json:"broker"`
+	// ClientID identifies the session on the broker; use the gateway id. It
+	// must be stable: the persistent session (QoS 1 messages queued while
+	// the gateway was away, subscriptions) belongs to it.
+	ClientID string `yaml:"client_id" json:"client_id"`
+	// Username and Password log in to the broker. With the shipped
+	// Mosquitto ACL the username must be the gateway id.
+	Username string `yaml:"username" json:"username"`
+	Password string `yaml:"password" json:"password"`
+	// CAFile is a PEM file of the CAs to trust for the broker's certificate;
+	// empty means the system roots. CertFile and KeyFile are this client's
+	// PEM certificate and key for mutual TLS; give both or neither. The
+	// files are read once, by Connect. They need a TLS broker URL.
+	CAFile   string `yaml:"ca_file" json:"ca_file"`
+	CertFile string `yaml:"cert_file" json:"cert_file"`
+	KeyFile  string `yaml:"key_file" json:"key_file"`
+	// WillTopic and WillPayload are the offline status: the broker publishes
+	// them, retained, when the connection dies without a clean disconnect,
+	// and Close publishes them itself. Empty WillTopic: no status at all.
+	WillTopic   string `yaml:"will_topic" json:"will_topic"`
+	WillPayload []byte `yaml:"will_payload" json:"will_payload"`
+	// OnlineTopic and OnlinePayload are published, retained, after every
+	// connect and reconnect, and again whenever a live message other than
+	// OnlinePayload appears there while the client is up (a late will of
+	// its own): the client subscribes to OnlineTopic for that, so it needs
+	// read access to it. Usually OnlineTopic == WillTopic.
+	OnlineTopic   string `yaml:"online_topic" json:"online_topic"`
+	OnlinePayload []byte `yaml:"online_payload" json:"online_payload"`
+	// KeepAlive is the MQTT keep-alive (PINGREQ) interval; it is how soon a
+	// silently dead link is noticed. Default DefaultKeepAlive.
+	KeepAlive time.Duration `yaml:"keep_alive" json:"keep_alive"`
+	// ConnectTimeout bounds one connection attempt, and the waits for a
+	// SUBACK or a PUBACK that have no context of their own (resubscribing,
+	// the online and offline status). Default DefaultConnectTimeout.
+	ConnectTimeout time.Duration `yaml:"connect_timeout" json:"connect_timeout"`
+	// MaxReconnectInterval caps the exponential backoff between connection
+	// attempts. Default DefaultMaxReconnectInterval.
+	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval" json:"max_reconnect_interval"`
+	// Logger receives connection events; nil discards them.
+	Logger *slog.Logger `yaml:"-" json:"-"`
+}
+
+// Stats are the client's counters since Connect.
+type Stats struct {
+	Connects       uint64 // successful connections, the first one included
+	Reconnects     uint64 // successful connections after the first
+	ConnectionLost uint64 // connections that died (not counting Close)
+	Published      uint64 // Publish calls that completed without error
+	Received       uint64 // messages delivered by the broker
+	Unrouted       uint64 // messages that matched no subscription when they arrived
+	HandlerPanics  uint64 // handler calls that panicked (recovered)
+}
+
+// Client is a connected MQTT client. Its methods are safe for concurrent use.
+type Client struct {
+	opts   Options
+	broker string // the broker URL without password, for errors and logs
+	log    *slog.Logger
+	pc     paho.Client // set once by Connect before it returns
+
+	mu     sync.Mutex
+	subs   map[string]*subscription // by filter
+	held   []message                // arrived before their Subscribe
+	closed bool
+
+	statusMu sync.Mutex // orders the online and offline status publishes
+	closing  bool       // under statusMu: no more online status
+
+	restate   chan struct{} // a will of ours was seen: publish online again
+	stopped   chan struct{} // closed by Close, ends watchStatus
+	ready     chan struct{} // closed when the first onConnect has finished
+	readyOnce sync.Once
+	closeOnce sync.Once
+	workers   sync.WaitGroup
+
+	connects, reconnects, lost, published, received, unrouted, panics atomic.Uint64
+}
+
+type message struct {
+	topic   string
+	payload []byte
+}
+
+// Connect connects to the broker and returns when the first connection is
+// up, the subscriptions are (trivially) in place and the online status has
+// been acknowledged, or when ctx ends. It retries failed attempts with
+// backoff until ctx ends; a refusal that a retry cannot cure (bad username or
+// password, not authorised, client id rejected) and bad options fail at once.
+// After Connect the client reconnects by itself, for good, until Close.
+func Connect(ctx context.Context, o Options) (*Client, error) {
+	broker, tlsURL, err := checkBroker(o.Broker)
+	if err != nil {
+		return nil, err
+	}
+	if o.ClientID == "" {
+		return nil, fmt.Errorf("mqtt broker %s: ClientID is empty: a persistent session needs a stable client id (the gateway id)", broker)
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = DefaultKeepAlive
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.MaxReconnectInterval <= 0 {
+		o.MaxReconnectInterval = DefaultMaxReconnectInterval
+	}
+	for _, t := range []struct{ what, topic string }{{"WillTopic", o.WillTopic}, {"OnlineTopic", o.OnlineTopic}} {
+		if t.topic == "" {
+			continue
+		}
+		if err := checkTopicName(t.topic); err != nil {
+			return nil, fmt.Errorf("mqtt broker %s: %s %q: %w", broker, t.what, t.topic, err)
+		}
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{
+		opts:    o,
+		broker:  broker,
+		log:     log.With("broker", broker, "client_id", o.ClientID),
+		subs:    make(map[string]*subscription),
+		restate: make(chan struct{}, 1),
+		stopped: make(chan struct{}),
+		ready:   make(chan struct{}),
+	}
+
+	store := newSessionStore()
+	po := paho.NewClientOptions().
+		AddBroker(o.Broker).
+		SetClientID(o.ClientID).
+		SetUsername(o.Username).
+		SetPassword(o.Password).
+		SetProtocolVersion(4). // MQTT 3.1.1, without paho's silent fallback to 3.1
+		SetCleanSession(false).
+		SetResumeSubs(true).
+		SetOrderMatters(true). // our router callback never blocks; see the package doc
+		SetAutoReconnect(true).
+		SetConnectRetry(false). // Connect retries itself, to report the last error
+		SetKeepAlive(o.KeepAlive).
+		SetPingTimeout(min(o.KeepAlive, 10*time.Second)).
+		SetConnectTimeout(o.ConnectTimeout).
+		SetWriteTimeout(o.ConnectTimeout).
+		SetMaxReconnectInterval(o.MaxReconnectInterval).
+		SetDefaultPublishHandler(c.route).
+		SetConnectionLostHandler(c.onConnectionLost).
+		SetStore(store).
+		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
+			store.arm()
+			c.log.Debug("mqtt reconnecting")
+		})
+	if o.WillTopic != "" {
+		if len(o.WillPayload) == 0 {
+			// A will without payload is a protocol violation to brokers:
+			// they drop the connection, and paho reconnects forever.
+			return nil, fmt.Errorf("mqtt broker %s: WillTopic %q without a WillPayload", broker, o.WillTopic)
+		}
+		po.SetBinaryWill(o.WillTopic, o.WillPayload, qos, true)
+	}
+	if tlsURL || o.CAFile != "" || o.CertFile != "" || o.KeyFile != "" {
+		if !tlsURL {
+			return nil, fmt.Errorf("mqtt broker %s: CAFile, CertFile or KeyFile given but the URL is not TLS (use ssl:// or mqtts://)", broker)
+		}
+		cfg, err := tlsConfig(o.CAFile, o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt broker %s: %w", broker, err)
+		}
+		po.SetTLSConfig(cfg)
+	}
+
+	pc, err := c.dial(ctx, po)
+	if err != nil {
+		return nil, err
+	}
+	c.pc = pc
+	if o.OnlineTopic != "" {
+		go c.watchStatus()
+	}
+	select {
+	case <-c.ready:
+		return c, nil
+	case <-ctx.Done():
+		c.Close()
+		return nil, fmt.Errorf("mqtt broker %s: connected, but the online status was not acknowledged: %w", broker, ctx.Err())
+	}
+}
+
+// dial makes connection attempts, each with a fresh paho client, until one
+// succeeds, one fails for good or ctx ends.
+func (c *Client) dial(ctx context.Context, po *paho.ClientOptions) (paho.Client, error) {
+	pause := firstRetry
+	var last error
+	for attempt := 1; ; attempt++ {
+		abandoned := new(atomic.Bool)
+		po.SetOnConnectHandler(func(pc paho.Client) {
+			if !abandoned.Load() {
+				c.onConnect(pc)
+			}
+		})
+		pc := paho.NewClient(po)
+		tok := pc.Connect()
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			abandoned.Store(true)
+			go c.dropLateConnection(pc, tok)
+			return nil, c.giveUp(ctx, attempt, last)
+		}
+		err := tok.Error()
+		if err == nil {
+			return pc, nil
+		}
+		last = err
+		if permanent(err) {
+			return nil, fmt.Errorf("mqtt broker %s: connect as %q: %w", c.broker, c.opts.ClientID, err)
+		}
+		c.log.Warn("mqtt connect failed, retrying", "attempt", attempt, "retry_in", pause, "error", err)
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, c.giveUp(ctx, attempt, last)
+		}
+		pause = min(2*pause, c.opts.MaxReconnectInterval)
+	}
+}
+
+func (c *Client) giveUp(ctx context.Context, attempts int, last error) error {
+	if last == nil {
+		return fmt.Errorf("mqtt broker %s: no connection: %w", c.broker, ctx.Err())
+	}
+	return fmt.Errorf("mqtt broker %s: no connection after %d attempts: %w (last attempt: %w)", c.broker, attempts, ctx.Err(), last)
+}
+
+// dropLateConnection disconnects an attempt that Connect gave up on, should
+// it succeed after all, leaving the offline status behind.
+func (c *Client) dropLateConnection(pc paho.Client, tok paho.Token) {
+	<-tok.Done() // bounded by ConnectTimeout
+	if tok.Error() != nil {
+		return
+	}
+	if c.opts.WillTopic != "" {
+		waitToken(pc.Publish(c.opts.WillTopic, qos, true, c.opts.WillPayload), c.opts.ConnectTimeout)
+	}
+	pc.Disconnect(disconnectQuiesce)
+}
+
+// permanent reports whether a connect error will not go away by retrying.
+func permanent(err error) bool {
+	for _, p := range []error{
+		packets.ErrorRefusedBadUsernameOrPassword,
+		packets.ErrorRefusedNotAuthorised,
+		packets.ErrorRefusedIDRejected,
+		packets.ErrorRefusedBadProtocolVersion,
+	} {
+		if errors.Is(err, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// onConnect runs, in a goroutine of paho's, after every successful
+// connection: it re-subscribes and publishes the online status.
+func (c *Client) onConnect(pc paho.Client) {
+	n := c.connects.Add(1)
+	if n > 1 {
+		c.reconnects.Add(1)
+	}
+	c.log.Info("mqtt connected", "connects", n)
+
+	// The broker may have lost the session (restarted without persistence,
+	// session expired): subscribe again to everything, every time.
+	c.mu.Lock()
+	filters := make([]string, 0, len(c.subs))
+	for f := range c.subs {
+		filters = append(filters, f)
+	}
+	c.mu.Unlock()
+	for _, f := range filters {
+		if err := c.subscribeOn(pc, f); err != nil {
+			c.log.Warn("mqtt re-subscribe failed", "filter", f, "error", err)
+		}
+	}
+	if c.opts.OnlineTopic != "" {
+		// Watch our own status before publishing it: see watchStatus.
+		if err := c.subscribeOn(pc, c.opts.OnlineTopic); err != nil {
+			c.log.Warn("mqtt cannot watch its own status", "topic", c.opts.OnlineTopic, "error", err)
+		}
+	}
+
+	c.statusMu.Lock()
+	if !c.closing && c.opts.OnlineTopic != "" {
+		tok := pc.Publish(c.opts.OnlineTopic, qos, true, c.opts.OnlinePayload)
+		if err := waitToken(tok, c.opts.ConnectTimeout); err != nil {
+			c.log.Warn("mqtt online status not published", "topic", c.opts.OnlineTopic, "error", err)
+		}
+	}
+	c.statusMu.Unlock()
+	c.readyOnce.Do(func() { close(c.ready) })
+}
+
+// watchStatus publishes the online status again whenever a live (not
+// retained) message other than the online payload appears on the status
+// topic while the client is up. That is the will of our previous
+// connection arriving late: when a gateway reconnects before the broker has
+// noticed that the old connection died, the broker drops the old one as the
+// session is taken over and publishes its will, and mochi does so after the
+// new connection may already have published "online"; the retained status
+// would then say offline for a gateway that is online. (Mosquitto publishes
+// the old will before it answers the new CONNECT, but a will delayed by the
+// broker or a stale session has the same effect.)
+func (c *Client) watchStatus() {
+	for {
+		select {
+		case <-c.stopped:
+			return
+		case <-c.restate:
+		}
+		c.statusMu.Lock()
+		if !c.closing && c.pc.IsConnectionOpen() {
+			c.log.Info("mqtt status overwritten by a late will; publishing online again", "topic", c.opts.OnlineTopic)
+			tok := c.pc.Publish(c.opts.OnlineTopic, qos, true, c.opts.OnlinePayload)
+			if err := waitToken(tok, c.opts.ConnectTimeout); err != nil {
+				c.log.Warn("mqtt online status not published", "topic", c.opts.OnlineTopic, "error", err)
+			}
+		}
+		c.statusMu.Unlock()
+	}
+}
+
+func (c *Client) onConnectionLost(_ paho.Client, err error) {
+	c.lost.Add(1)
+	c.log.Warn("mqtt connection lost; reconnecting", "error", err)
+}
+
+// Publish publishes payload to topic with QoS 1 and waits for the broker's
+// PUBACK, or until ctx ends.
+//
+// While the connection is down, the message waits in paho's session store
+// and goes out after the reconnect. Paho then completes the wait without an
+// error as soon as it has re-sent the message, before any PUBACK. When ctx
+// ends first, Publish returns ctx's error but does not withdraw the message:
+// it may still be delivered, so what is published must be idempotent.
+//
+// A broker that denies the topic by ACL (Mosquitto, and the embedded broker
+// with its ACL) still acknowledges a QoS 1 publish under MQTT 3.1.1: a nil
+// error does not prove that anyone can receive the message.
+func (c *Client) Publish(ctx context.Context, topic string, payload []byte, retained bool) error {
+	if err := checkTopicName(topic); err != nil {
+		return fmt.Errorf("mqtt broker %s: publish to %q: %w", c.broker, topic, err)
+	}
+	if c.isClosed() {
+		return fmt.Errorf("mqtt broker %s: publish to %q: %w", c.broker, topic, ErrClosed)
+	}
+	tok := c.pc.Publish(topic, qos, retained, payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("mqtt broker %s: publish to %q: %w", c.broker, topic, err)
+		}
+		c.published.Add(1)
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("mqtt broker %s: publish to %q: no PUBACK: %w", c.broker, topic, ctx.Err())
+	}
+}
+
+// Subscribe subscribes to the topic filter with QoS 1 and calls h for every
+// message that matches it, from a goroutine of this subscription, one
+// message at a time, in arrival order (see the package doc). h may block and
+// may call Publish. Held messages that match the filter are handed to h
+// first.
+//
+// The subscription is remembered and made again after every reconnect. If
+// the connection is down, Subscribe returns nil and the reconnect makes it.
+// Subscribe fails for an invalid filter, a filter already subscribed, after
+// Close, and when the broker refuses the filter (errors.Is(err, ErrRefused));
+// a refused filter is forgotten.
+func (c *Client) Subscribe(filter string, h func(topic string, payload []byte)) error {
+	if err := checkFilter(filter); err != nil {
+		return fmt.Errorf("mqtt broker %s: subscribe to %q: %w", c.broker, filter, err)
+	}
+	if h == nil {
+		return fmt.Errorf("mqtt broker %s: subscribe to %q: nil handler", c.broker, filter)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return fmt.Errorf("mqtt broker %s: subscribe to %q: %w", c.broker, filter, ErrClosed)
+	}
+	if _, dup := c.subs[filter]; dup {
+		c.mu.Unlock()
+		return fmt.Errorf("mqtt broker %s: subscribe to %q: already subscribed", c.broker, filter)
+	}
+	s := newSubscription(filter, h, c)
+	c.subs[filter] = s
+	kept := c.held[:0]
+	for _, m := range c.held {
+		if matches(filter, m.topic) {
+			s.push(m)
+		} else {
+			kept = append(kept, m)
+		}
+	}
+	clear(c.held[len(kept):])
+	c.held = kept
+	c.mu.Unlock()
+	c.workers.Add(1)
+	go s.run()
+
+	if !c.pc.IsConnectionOpen() {
+		c.log.Info("mqtt not connected; will subscribe after the reconnect", "filter", filter)
+		return nil
+	}
+	err := c.subscribeOn(c.pc, filter)
+	switch {
+	case errors.Is(err, ErrRefused):
+		c.mu.Lock()
+		delete(c.subs, filter)
+		c.mu.Unlock()
+		s.stop()
+		return err
+	case err != nil:
+		c.log.Warn("mqtt subscribe not acknowledged; will subscribe again after the reconnect", "filter", filter, "error", err)
+	}
+	return nil
+}
+
+// subscribeOn sends one SUBSCRIBE on pc and waits for its SUBACK.
+//
+// Mochi (the embedded broker) shares one packet-id space between the two
+// directions of a session: right after a reconnect, while it still waits
+// for the PUBACKs of the messages it re-sent, a SUBSCRIBE that happens to
+// reuse one of their ids is answered 0x91 (packet identifier in use, an
+// MQTT 5 code even for 3.1.1 clients). Paho takes a new id for every
+// SUBSCRIBE, so that answer is retried.
+func (c *Client) subscribeOn(pc paho.Client, filter string) error {
+	const idInUse = 0x91
+	for attempt := 1; ; attempt++ {
+		tok := pc.Subscribe(filter, qos, nil) // nil: every message goes through c.route
+		if err := waitToken(tok, c.opts.ConnectTimeout); err != nil {
+			return fmt.Errorf("mqtt broker %s: subscribe to %q: %w", c.broker, filter, err)
+		}
+		st, ok := tok.(*paho.SubscribeToken)
+		if !ok {
+			return nil
+		}
+		granted, ok := st.Result()[filter]
+		switch {
+		case !ok || granted <= 2:
+			return nil
+		case granted == idInUse && attempt < 5:
+			time.Sleep(time.Duration(attempt) * 20 * time.Millisecond)
+		default:
+			return fmt.Errorf("mqtt broker %s: subscribe to %q: %w (SUBACK 0x%02x)", c.broker, filter, ErrRefused, granted)
+		}
+	}
+}
+
+// route is paho's default publish handler and, as Subscribe passes paho no
+// handler of its own, it receives every message. It runs on paho's router
+// goroutine, so it must never block: it only queues.
+func (c *Client) route(_ paho.Client, m paho.Message) {
+	c.received.Add(1)
+	msg := message{topic: m.Topic(), payload: m.Payload()}
+	c.log.Debug("mqtt message", "topic", msg.topic, "bytes", len(msg.payload), "retained", m.Retained(), "duplicate", m.Duplicate(), "id", m.MessageID())
+	ownStatus := c.opts.OnlineTopic != "" && msg.topic == c.opts.OnlineTopic
+	if ownStatus && !m.Retained() && !bytes.Equal(msg.payload, c.opts.OnlinePayload) {
+		select {
+		case c.restate <- struct{}{}:
+		default: // already pending
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	routed := ownStatus // never held: the client subscribed to it itself
+	for f, s := range c.subs {
+		if matches(f, msg.topic) {
+			s.push(msg)
+			routed = true
+		}
+	}
+	if routed {
+		return
+	}
+	c.unrouted.Add(1)
+	if len(c.held) == maxHeld {
+		c.log.Warn("mqtt message matched no subscription and the hold is full; dropping the oldest", "topic", c.held[0].topic)
+		c.held = append(c.held[:0], c.held[1:]...)
+	}
+	c.held = append(c.held, msg)
+}
+
+// Close publishes the offline status (the will's topic and payload) itself,
+// as a clean disconnect does not fire the will, disconnects, and stops the
+// handlers: it waits a few seconds at most for running handlers to return
+// and drops messages still queued. Close is idempotent.
+func (c *Client) Close() {
+	c.closeOnce.Do(func() {
+		c.statusMu.Lock()
+		c.closing = true
+		if c.opts.WillTopic != "" && c.pc.IsConnectionOpen() {
+			tok := c.pc.Publish(c.opts.WillTopic, qos, true, c.opts.WillPayload)
+			if err := waitToken(tok, c.opts.ConnectTimeout); err != nil {
+				c.log.Warn("mqtt offline status not published", "topic", c.opts.WillTopic, "error", err)
+			}
+		}
+		c.statusMu.Unlock()
+
+		c.mu.Lock()
+		c.closed = true
+		subs := c.subs
+		c.subs = map[string]*subscription{}
+		c.held = nil
+		c.mu.Unlock()
+
+		close(c.stopped)
+		c.pc.Disconnect(disconnectQuiesce)
+		for _, s := range subs {
+			s.stop()
+		}
+		done := make(chan struct{})
+		go func() { c.workers.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(handlerGrace):
+			c.log.Warn("mqtt closed with a message handler still running")
+		}
+		c.log.Info("mqtt closed")
+	})
+}
+
+// Connected reports whether the connection is up right now.
+func (c *Client) Connected() bool {
+	return !c.isClosed() && c.pc.IsConnectionOpen()
+}
+
+// Stats returns the counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Connects:       c.connects.Load(),
+		Reconnects:     c.reconnects.Load(),
+		ConnectionLost: c.lost.Load(),
+		Published:      c.published.Load(),
+		Received:       c.received.Load(),
+		Unrouted:       c.unrouted.Load(),
+		HandlerPanics:  c.panics.Load(),
+	}
+}
+
+func (c *Client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// waitToken waits for tok at most d; paho's own Wait may never return.
+func waitToken(tok paho.Token, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-t.C:
+		return fmt.Errorf("no answer from the broker within %v", d)
+	}
+}
+
+// checkBroker validates the broker URL and returns it without its password,
+// and whether it is a TLS URL.
+func checkBroker(raw string) (shown string, tlsURL bool, err error) {
+	if raw == "" {
+		return "", false, errors.New("mqtt: Options.Broker is empty (want tcp://host:1883 or mqtts://host:8883)")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false, fmt.Errorf("mqtt broker %q: %w", raw, err)
+	}
+	shown = u.Redacted()
+	switch strings.ToLower(u.Scheme) {
+	case "tcp", "mqtt", "ws":
+	case "ssl", "tls", "mqtts", "wss":
+		tlsURL = true
+	default:
+		return "", false, fmt.Errorf("mqtt broker %s: unsupported scheme %q (want tcp, mqtt, ssl, mqtts, tls, ws or wss)", shown, u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return "", false, fmt.Errorf("mqtt broker %s: no host", shown)
+	}
+	if u.Port() == "" && !strings.HasPrefix(strings.ToLower(u.Scheme), "ws") {
+		return "", false, fmt.Errorf("mqtt broker %s: no port (1883 for tcp, 8883 for TLS)", shown)
+	}
+	return shown, tlsURL, nil
+}

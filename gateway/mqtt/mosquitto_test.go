@@ -1,0 +1,324 @@
+package mqtt_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
+	"github.com/p2pgrid/p2pgrid/gateway/mqtt/mqtttest"
+	"github.com/p2pgrid/p2pgrid/internal/testtool"
+)
+
+// quiet is how long a test waits to be sure that a message does NOT come,
+// after a positive control sent later by the same publisher has come.
+const quiet = 300 * time.Millisecond
+
+var mosquittoUsers = map[string]string{
+	"gw-a":     "pw-a",
+	"gw-b":     "pw-b",
+	"gw-c":     "pw-c",
+	"operator": "pw-operator", // the clearer, listed in configs/mosquitto/acl
+}
+
+func mosquittoOptions(m *mqtttest.Mosquitto, user string) mqtt.Options {
+	o := options(m.URL, user)
+	o.Password = mosquittoUsers[user]
+	return o
+}
+
+// TestMosquittoWithShippedACL runs the gateway's client against a real
+// Mosquitto that uses configs/mosquitto/acl as shipped.
+func TestMosquittoWithShippedACL(t *testing.T) {
+	testtool.Integration(t)
+	testtool.Require(t, "mosquitto", "apt-get install mosquitto mosquitto-clients")
+	m := mqtttest.Start(t, mqtttest.Config{ACLFile: mqtttest.ShippedACL(t), Users: mosquittoUsers})
+
+	gwA := connect(t, withStatus(mosquittoOptions(m, "gw-a"), statusA))
+	gwB := connect(t, mosquittoOptions(m, "gw-b"))
+	clearer := connect(t, mosquittoOptions(m, "operator"))
+	orders := subscribe(t, gwB, "p2pgrid/v1/c1/orders/+")
+	results := subscribe(t, gwB, "p2pgrid/v1/c1/result/#")
+
+	t.Run("gateway publishes its own order", func(t *testing.T) {
+		publish(t, gwA, ordersA, "bid 1.5 kWh", false)
+		orders.waitForMsg(t, msg{ordersA, "bid 1.5 kWh"})
+	})
+
+	t.Run("gateway cannot publish another gateway's order", func(t *testing.T) {
+		forged := msg{"p2pgrid/v1/c1/orders/gw-b", "forged by gw-a"}
+		// Mosquitto 2.0 acknowledges a denied QoS 1 publish and drops it.
+		publish(t, gwA, forged.topic, forged.payload, false)
+		control := msg{ordersA, "control after the forgery"}
+		publish(t, gwA, control.topic, control.payload, false)
+		orders.waitForMsg(t, control)
+		time.Sleep(quiet)
+		if orders.has(forged) {
+			t.Fatalf("a gateway published to another gateway's orders: %v", orders.all())
+		}
+	})
+
+	t.Run("only the clearer publishes results", func(t *testing.T) {
+		forged := msg{"p2pgrid/v1/c1/result/96", "forged result"}
+		publish(t, gwA, forged.topic, forged.payload, true)
+		// The clearer's result is the positive control: it is the next
+		// message on the topic; a forged one would have come first.
+		cleared := msg{"p2pgrid/v1/c1/result/latest", `{"interval":96,"price":"0.21"}`}
+		publish(t, clearer, cleared.topic, cleared.payload, true)
+		results.waitForMsg(t, cleared)
+		time.Sleep(quiet)
+		if results.has(forged) {
+			t.Fatalf("a gateway published a result: %v", results.all())
+		}
+	})
+
+	t.Run("the neighbour's mosquitto_sub sees the retained result", func(t *testing.T) {
+		out := mosquittoSub(t, m, "gw-b", "p2pgrid/v1/c1/result/#")
+		want := `1 p2pgrid/v1/c1/result/latest {"interval":96,"price":"0.21"}`
+		if out != want {
+			t.Fatalf("mosquitto_sub printed %q, want %q (retained flag, topic, payload; and no forged result)", out, want)
+		}
+	})
+
+	t.Run("persistent session keeps what was missed, in order", func(t *testing.T) {
+		away := connect(t, mosquittoOptions(m, "gw-c"))
+		subscribe(t, away, "p2pgrid/v1/c1/book/+")
+		away.Close()
+		var want []msg
+		for i := range 3 {
+			b := msg{"p2pgrid/v1/c1/book/96", fmt.Sprintf("book part %d", i)}
+			want = append(want, b)
+			publish(t, clearer, b.topic, b.payload, false)
+		}
+		back := connect(t, mosquittoOptions(m, "gw-c"))
+		in := subscribe(t, back, "p2pgrid/v1/c1/book/+")
+		in.waitFor(t, wait, "the 3 missed book parts", func(ms []msg) bool { return len(ms) >= 3 })
+		if got := in.all(); !slices.Equal(got, want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	})
+
+	t.Run("reconnect and resubscribe after Mosquitto restarts", func(t *testing.T) {
+		m.Kill() // no persistence: the restarted broker knows no session
+		eventually(t, wait, "the clients to notice", func() bool { return !gwA.Connected() && !gwB.Connected() })
+		m.Restart()
+		eventually(t, wait, "the clients to reconnect", func() bool {
+			return gwA.Connected() && gwB.Connected() && clearer.Connected()
+		})
+		// gw-b's subscriptions exist again once a new message reaches it;
+		// the re-subscription may land a moment after the reconnect.
+		deadline := time.Now().Add(wait)
+		for i := 0; ; i++ {
+			probe := msg{ordersA, fmt.Sprint("after restart ", i)}
+			publish(t, gwA, probe.topic, probe.payload, false)
+			select {
+			case <-orders.changed:
+			case <-time.After(50 * time.Millisecond):
+			}
+			if orders.has(probe) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("nothing reached gw-b in %v after the restart: it did not re-subscribe; got %v", wait, orders.all())
+			}
+		}
+		result := msg{"p2pgrid/v1/c1/result/97", "after restart"}
+		publish(t, clearer, result.topic, result.payload, false)
+		results.waitForMsg(t, result)
+		if s := gwB.Stats(); s.Reconnects != 1 || s.ConnectionLost != 1 {
+			t.Errorf("gw-b stats %+v, want one lost connection and one reconnect", s)
+		}
+		// The restarted broker forgot every retained message; gw-a said
+		// online again when it reconnected.
+		if out := mosquittoSub(t, m, "gw-b", statusA); out != "1 "+statusA+" online" {
+			t.Errorf("status after the restart: mosquitto_sub printed %q, want gw-a online (retained)", out)
+		}
+	})
+
+	t.Run("offline status on Close", func(t *testing.T) {
+		gwA.Close()
+		if out := mosquittoSub(t, m, "gw-b", statusA); out != "1 "+statusA+" offline" {
+			t.Errorf("status after Close: mosquitto_sub printed %q, want offline (retained)", out)
+		}
+	})
+}
+
+// mosquittoSub runs mosquitto_sub as user until it has printed one message
+// ("retained-flag topic payload") and returns that line.
+func mosquittoSub(t *testing.T, m *mqtttest.Mosquitto, user, filter string) string {
+	t.Helper()
+	bin := testtool.Require(t, "mosquitto_sub", "apt-get install mosquitto-clients")
+	cmd := exec.Command(bin, "-h", "127.0.0.1", "-p", strconv.Itoa(m.Port),
+		"-u", user, "-P", mosquittoUsers[user], "-i", "neighbour-app-"+user,
+		"-t", filter, "-q", "1", "-C", "1", "-W", "10", "-F", "%r %t %p")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // if it is still running
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("mosquitto_sub: %v: %s%s", err, stdout.String(), stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("mosquitto_sub did not finish in 15s: %s%s", stdout.String(), stderr.String())
+	}
+	return strings.TrimSpace(stdout.String())
+}
+
+// TestMosquittoMutualTLS connects over TLS with a client certificate, to a
+// Mosquitto that requires one.
+func TestMosquittoMutualTLS(t *testing.T) {
+	testtool.Integration(t)
+	testtool.Require(t, "mosquitto", "apt-get install mosquitto mosquitto-clients")
+	dir := t.TempDir()
+	pki := writePKI(t, dir)
+	m := mqtttest.Start(t, mqtttest.Config{
+		ACLFile: mqtttest.ShippedACL(t),
+		Users:   mosquittoUsers,
+		TLS:     &mqtttest.TLSFiles{CAFile: pki.ca, CertFile: pki.serverCert, KeyFile: pki.serverKey},
+	})
+
+	o := mosquittoOptions(m, "gw-a")
+	o.Broker = strings.Replace(m.TLSURL, "ssl://", "mqtts://", 1)
+	o.CAFile, o.CertFile, o.KeyFile = pki.ca, pki.clientCert, pki.clientKey
+	gw := connect(t, o)
+	plain := connect(t, mosquittoOptions(m, "gw-b"))
+	in := subscribe(t, plain, ordersA)
+	publish(t, gw, ordersA, "over TLS", false)
+	in.waitForMsg(t, msg{ordersA, "over TLS"})
+
+	// Without a client certificate Mosquitto refuses the TLS connection.
+	o.CertFile, o.KeyFile = "", ""
+	o.ClientID = "gw-a-nocert"
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if c, err := mqtt.Connect(ctx, o); err == nil {
+		c.Close()
+		t.Fatal("connected over TLS without a client certificate")
+	} else if !strings.Contains(err.Error(), o.Broker) {
+		t.Errorf("error %q does not name the broker", err)
+	}
+}
+
+type pkiFiles struct{ ca, serverCert, serverKey, clientCert, clientKey string }
+
+// writePKI writes a throw-away CA, a server certificate for 127.0.0.1 and
+// a client certificate, as PEM files.
+func writePKI(t *testing.T, dir string) pkiFiles {
+	t.Helper()
+	key := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	writeKey := func(name string, k *ecdsa.PrivateKey) string {
+		der, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return write(name, "EC PRIVATE KEY", der)
+	}
+	now := time.Now()
+	caKey := key()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "p2pgrid test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP) ([]byte, *ecdsa.PrivateKey) {
+		k := key()
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der, k
+	}
+	srvDER, srvKey := leaf(2, "127.0.0.1", x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")})
+	cliDER, cliKey := leaf(3, "gw-a", x509.ExtKeyUsageClientAuth, nil)
+	return pkiFiles{
+		ca:         write("ca.pem", "CERTIFICATE", caDER),
+		serverCert: write("server.pem", "CERTIFICATE", srvDER),
+		serverKey:  writeKey("server.key", srvKey),
+		clientCert: write("client.pem", "CERTIFICATE", cliDER),
+		clientKey:  writeKey("client.key", cliKey),
+	}
+}
+
+// TestShippedMosquittoConf runs Mosquitto with configs/mosquitto/mosquitto.conf
+// as shipped (ports and paths aside): it starts, it enforces the ACL, and
+// its persistence keeps the retained result across a clean restart.
+func TestShippedMosquittoConf(t *testing.T) {
+	testtool.Integration(t)
+	testtool.Require(t, "mosquitto", "apt-get install mosquitto mosquitto-clients")
+	m := mqtttest.StartShipped(t, mosquittoUsers)
+
+	gwA := connect(t, mosquittoOptions(m, "gw-a"))
+	gwB := connect(t, mosquittoOptions(m, "gw-b"))
+	clearer := connect(t, mosquittoOptions(m, "operator"))
+	orders := subscribe(t, gwB, "p2pgrid/v1/c1/orders/+")
+	forged := msg{"p2pgrid/v1/c1/orders/gw-b", "forged"}
+	publish(t, gwA, forged.topic, forged.payload, false)
+	publish(t, gwA, ordersA, "own order", false)
+	orders.waitForMsg(t, msg{ordersA, "own order"})
+	time.Sleep(quiet)
+	if orders.has(forged) {
+		t.Fatalf("the shipped configuration let a gateway forge an order: %v", orders.all())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := mqtt.Connect(ctx, options(m.URL, "anonymous")); !errors.Is(err, packets.ErrorRefusedNotAuthorised) {
+		t.Fatalf("a client without a password: %v, want refused as not authorised", err)
+	}
+
+	publish(t, clearer, "p2pgrid/v1/c1/result/latest", "kept", true)
+	m.Stop()
+	m.Restart()
+	if out := mosquittoSub(t, m, "gw-b", "p2pgrid/v1/c1/result/latest"); out != "1 p2pgrid/v1/c1/result/latest kept" {
+		t.Fatalf("after a clean restart mosquitto_sub printed %q, want the retained result", out)
+	}
+}

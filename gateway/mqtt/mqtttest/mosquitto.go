@@ -1,0 +1,311 @@
+// Package mqtttest runs a real Mosquitto broker for integration tests, the
+// way net/http/httptest runs an HTTP server: on a free loopback port, with
+// a password file in the test's temporary directory, and either a
+// generated configuration (Start: the ACL file the test names, usually the
+// shipped configs/mosquitto/acl, and no persistence, so that a restart
+// forgets every session and subscription) or the shipped
+// configs/mosquitto/mosquitto.conf itself (StartShipped).
+//
+// It is for tests only. A test that uses it should call
+// testtool.Integration first; Start fails the test, saying how to install
+// Mosquitto, when it is missing.
+package mqtttest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/p2pgrid/p2pgrid/internal/testtool"
+)
+
+const install = "apt-get install mosquitto mosquitto-clients"
+
+// Config is what a test wants of its Mosquitto.
+type Config struct {
+	// ACLFile is the acl_file; empty means no ACL (everything allowed).
+	ACLFile string
+	// Users are the usernames and passwords in the generated password file.
+	// Anonymous clients are refused.
+	Users map[string]string
+	// TLS, if set, adds a TLS listener on a second free port that requires
+	// a client certificate signed by CAFile.
+	TLS *TLSFiles
+}
+
+// TLSFiles are the PEM files of a TLS listener.
+type TLSFiles struct {
+	CAFile   string // CA that signed CertFile and the client certificates
+	CertFile string // the broker's certificate (valid for 127.0.0.1)
+	KeyFile  string
+}
+
+// Mosquitto is a running (or killed) Mosquitto.
+type Mosquitto struct {
+	// URL is tcp://127.0.0.1:Port; TLSURL is ssl://127.0.0.1:TLSPort when
+	// Config.TLS was given.
+	URL, TLSURL   string
+	Port, TLSPort int
+
+	t       testing.TB
+	bin     string
+	conf    string
+	logPath string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+}
+
+// ShippedACL returns the path of the repository's configs/mosquitto/acl.
+func ShippedACL(t testing.TB) string {
+	t.Helper()
+	return shipped(t, "acl")
+}
+
+// ShippedConf returns the path of the repository's
+// configs/mosquitto/mosquitto.conf.
+func ShippedConf(t testing.TB) string {
+	t.Helper()
+	return shipped(t, "mosquitto.conf")
+}
+
+func shipped(t testing.TB, name string) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("mqtttest: cannot locate the source file to find configs/mosquitto/")
+	}
+	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "configs", "mosquitto", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("mqtttest: shipped file: %v", err)
+	}
+	return p
+}
+
+// newMosquitto prepares a Mosquitto: a temporary directory, a free port
+// and the password file for users.
+func newMosquitto(t testing.TB, users map[string]string) (m *Mosquitto, dir, pwFile string) {
+	t.Helper()
+	bin := testtool.Require(t, "mosquitto", install)
+	passwd := testtool.Require(t, "mosquitto_passwd", install)
+	dir = t.TempDir()
+	m = &Mosquitto{
+		t:       t,
+		bin:     bin,
+		conf:    filepath.Join(dir, "mosquitto.conf"),
+		logPath: filepath.Join(dir, "mosquitto.log"),
+		Port:    testtool.FreePort(t),
+	}
+	m.URL = "tcp://127.0.0.1:" + strconv.Itoa(m.Port)
+
+	pwFile = filepath.Join(dir, "passwd")
+	names := make([]string, 0, len(users))
+	for u := range users {
+		names = append(names, u)
+	}
+	slices.Sort(names)
+	for i, u := range names {
+		args := []string{"-b", pwFile, u, users[u]}
+		if i == 0 {
+			args = append([]string{"-c"}, args...)
+		}
+		if out, err := exec.Command(passwd, args...).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_passwd for user %q: %v: %s", u, err, out)
+		}
+	}
+	return m, dir, pwFile
+}
+
+// run writes conf, starts Mosquitto and arranges for it to be killed (and
+// its configuration and log printed if the test failed) when the test ends.
+func (m *Mosquitto) run(conf string) {
+	m.t.Helper()
+	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
+		m.t.Fatal(err)
+	}
+	m.t.Cleanup(func() {
+		m.Kill()
+		if m.t.Failed() {
+			m.t.Logf("mosquitto config:\n%s\nmosquitto log:\n%s", conf, m.Log())
+		}
+	})
+	m.Restart()
+}
+
+// StartShipped starts Mosquitto with the shipped mosquitto.conf and acl,
+// changed only where a test must: the loopback listener's port, the
+// password file (users), the persistence directory, the pid file, the log
+// destination (stderr, into the test's log) and, when the test runs as
+// root, the user to run as. It fails the test if the shipped file lacks one of those
+// settings.
+func StartShipped(t testing.TB, users map[string]string) *Mosquitto {
+	t.Helper()
+	m, dir, pwFile := newMosquitto(t, users)
+	raw, err := os.ReadFile(ShippedConf(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAs := "mosquitto"
+	if os.Geteuid() == 0 {
+		runAs = "root" // user mosquitto cannot read the test's private directory
+	}
+	rewrite := map[string]string{
+		"user":                 "user " + runAs,
+		"listener 1883":        fmt.Sprintf("listener %d 127.0.0.1", m.Port),
+		"password_file":        "password_file " + pwFile,
+		"acl_file":             "acl_file " + ShippedACL(t),
+		"persistence_location": "persistence_location " + dir + "/",
+		"log_dest":             "log_dest stderr",
+		"pid_file":             "pid_file " + filepath.Join(dir, "mosquitto.pid"),
+	}
+	seen := map[string]bool{}
+	var conf strings.Builder
+	for _, line := range strings.Split(string(raw), "\n") {
+		for prefix, repl := range rewrite {
+			if line == prefix || strings.HasPrefix(line, prefix+" ") {
+				line, seen[prefix] = repl, true
+			}
+		}
+		conf.WriteString(line + "\n")
+	}
+	for prefix := range rewrite {
+		if !seen[prefix] {
+			t.Fatalf("the shipped mosquitto.conf has no %q line", prefix)
+		}
+	}
+	m.run(conf.String())
+	return m
+}
+
+// Start writes a configuration made of cfg and the password file, starts
+// Mosquitto and waits until it accepts connections. It is killed when the
+// test ends; its log is printed if the test failed.
+func Start(t testing.TB, cfg Config) *Mosquitto {
+	t.Helper()
+	m, _, pwFile := newMosquitto(t, cfg.Users)
+
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "# generated by mqtttest for %s\n", t.Name())
+	if os.Geteuid() == 0 {
+		// Run as root, Mosquitto would switch to user mosquitto, which
+		// cannot read the test's private temporary directory.
+		conf.WriteString("user root\n")
+	}
+	conf.WriteString("per_listener_settings false\nallow_anonymous false\npersistence false\n")
+	conf.WriteString("log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nlog_type subscribe\nconnection_messages true\n")
+	if len(cfg.Users) > 0 {
+		fmt.Fprintf(&conf, "password_file %s\n", pwFile)
+	}
+	if cfg.ACLFile != "" {
+		fmt.Fprintf(&conf, "acl_file %s\n", cfg.ACLFile)
+	}
+	fmt.Fprintf(&conf, "listener %d 127.0.0.1\n", m.Port)
+	if cfg.TLS != nil {
+		m.TLSPort = testtool.FreePort(t)
+		m.TLSURL = "ssl://127.0.0.1:" + strconv.Itoa(m.TLSPort)
+		fmt.Fprintf(&conf, "listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",
+			m.TLSPort, cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	}
+	m.run(conf.String())
+	return m
+}
+
+// Restart starts Mosquitto again, on the same ports, after Kill or Stop.
+// (Start calls it for the first run.)
+func (m *Mosquitto) Restart() {
+	m.t.Helper()
+	m.mu.Lock()
+	if m.cmd != nil {
+		m.mu.Unlock()
+		m.t.Fatal("mqtttest: Restart while Mosquitto is running; Kill it first")
+	}
+	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		m.mu.Unlock()
+		m.t.Fatal(err)
+	}
+	cmd := exec.Command(m.bin, "-c", m.conf)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		m.mu.Unlock()
+		m.t.Fatalf("start %s: %v", m.bin, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(done)
+	}()
+	m.cmd, m.done = cmd, done
+	m.mu.Unlock()
+
+	ports := []int{m.Port}
+	if m.TLSPort != 0 {
+		ports = append(ports, m.TLSPort)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, port := range ports {
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case <-done:
+				m.t.Fatalf("mosquitto exited during start-up:\n%s", m.Log())
+			default:
+			}
+			if time.Now().After(deadline) {
+				m.t.Fatalf("mosquitto does not accept connections on %s after 10s: %v\n%s", addr, err, m.Log())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// Kill kills Mosquitto with SIGKILL, as a crash would, and waits for it to
+// exit. Killing a stopped Mosquitto does nothing.
+func (m *Mosquitto) Kill() { m.signal(os.Kill) }
+
+// Stop stops Mosquitto cleanly (SIGTERM: it saves its persistence file)
+// and waits for it to exit.
+func (m *Mosquitto) Stop() { m.signal(syscall.SIGTERM) }
+
+func (m *Mosquitto) signal(sig os.Signal) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(sig)
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+	m.cmd, m.done = nil, nil
+}
+
+// Log returns what Mosquitto has logged so far, in all its runs.
+func (m *Mosquitto) Log() string {
+	b, err := os.ReadFile(m.logPath)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	return string(b)
+}

@@ -1,0 +1,99 @@
+package protocol
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/p2pgrid/p2pgrid/auction"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/examples/*.json")
+
+// examplePayloads are the documented example messages, by file name under
+// testdata/examples, as the code produces them.
+func examplePayloads(t *testing.T) map[string][]byte {
+	t.Helper()
+	_, resultMsg := exampleResult(t)
+	enc := func(b []byte, err error) []byte {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	return map[string][]byte{
+		"roster.json":         newTestRoster(t, testCommunity).Encode(),
+		"order-home1.json":    sign(t, exampleOrders[0]),
+		"order-home2.json":    sign(t, exampleOrders[1]),
+		"order-home3.json":    sign(t, exampleOrders[2]),
+		"book.json":           exampleBook(t),
+		"result.json":         resultMsg,
+		"telemetry.json":      enc(exampleTelemetry().Encode()),
+		"status-online.json":  enc(exampleStatusOnline().Encode()),
+		"status-offline.json": enc(exampleStatusOffline().Encode()),
+	}
+}
+
+// TestExamples checks the example payloads against testdata/examples (rewrite
+// them with -update and review the diff) and that docs/mqtt.md shows each of
+// them verbatim, so the documentation cannot drift from the code.
+func TestExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/mqtt.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range examplePayloads(t) {
+		path := filepath.Join("testdata", "examples", name)
+		if *update {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test ./gateway/protocol -run TestExamples -update)", err)
+		}
+		if !bytes.Equal(append(got, '\n'), want) {
+			t.Errorf("%s: the code now produces\n%s\nthe file holds\n%s", path, got, want)
+		}
+		if !bytes.Contains(doc, got) {
+			t.Errorf("docs/mqtt.md does not show %s verbatim:\n%s", name, got)
+		}
+	}
+	// The canonical texts shown are the ones signed.
+	result, _ := exampleResult(t)
+	sum := sha256.Sum256(result)
+	for _, text := range []string{
+		string(orderText(testCommunity, testInterval, "home1", auction.Sell, "1.234", "0.12")),
+		string(resultText(testCommunity, testInterval, "home1", result)),
+		"result " + hex.EncodeToString(sum[:]) + "\n",
+	} {
+		if !strings.Contains(string(doc), text) {
+			t.Errorf("docs/mqtt.md does not show the canonical text\n%s", text)
+		}
+	}
+	// Every topic kind, reject reason and alarm kind is documented.
+	var names []string
+	for _, k := range []string{KindOrders, KindBook, KindResult, KindTelemetry, KindStatus, KindRoster} {
+		names = append(names, "`"+k)
+	}
+	for _, r := range RejectReasons {
+		names = append(names, "`"+string(r)+"`")
+	}
+	for _, a := range []string{AlarmMismatch, AlarmMissingOwnOrder, AlarmBadBook, AlarmBadResult, AlarmNoResult, AlarmMeterStale} {
+		names = append(names, "`"+a+"`")
+	}
+	for _, n := range names {
+		if !strings.Contains(string(doc), n) {
+			t.Errorf("docs/mqtt.md does not mention %s", n)
+		}
+	}
+}

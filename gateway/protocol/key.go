@@ -1,0 +1,168 @@
+package protocol
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// KeyFile is the name of a gateway's private key file in its data directory.
+const KeyFile = "gateway.key"
+
+// maxKeyFileSize bounds what LoadOrCreateKey reads: an Ed25519 PKCS#8 PEM
+// file is about 120 bytes.
+const maxKeyFileSize = 16 << 10
+
+// LoadOrCreateKey returns the gateway's Ed25519 private key from
+// <dataDir>/gateway.key, creating the key (and dataDir, mode 0700) when the
+// file does not exist; created says which happened.
+//
+// The file is PEM "PRIVATE KEY" (PKCS#8), mode 0600, written atomically:
+// a temporary file in dataDir, fsynced, then linked (or renamed) into place,
+// never over an existing key. An existing file that group or others can
+// access is refused, as is one that does not hold an Ed25519 key: a bad key
+// file is reported, never replaced, because the key is the gateway's
+// identity in the community's roster.
+func LoadOrCreateKey(dataDir string) (key ed25519.PrivateKey, created bool, err error) {
+	if dataDir == "" {
+		return nil, false, errors.New("key file: no data directory given")
+	}
+	path := filepath.Join(dataDir, KeyFile)
+	key, err = loadKey(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return key, false, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("key directory: %w", err)
+	}
+	_, key, err = ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, false, fmt.Errorf("key file %s: generating a key: %w", path, err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, false, fmt.Errorf("key file %s: %w", path, err)
+	}
+	err = writeNewFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if errors.Is(err, fs.ErrExist) { // another process created it first: use that
+		key, err = loadKey(path)
+		return key, false, err
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("key file %s: %w", path, err)
+	}
+	return key, true, nil
+}
+
+// loadKey reads and checks a key file; the error wraps fs.ErrNotExist when
+// there is none.
+func loadKey(path string) (ed25519.PrivateKey, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("key file %s: not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("key file %s: mode %#o: group or others can access the gateway's private key; run chmod 600 %s", path, perm, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	if len(data) > maxKeyFileSize {
+		return nil, fmt.Errorf("key file %s: larger than %d bytes: not a key", path, maxKeyFileSize)
+	}
+	block, rest := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" || len(bytes.TrimSpace(rest)) != 0 {
+		return nil, fmt.Errorf("key file %s: want exactly one PEM \"PRIVATE KEY\" block", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	key, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("key file %s: a %T, not an Ed25519 key", path, k)
+	}
+	return key, nil
+}
+
+// writeNewFile writes data to path atomically, mode 0600, failing with an
+// error wrapping fs.ErrExist if path exists.
+func writeNewFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	// A hard link fails if path exists, where a rename would replace it;
+	// rename only where the file system has no hard links.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		if _, serr := os.Lstat(path); serr == nil {
+			return fs.ErrExist
+		}
+		if err := os.Rename(tmp.Name(), path); err != nil {
+			return err
+		}
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync() // make the new directory entry durable
+}
+
+// publicKeyPrefix starts the text form of a public key.
+const publicKeyPrefix = "ed25519:"
+
+// PublicKeyString returns the text form of a public key, as the roster holds
+// it: "ed25519:" and the 32 bytes in standard base64.
+func PublicKeyString(pub ed25519.PublicKey) string {
+	return publicKeyPrefix + base64.StdEncoding.EncodeToString(pub)
+}
+
+// ParsePublicKey parses the text form PublicKeyString writes, and only that
+// form.
+func ParsePublicKey(s string) (ed25519.PublicKey, error) {
+	b64, ok := strings.CutPrefix(s, publicKeyPrefix)
+	if !ok {
+		return nil, fmt.Errorf("public key %.60q: want %q and 32 bytes in standard base64", s, publicKeyPrefix)
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(b64)
+	if err != nil || len(b) != ed25519.PublicKeySize || base64.StdEncoding.EncodeToString(b) != b64 {
+		return nil, fmt.Errorf("public key %.60q: want %q and 32 bytes in standard base64", s, publicKeyPrefix)
+	}
+	return ed25519.PublicKey(b), nil
+}

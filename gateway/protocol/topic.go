@@ -1,0 +1,221 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/p2pgrid/p2pgrid/auction"
+)
+
+// TopicRoot is the first two levels of every p2pgrid topic; the version
+// changes only with an incompatible protocol.
+const TopicRoot = "p2pgrid/v1"
+
+// QoS is the MQTT quality of service of every p2pgrid message: at least once.
+// Receivers tolerate redelivery (an order received twice is "replayed").
+const QoS byte = 1
+
+// The kinds of topic, the level after the community.
+const (
+	KindOrders    = "orders"    // orders/<gateway>: a gateway's signed order
+	KindBook      = "book"      // book/<interval>: the sealed book, retained
+	KindResult    = "result"    // result/<interval> and result/latest, retained
+	KindTelemetry = "telemetry" // telemetry/<gateway>: live power
+	KindStatus    = "status"    // status/<gateway>: online/offline and alarms, retained
+	KindRoster    = "roster"    // roster: the member list, retained
+)
+
+// Latest is the key of result/latest, the retained copy of the newest result.
+const Latest = "latest"
+
+// TelemetryMinPeriod is the shortest time between two telemetry messages of
+// one gateway.
+const TelemetryMinPeriod = 5 * time.Second
+
+// Retained reports whether messages of a kind are published retained.
+func Retained(kind string) bool {
+	switch kind {
+	case KindBook, KindResult, KindStatus, KindRoster:
+		return true
+	}
+	return false
+}
+
+// ErrTopic is wrapped by every error of ParseTopic and NewTopics.
+var ErrTopic = errors.New("not a p2pgrid topic")
+
+// Topics builds the topics of one community. The zero value is not usable;
+// use NewTopics.
+//
+// The methods taking a gateway id or an interval id do not check it: pass
+// ids checked once at the door (CheckID, ParseInterval, the roster).
+type Topics struct {
+	prefix    string // "p2pgrid/v1/<community>/"
+	community string
+}
+
+// NewTopics returns the topics of community, which must be a valid id
+// (CheckID): an id holding '/', '+' or '#' would address another part of
+// the tree.
+func NewTopics(community string) (Topics, error) {
+	if err := CheckID(community); err != nil {
+		return Topics{}, fmt.Errorf("community %q: %w: %w", community, ErrTopic, err)
+	}
+	return Topics{prefix: TopicRoot + "/" + community + "/", community: community}, nil
+}
+
+// Community returns the community the topics belong to.
+func (t Topics) Community() string { return t.community }
+
+// Orders is where gateway publishes its signed orders (QoS 1, not retained).
+func (t Topics) Orders(gateway string) string { return t.prefix + KindOrders + "/" + gateway }
+
+// OrdersAll is the subscription to every gateway's orders (the clearer's).
+func (t Topics) OrdersAll() string { return t.prefix + KindOrders + "/+" }
+
+// Book is where the clearer publishes the sealed book of an interval
+// (retained).
+func (t Topics) Book(interval string) string { return t.prefix + KindBook + "/" + interval }
+
+// BookAll is the subscription to every interval's book.
+func (t Topics) BookAll() string { return t.prefix + KindBook + "/+" }
+
+// Result is where the clearer publishes the signed result of an interval
+// (retained).
+func (t Topics) Result(interval string) string { return t.prefix + KindResult + "/" + interval }
+
+// ResultLatest holds a retained copy of the newest result.
+func (t Topics) ResultLatest() string { return t.prefix + KindResult + "/" + Latest }
+
+// ResultAll is the subscription to every result, result/latest included.
+func (t Topics) ResultAll() string { return t.prefix + KindResult + "/+" }
+
+// Telemetry is where gateway publishes its live power (not retained, at most
+// once per TelemetryMinPeriod).
+func (t Topics) Telemetry(gateway string) string { return t.prefix + KindTelemetry + "/" + gateway }
+
+// TelemetryAll is the subscription to every gateway's telemetry.
+func (t Topics) TelemetryAll() string { return t.prefix + KindTelemetry + "/+" }
+
+// Status is gateway's retained status: "online" when it connects, "offline"
+// as its last will.
+func (t Topics) Status(gateway string) string { return t.prefix + KindStatus + "/" + gateway }
+
+// StatusAll is the subscription to every gateway's status.
+func (t Topics) StatusAll() string { return t.prefix + KindStatus + "/+" }
+
+// Roster is the community's retained member list.
+func (t Topics) Roster() string { return t.prefix + KindRoster }
+
+// All is the subscription to everything of the community.
+func (t Topics) All() string { return t.prefix + "#" }
+
+// ParseTopic splits a p2pgrid topic into its kind (KindOrders, ...), its
+// community and its key: the gateway id for orders, telemetry and status;
+// the interval id, or Latest, for book and result ("latest" only for
+// result); "" for the roster. Every part is checked.
+func ParseTopic(topic string) (kind, community, key string, err error) {
+	fail := func(format string, a ...any) (string, string, string, error) {
+		return "", "", "", fmt.Errorf("topic %q: %w: %s", topic, ErrTopic, fmt.Sprintf(format, a...))
+	}
+	rest, ok := strings.CutPrefix(topic, TopicRoot+"/")
+	if !ok {
+		return fail("it does not start with %s/", TopicRoot)
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) < 2 {
+		return fail("want %s/<community>/<kind>[/<key>]", TopicRoot)
+	}
+	community, kind = parts[0], parts[1]
+	if err := CheckID(community); err != nil {
+		return fail("community: %v", err)
+	}
+	want := 3 // levels after the root: community, kind, key
+	switch kind {
+	case KindRoster:
+		want = 2
+	case KindOrders, KindTelemetry, KindStatus, KindBook, KindResult:
+	default:
+		return fail("unknown kind %q", kind)
+	}
+	if len(parts) != want {
+		if want == 2 {
+			return fail("want %s/<community>/roster", TopicRoot)
+		}
+		return fail("want %s/<community>/%s/<key>", TopicRoot, kind)
+	}
+	if want == 2 {
+		return kind, community, "", nil
+	}
+	key = parts[2]
+	switch kind {
+	case KindOrders, KindTelemetry, KindStatus:
+		if err := CheckID(key); err != nil {
+			return fail("gateway: %v", err)
+		}
+	default:
+		if kind == KindResult && key == Latest {
+			break
+		}
+		if _, err := ParseInterval(key); err != nil {
+			return fail("%v", err)
+		}
+	}
+	return kind, community, key, nil
+}
+
+// CheckID checks a community or gateway id: 1-64 characters of
+// [A-Za-z0-9._:-], the rule of auction.CheckName, which also makes it a
+// valid MQTT topic level (no '/', '+' or '#').
+func CheckID(s string) error { return auction.CheckName(s) }
+
+// intervalLayout formats interval ids: the UTC start of the delivery
+// interval, to the minute.
+const intervalLayout = "2006-01-02T15:04Z"
+
+// IntervalID returns the id of the interval starting at t:
+// t in UTC, formatted "2006-01-02T15:04Z". Seconds are dropped; pass an
+// IntervalStart.
+func IntervalID(t time.Time) string { return t.UTC().Format(intervalLayout) }
+
+// ParseInterval parses an interval id and returns the interval's start, in
+// UTC. Only the exact form IntervalID writes is accepted.
+func ParseInterval(id string) (time.Time, error) {
+	t, err := time.Parse(intervalLayout, id)
+	if err != nil || IntervalID(t) != id {
+		return time.Time{}, fmt.Errorf("interval %.40q: want the UTC start of the interval as YYYY-MM-DDThh:mmZ", id)
+	}
+	return t, nil
+}
+
+// CheckIntervalLength checks an interval length: a positive whole number of
+// minutes, since interval ids have minute resolution. Check the configured
+// length with it before calling IntervalStart.
+func CheckIntervalLength(length time.Duration) error {
+	if length <= 0 || length%time.Minute != 0 {
+		return fmt.Errorf("interval length %v: want a positive whole number of minutes", length)
+	}
+	return nil
+}
+
+// IntervalStart returns the start, in UTC, of the interval of the given
+// length that holds t. Intervals are aligned to the Unix epoch, so every
+// gateway computes the same ones; a length dividing a day aligns them to
+// UTC midnight as well.
+//
+// It panics if length fails CheckIntervalLength: that is a configuration
+// error to catch at startup.
+func IntervalStart(t time.Time, length time.Duration) time.Time {
+	if err := CheckIntervalLength(length); err != nil {
+		panic("protocol.IntervalStart: " + err.Error())
+	}
+	secs := int64(length / time.Second)
+	s := t.Unix() // floor: t.Nanosecond() is in [0, 1e9)
+	r := s % secs
+	if r < 0 {
+		r += secs
+	}
+	return time.Unix(s-r, 0).UTC()
+}

@@ -1,0 +1,163 @@
+package protocol
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTopics(t *testing.T) {
+	tp, err := NewTopics("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		got, want string
+		kind, key string // what ParseTopic returns; kind "" for a wildcard
+	}{
+		{tp.Orders("home1"), "p2pgrid/v1/c1/orders/home1", KindOrders, "home1"},
+		{tp.OrdersAll(), "p2pgrid/v1/c1/orders/+", "", ""},
+		{tp.Book(testInterval), "p2pgrid/v1/c1/book/2026-11-22T12:15Z", KindBook, testInterval},
+		{tp.BookAll(), "p2pgrid/v1/c1/book/+", "", ""},
+		{tp.Result(testInterval), "p2pgrid/v1/c1/result/2026-11-22T12:15Z", KindResult, testInterval},
+		{tp.ResultLatest(), "p2pgrid/v1/c1/result/latest", KindResult, Latest},
+		{tp.ResultAll(), "p2pgrid/v1/c1/result/+", "", ""},
+		{tp.Telemetry("home.2"), "p2pgrid/v1/c1/telemetry/home.2", KindTelemetry, "home.2"},
+		{tp.TelemetryAll(), "p2pgrid/v1/c1/telemetry/+", "", ""},
+		{tp.Status("home:3"), "p2pgrid/v1/c1/status/home:3", KindStatus, "home:3"},
+		{tp.StatusAll(), "p2pgrid/v1/c1/status/+", "", ""},
+		{tp.Roster(), "p2pgrid/v1/c1/roster", KindRoster, ""},
+		{tp.All(), "p2pgrid/v1/c1/#", "", ""},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("topic %q, want %q", tc.got, tc.want)
+		}
+		kind, community, key, err := ParseTopic(tc.got)
+		if tc.kind == "" { // a subscription filter is not a topic
+			if err == nil || !errors.Is(err, ErrTopic) {
+				t.Errorf("ParseTopic(%q) = %q, %q, %q, %v; want ErrTopic", tc.got, kind, community, key, err)
+			}
+			continue
+		}
+		if err != nil || kind != tc.kind || community != "c1" || key != tc.key {
+			t.Errorf("ParseTopic(%q) = %q, %q, %q, %v; want %q, c1, %q", tc.got, kind, community, key, err, tc.kind, tc.key)
+		}
+	}
+	if tp.Community() != "c1" {
+		t.Errorf("Community() = %q", tp.Community())
+	}
+	for _, c := range []string{"", "a/b", "c+", "c#", strings.Repeat("c", 65), "ünï"} {
+		if _, err := NewTopics(c); !errors.Is(err, ErrTopic) {
+			t.Errorf("NewTopics(%q): %v, want ErrTopic", c, err)
+		}
+	}
+}
+
+func TestParseTopicRejects(t *testing.T) {
+	for topic, why := range map[string]string{
+		"":                                        "does not start",
+		"p2pgrid/v2/c1/roster":                    "does not start",
+		"/p2pgrid/v1/c1/roster":                   "does not start",
+		"p2pgrid/v1/c1":                           "want p2pgrid/v1/<community>",
+		"p2pgrid/v1/c1/roster/x":                  "want p2pgrid/v1/<community>/roster",
+		"p2pgrid/v1/c1/orders":                    "want p2pgrid/v1/<community>/orders/<key>",
+		"p2pgrid/v1/c1/orders/home1/x":            "want p2pgrid/v1/<community>/orders/<key>",
+		"p2pgrid/v1/c1/orders/":                   "gateway: empty",
+		"p2pgrid/v1/c1/bids/home1":                `unknown kind "bids"`,
+		"p2pgrid/v1/c+1/roster":                   "community",
+		"p2pgrid/v1//roster":                      "community",
+		"p2pgrid/v1/c1/status/home 1":             "gateway",
+		"p2pgrid/v1/c1/book/latest":               "interval",
+		"p2pgrid/v1/c1/book/2026-11-22T12:15:00Z": "interval",
+		"p2pgrid/v1/c1/result/2026-11-22":         "interval",
+		"p2pgrid/v1/c1/telemetry/#":               "gateway",
+	} {
+		kind, _, _, err := ParseTopic(topic)
+		if !errors.Is(err, ErrTopic) || !strings.Contains(err.Error(), why) {
+			t.Errorf("ParseTopic(%q) = %q, %v; want ErrTopic saying %q", topic, kind, err, why)
+		}
+	}
+}
+
+func TestRetained(t *testing.T) {
+	for kind, want := range map[string]bool{
+		KindOrders: false, KindTelemetry: false,
+		KindBook: true, KindResult: true, KindStatus: true, KindRoster: true, "other": false,
+	} {
+		if Retained(kind) != want {
+			t.Errorf("Retained(%q) = %v", kind, !want)
+		}
+	}
+}
+
+func TestIntervalIDs(t *testing.T) {
+	paris := time.FixedZone("CET", 3600)
+	start := time.Date(2026, 11, 22, 13, 15, 0, 0, paris) // 12:15 UTC
+	if id := IntervalID(start); id != testInterval {
+		t.Fatalf("IntervalID = %q, want %q", id, testInterval)
+	}
+	got, err := ParseInterval(testInterval)
+	if err != nil || !got.Equal(start) || got.Location() != time.UTC {
+		t.Fatalf("ParseInterval = %v, %v; want %v in UTC", got, err, start)
+	}
+	for _, bad := range []string{
+		"", "latest", "2026-11-22T12:15:00Z", "2026-11-22T12:15", "2026-11-22 12:15Z",
+		"2026-11-22T12:15+01:00", "2026-11-22t12:15z", "2026-1-22T12:15Z", "2026-11-31T12:15Z",
+		"2026-11-22T24:00Z", " 2026-11-22T12:15Z", "+2026-11-22T12:15Z",
+	} {
+		if _, err := ParseInterval(bad); err == nil {
+			t.Errorf("ParseInterval(%q) accepted", bad)
+		}
+	}
+}
+
+func TestIntervalStart(t *testing.T) {
+	utc := func(s string) time.Time {
+		t.Helper()
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		t      string
+		length time.Duration
+		want   string
+	}{
+		{"2026-11-22T12:15:00Z", 15 * time.Minute, "2026-11-22T12:15:00Z"},
+		{"2026-11-22T12:29:59.999999999Z", 15 * time.Minute, "2026-11-22T12:15:00Z"},
+		{"2026-11-22T12:30:00Z", 15 * time.Minute, "2026-11-22T12:30:00Z"},
+		{"2026-11-22T13:44:00+01:00", 15 * time.Minute, "2026-11-22T12:30:00Z"},
+		{"2026-11-22T00:10:00Z", time.Hour, "2026-11-22T00:00:00Z"},
+		{"1969-12-31T23:59:30Z", 15 * time.Minute, "1969-12-31T23:45:00Z"},
+		// 7 minutes does not divide a day: aligned to the Unix epoch, not
+		// to midnight (nor, as time.Truncate would, to year 1).
+		{"2026-11-22T00:03:00Z", 7 * time.Minute, "2026-11-21T23:59:00Z"}, // Truncate: 23:58
+	} {
+		got := IntervalStart(utc(tc.t), tc.length)
+		if !got.Equal(utc(tc.want)) || got.Location() != time.UTC {
+			t.Errorf("IntervalStart(%s, %v) = %v, want %s", tc.t, tc.length, got, tc.want)
+		}
+		if got.Unix()%int64(tc.length/time.Second) != 0 {
+			t.Errorf("IntervalStart(%s, %v) = %v is not aligned to the epoch", tc.t, tc.length, got)
+		}
+	}
+	for _, bad := range []time.Duration{0, -15 * time.Minute, 90 * time.Second, time.Nanosecond} {
+		if CheckIntervalLength(bad) == nil {
+			t.Errorf("CheckIntervalLength(%v) accepted", bad)
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("IntervalStart(_, %v) did not panic", bad)
+				}
+			}()
+			IntervalStart(time.Now(), bad)
+		}()
+	}
+	if err := CheckIntervalLength(15 * time.Minute); err != nil {
+		t.Error(err)
+	}
+}
