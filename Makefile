@@ -17,8 +17,8 @@ help: ## list the targets
 build: ## build bin/p2pgrid (static, CGO_ENABLED=0, version stamped)
 	$(BUILD) -o bin/p2pgrid ./cmd/p2pgrid
 
-run: build ## the main job on embedded defaults: clear the example book
-	bin/p2pgrid clear --format table configs/examples/book.json
+run: build ## the main job on embedded defaults: a simulated neighbourhood trading (Ctrl-C stops it)
+	bin/p2pgrid demo $(RUNFLAGS)
 
 deps: ## install the Debian packages the integration tests use (apt-get)
 	scripts/install-deps

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 )
 
 // metrics are the gateway's Prometheus metrics, node_exporter style:
@@ -25,6 +26,17 @@ type metrics struct {
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
+	m := buildMetrics(r)
+	// Export every rejection reason from the start, at 0, so that a rate
+	// or an alert on one works before the first such rejection.
+	for _, reason := range protocol.RejectReasons {
+		m.ordersRejected.WithLabelValues(string(reason))
+	}
+	m.verifications.WithLabelValues("ok")
+	return m
+}
+
+func buildMetrics(r prometheus.Registerer) *metrics {
 	f := func(c prometheus.Collector) prometheus.Collector { r.MustRegister(c); return c }
 	cv := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)).(*prometheus.CounterVec)

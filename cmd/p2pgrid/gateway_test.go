@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/p2pgrid/p2pgrid/gateway/broker"
+	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/internal/testtool"
+)
+
+func TestConfigCheck(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "config", "check", "../../configs/gateway.example.yaml")
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Errorf("example config: exit %d %q %q", code, out, errOut)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("gateway: g1\ncomunity: c1\n"), 0o644)
+	code, _, errOut = runCLI(t, "", "config", "check", bad)
+	if code != 2 || !strings.Contains(errOut, `unknown key "comunity"`) || !strings.Contains(errOut, "line 2") {
+		t.Errorf("bad config: exit %d %q", code, errOut)
+	}
+}
+
+func TestKeyCommand(t *testing.T) {
+	dir := t.TempDir()
+	code, first, errOut := runCLI(t, "", "key", "--data", dir)
+	if code != 0 || !strings.HasPrefix(first, "ed25519:") {
+		t.Fatalf("exit %d %q %q", code, first, errOut)
+	}
+	fi, err := os.Stat(filepath.Join(dir, protocol.KeyFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file %v %v", fi, err)
+	}
+	if _, again, _ := runCLI(t, "", "key", "--data", dir); again != first {
+		t.Errorf("second call printed another key: %q vs %q", again, first)
+	}
+}
+
+// The demo runs a neighbourhood for two intervals and exits 0 only when
+// every interval was cleared and verified by every gateway.
+func TestDemoIntervals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a whole neighbourhood")
+	}
+	code, out, errOut := runCLI(t, "", "demo", "--homes", "4", "--interval", "1500ms", "--intervals", "2", "--log-level", "error",
+		"--data", t.TempDir())
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 { // banner, header, two intervals
+		t.Fatalf("output:\n%s", out)
+	}
+	for _, l := range lines[2:] {
+		if !strings.HasSuffix(strings.TrimSpace(l), "5/5") {
+			t.Errorf("interval not verified by all 5 gateways: %q", l)
+		}
+	}
+}
+
+// A real gateway process: serves /healthz and /metrics, publishes its
+// status, and on SIGTERM stops cleanly with exit 0, leaving "offline".
+func TestGatewayProcessSIGTERM(t *testing.T) {
+	testtool.Integration(t)
+	bin := filepath.Join(t.TempDir(), "p2pgrid")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	b, err := broker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	simURL := startSim(t)
+	dir := t.TempDir()
+	code, pub, _ := runCLI(t, "", "key", "--data", filepath.Join(dir, "data"))
+	if code != 0 {
+		t.Fatal("key")
+	}
+	k, err := protocol.ParsePublicKey(strings.TrimSpace(pub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roster, _ := protocol.NewRoster("c1", []protocol.Member{{ID: "home1", PublicKey: k, Clearer: true}})
+	os.WriteFile(filepath.Join(dir, "roster.json"), roster.Encode(), 0o644)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testtool.FreePort(t))
+	cfg := fmt.Sprintf(`gateway: home1
+community: c1
+clearer: primary
+data_dir: %s
+http: %s
+roster: %s
+mqtt:
+  broker: %s
+devices:
+  - {name: grid, url: "%s", unit: 1, profile: sdm630, role: grid, poll: 1s}
+  - {name: pv, url: "%s", unit: 2, profile: sunspec, role: pv, poll: 1s}
+market:
+  price_floor: 0.05
+  price_cap: 0.30
+`, filepath.Join(dir, "data"), httpAddr, filepath.Join(dir, "roster.json"), b.URL(), simURL, simURL)
+	cfgFile := filepath.Join(dir, "gateway.yaml")
+	os.WriteFile(cfgFile, []byte(cfg), 0o644)
+
+	// A neighbour's view of the gateway's status.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	watcher, err := mqtt.Connect(ctx, mqtt.Options{Broker: b.URL(), ClientID: "watcher"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+	statuses := make(chan string, 16)
+	topics, _ := protocol.NewTopics("c1")
+	watcher.Subscribe(topics.Status("home1"), func(_ string, p []byte) {
+		if st, err := protocol.DecodeStatus(p); err == nil {
+			statuses <- string(st.State)
+		}
+	})
+
+	cmd := exec.Command(bin, "gateway", "--config", cfgFile, "--log-format", "json")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs <- sc.Text()
+		}
+		close(logs)
+	}()
+	waitStatus(t, statuses, "online")
+	var health struct{ Status, MQTT string }
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		if err == nil {
+			json.NewDecoder(resp.Body).Decode(&health)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && health.Status == "ok" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthz never ok: %+v %v", health, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{`p2pgrid_meter_reads_total{device="grid",result="ok"}`, "p2pgrid_mqtt_connected 1", "p2pgrid_clearer_orders_rejected_total"} {
+		if !strings.Contains(string(metrics), m) {
+			t.Errorf("metrics lack %s", m)
+		}
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("no exit 20 s after SIGTERM")
+	}
+	waitStatus(t, statuses, "offline")
+	var sawStop bool
+	for l := range logs {
+		if strings.Contains(l, `"msg":"gateway stopping"`) && strings.Contains(l, `"gateway":"home1"`) {
+			sawStop = true
+		}
+	}
+	if !sawStop {
+		t.Error("no slog JSON line about stopping")
+	}
+}
+
+func waitStatus(t *testing.T, ch chan string, want string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case s := <-ch:
+			if s == want {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("status never %q", want)
+		}
+	}
+}
