@@ -196,6 +196,13 @@ func (g *Gateway) Start() error {
 			return fmt.Errorf("gateway %s: subscribe %s: %w", g.id, t, err)
 		}
 	}
+	if g.cfg.Clearer == config.ClearerPrimary {
+		// The operator's clearer publishes the roster it trusts, retained, for
+		// the neighbours' apps and tools (gateways trust their roster file).
+		if err := g.publish(context.Background(), g.topics.Roster(), g.roster.Encode(), true); err != nil {
+			g.log.Warn("roster not published", "err", err)
+		}
+	}
 	return nil
 }
 

@@ -181,6 +181,9 @@ func TestCommunityTradesAndVerifies(t *testing.T) {
 	if !strings.Contains(string(own), `"side":"sell","kwh":"0.8"`) {
 		t.Errorf("home1's order %s", own)
 	}
+	if r, err := protocol.ParseRoster(c.hub.Retained(c.gws["operator"].Topics().Roster())); err != nil || len(r.Gateways) != 4 {
+		t.Errorf("retained roster: %v %v", r, err)
+	}
 	if len(c.gws["home2"].Alarms()) != 0 {
 		t.Errorf("alarms: %v", c.gws["home2"].Alarms())
 	}
