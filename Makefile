@@ -20,8 +20,9 @@ build: ## build bin/p2pgrid (static, CGO_ENABLED=0, version stamped)
 run: build ## the main job on embedded defaults: a simulated neighbourhood trading (Ctrl-C stops it)
 	bin/p2pgrid demo $(RUNFLAGS)
 
-deps: ## install the Debian packages the integration tests use (apt-get)
+deps: ## install what the integration tests use: Debian packages (apt-get) and influxd (go install)
 	scripts/install-deps
+	scripts/install-influxd
 
 test: deps lint ## everything: lint, unit, property, golden and integration tests
 	$(GO) test -count=1 $(PKGS)

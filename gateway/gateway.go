@@ -18,6 +18,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/forecast"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/meter"
+	"github.com/p2pgrid/p2pgrid/settlement"
 )
 
 // Messenger is what the gateway needs from MQTT: QoS 1 publish and
@@ -54,6 +55,12 @@ type Options struct {
 	// OnSealed, if set, is called when this gateway has cleared and
 	// published an interval.
 	OnSealed func(s *clearing.Sealed)
+	// Ledger, if set, records every verified settlement and one reading
+	// per device and interval.
+	Ledger Ledger
+	// OnSettled, if set, is called after a published settlement verified
+	// (and went into the ledger).
+	OnSettled func(s *settlement.IntervalSettlement)
 }
 
 // Gateway is one home's gateway (and, if configured, a clearer).
@@ -72,6 +79,7 @@ type Gateway struct {
 	opts     Options
 
 	clearer *clearing.Clearer // nil unless primary or standby
+	ledger  Ledger
 
 	// devices are polled by the loop only.
 	devices  []*polled
@@ -86,14 +94,23 @@ type Gateway struct {
 	sealedByUs map[string]bool
 	startedAt  time.Time // when Start subscribed: a clearer seals only books it collected whole
 	alarms     []protocol.Alarm
-	lastTelem  time.Time
+
+	// Settlement state.
+	bounds      map[time.Time]boundary       // grid counters at interval starts
+	cleared     map[string]*auction.Result   // verified clearings by interval
+	metered     map[string]map[string][]byte // clearer: metered messages by interval, gateway
+	settlements map[string][]byte            // published settlement messages by interval
+	settled     map[string]bool              // settlement checked (and recorded)
+	settledByUs map[string]bool
+	lastTelem   time.Time
 }
 
 type polled struct {
 	Device
-	next time.Time
-	last meter.Reading
-	err  error
+	next       time.Time
+	last       meter.Reading
+	err        error
+	lastLogged time.Time // start of the interval whose reading is in the ledger
 }
 
 // New builds a gateway. It does not touch the network: Start subscribes.
@@ -136,6 +153,9 @@ func New(o Options) (*Gateway, error) {
 		mq:       o.MQTT, now: o.Now, log: o.Logger.With("gateway", cfg.Gateway), opts: o,
 		books: map[string][]byte{}, results: map[string][]byte{}, verified: map[string]string{},
 		own: map[string][]byte{}, skipped: map[string]string{}, sealedByUs: map[string]bool{},
+		ledger: o.Ledger, bounds: map[time.Time]boundary{}, cleared: map[string]*auction.Result{},
+		metered: map[string]map[string][]byte{}, settlements: map[string][]byte{}, settled: map[string]bool{},
+		settledByUs: map[string]bool{},
 	}
 	g.metrics = newMetrics(o.Registry)
 	var gridPoll time.Duration
@@ -184,9 +204,9 @@ func (g *Gateway) Topics() protocol.Topics { return g.topics }
 // Start subscribes to the community's books and results, and, for a
 // clearer, to the orders.
 func (g *Gateway) Start() error {
-	subs := []string{g.topics.BookAll(), g.topics.ResultAll()}
+	subs := []string{g.topics.BookAll(), g.topics.ResultAll(), g.topics.SettlementAll()}
 	if g.clearer != nil {
-		subs = append(subs, g.topics.OrdersAll())
+		subs = append(subs, g.topics.OrdersAll(), g.topics.MeteredAll())
 	}
 	g.mu.Lock()
 	g.startedAt = g.now()
@@ -251,6 +271,13 @@ func (g *Gateway) handle(topic string, payload []byte) {
 		g.results[key] = payload
 		g.mu.Unlock()
 		g.verify(key)
+	case protocol.KindMetered:
+		g.collectMetered(key, payload)
+	case protocol.KindSettlement:
+		g.mu.Lock()
+		g.settlements[key] = payload
+		g.mu.Unlock()
+		g.checkSettlement(key)
 	}
 }
 
@@ -291,6 +318,9 @@ func (g *Gateway) verify(interval string) {
 	} else {
 		g.metrics.verifications.WithLabelValues("ok").Inc()
 		g.metrics.observeClearing(v.Result, g.market)
+		g.mu.Lock()
+		g.cleared[interval] = v.Result
+		g.mu.Unlock()
 		attrs := []any{"interval", interval, "clearer", v.Clearer, "orders", v.Result.Orders,
 			"volume_kwh", g.market.FormatKWh(v.Result.Volume)}
 		if v.Result.Cleared {
@@ -303,6 +333,9 @@ func (g *Gateway) verify(interval string) {
 	}
 	if g.opts.OnVerified != nil {
 		g.opts.OnVerified(interval, v, err)
+	}
+	if err == nil {
+		g.checkSettlement(interval) // it may have arrived first
 	}
 }
 
@@ -327,6 +360,7 @@ func (g *Gateway) Tick(ctx context.Context, now time.Time) {
 	g.submit(ctx, now)
 	if g.clearer != nil {
 		g.seal(ctx, now)
+		g.settleDue(ctx, now)
 	}
 	g.forget(now)
 }
@@ -356,6 +390,7 @@ func (g *Gateway) poll(ctx context.Context, now time.Time) {
 		if d.Role == config.RoleGrid && g.forecast != nil {
 			g.forecast.Add(r)
 		}
+		g.meter(ctx, now, d, r)
 	}
 }
 
@@ -576,7 +611,7 @@ func (g *Gateway) retire(ctx context.Context, delivery time.Time) {
 func (g *Gateway) forget(now time.Time) {
 	cut := protocol.IntervalStart(now, g.schedule.Interval).Add(-4 * g.schedule.Interval)
 	g.mu.Lock()
-	for _, m := range []map[string][]byte{g.books, g.results, g.own} {
+	for _, m := range []map[string][]byte{g.books, g.results, g.own, g.settlements} {
 		for id := range m {
 			if at, err := protocol.ParseInterval(id); err == nil && at.Before(cut) {
 				delete(m, id)
@@ -588,6 +623,19 @@ func (g *Gateway) forget(now time.Time) {
 			delete(g.verified, id)
 			delete(g.skipped, id)
 			delete(g.sealedByUs, id)
+		}
+	}
+	for id := range g.cleared {
+		if at, err := protocol.ParseInterval(id); err == nil && at.Before(cut) {
+			delete(g.cleared, id)
+			delete(g.metered, id)
+			delete(g.settled, id)
+			delete(g.settledByUs, id)
+		}
+	}
+	for at := range g.bounds {
+		if at.Before(cut) {
+			delete(g.bounds, at)
 		}
 	}
 	g.mu.Unlock()

@@ -16,6 +16,8 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/gatewaytest"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/meter"
+	"github.com/p2pgrid/p2pgrid/settlement"
+	"github.com/p2pgrid/p2pgrid/settlement/ledger"
 )
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -348,5 +350,90 @@ func TestRestartMidInterval(t *testing.T) {
 	}
 	if err, ok := c.verified["2026-11-22T12:30Z"]["home2-restarted"]; !ok || err != nil {
 		t.Errorf("12:30 after restart: verified %v %v", ok, err)
+	}
+}
+
+// memLedger is an in-memory Ledger.
+type memLedger struct {
+	mu      sync.Mutex
+	entries []ledger.Entry
+}
+
+func (l *memLedger) Append(es ...ledger.Entry) ([]ledger.Record, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.entries = append(l.entries, es...)
+	return nil, nil
+}
+
+func (l *memLedger) Has(kind, key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.entries {
+		if e.Kind == kind && e.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *memLedger) find(kind, key string) []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.entries {
+		if e.Kind == kind && e.Key == key {
+			return e.Data
+		}
+	}
+	return nil
+}
+
+// After delivery, every gateway publishes what its meter counted; the
+// clearer settles and publishes; every gateway checks the settlement and
+// records it in its ledger.
+func TestSettlementFlow(t *testing.T) {
+	c := newCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000, "home3": -1500},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	ledgers := map[string]*memLedger{}
+	for id, g := range c.gws {
+		ledgers[id] = &memLedger{}
+		g.ledger = ledgers[id]
+	}
+	// 12:15 is cleared at 12:13, delivered 12:15-12:30, settled at 12:32.
+	c.run(t0.Add(33*time.Minute), 5*time.Second)
+	interval := "2026-11-22T12:15Z"
+	raw := c.hub.Retained(c.gws["operator"].Topics().Settlement(interval))
+	msg, err := protocol.DecodeSettlement(raw)
+	if err != nil {
+		t.Fatalf("settlement %s: %v", raw, err)
+	}
+	ms, err := msg.Verify(c.roster)
+	if err != nil || len(ms) != 3 {
+		t.Fatalf("metered in the settlement: %v %v", len(ms), err)
+	}
+	for _, m := range ms {
+		// Steady power over the interval, counters read at the first poll
+		// after each boundary: exactly the interval's energy.
+		want := map[string][2]int64{"home1": {0, 1000}, "home2": {500, 0}, "home3": {375, 0}}[m.Gateway]
+		if m.ImportWh != want[0] || m.ExportWh != want[1] {
+			t.Errorf("%s metered import %d export %d, want %v", m.Gateway, m.ImportWh, m.ExportWh, want)
+		}
+	}
+	s, err := settlement.DecodeIntervalSettlement(msg.Settlement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Trades) != 2 || s.Trades[0].MissingWh != 0 {
+		t.Errorf("trades %+v", s.Trades)
+	}
+	for id, l := range ledgers {
+		if l.find(KindInterval, interval) == nil || l.find(KindClearing, interval) == nil ||
+			l.find(KindSettlement, interval+"/home2") == nil || l.find(KindTrade, s.Trades[0].ID) == nil {
+			t.Errorf("%s's ledger lacks the settlement of %s: %d entries", id, interval, len(l.entries))
+		}
+	}
+	if got := ledgers["home1"].find(KindReading, "home1/grid/2026-11-22T12:15Z"); !strings.Contains(string(got), `"export_wh"`) {
+		t.Errorf("reading record %s", got)
 	}
 }

@@ -40,6 +40,7 @@ type demoFlags struct {
 	http      string
 	seed      uint64
 	start     string
+	influx    config.Influx
 }
 
 func newDemoCmd(logger func() *slog.Logger) *cobra.Command {
@@ -85,6 +86,10 @@ every interval cleared and every gateway verified it.`,
 	fl.StringVar(&f.http, "http", "", "serve the operator's /metrics and /healthz on this address")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the homes, clouds and loads")
 	fl.StringVar(&f.start, "start", "", "simulated start time, RFC 3339 (default: today 10:00 UTC)")
+	fl.StringVar(&f.influx.URL, "influx", "", "also write the operator's ledger to InfluxDB at this URL")
+	fl.StringVar(&f.influx.Bucket, "influx-bucket", "", `InfluxDB 2.x bucket, or 1.8 "database/retention-policy"`)
+	fl.StringVar(&f.influx.Org, "influx-org", "", "InfluxDB 2.x organisation")
+	fl.StringVar((*string)(&f.influx.Token), "influx-token", "", `InfluxDB 2.x token, or 1.8 "user:password"`)
 	return cmd
 }
 
@@ -167,6 +172,7 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 		case "operator":
 			cfg.Clearer = config.ClearerPrimary
 			cfg.HTTP = f.http
+			cfg.Influx = f.influx
 		case "home1":
 			cfg.Clearer = config.ClearerStandby
 		}
@@ -190,6 +196,7 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 
 	fmt.Fprintf(out, "p2pgrid demo: %d homes, broker %s, one 15-minute interval every %s, data in %s\n",
 		f.homes, brokerURL, f.interval, f.data)
+	fmt.Fprintf(out, "settlements: p2pgrid settlements --ledger %s\n", daemon.LedgerDir(cfgs["operator"]))
 	fmt.Fprintf(out, "%-18s %6s %9s %11s %6s %9s\n", "INTERVAL", "ORDERS", "PRICE", "VOLUME kWh", "TRADES", "VERIFIED")
 
 	tr := &demoTracker{out: out, gateways: len(ids), wait: f.interval, intervals: map[string]*demoInterval{}, done: make(chan struct{}), limit: f.intervals}

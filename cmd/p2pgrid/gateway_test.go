@@ -49,25 +49,54 @@ func TestKeyCommand(t *testing.T) {
 	}
 }
 
-// The demo runs a neighbourhood for two intervals and exits 0 only when
-// every interval was cleared and verified by every gateway.
+// The demo runs a neighbourhood for three intervals and exits 0 only when
+// every interval was cleared and verified by every gateway; the first is
+// settled by then, into every gateway's ledger.
 func TestDemoIntervals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a whole neighbourhood")
 	}
-	code, out, errOut := runCLI(t, "", "demo", "--homes", "4", "--interval", "1500ms", "--intervals", "2", "--log-level", "error",
-		"--data", t.TempDir())
+	data := t.TempDir()
+	code, out, errOut := runCLI(t, "", "demo", "--homes", "4", "--interval", "1500ms", "--intervals", "3", "--log-level", "error",
+		"--data", data)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 4 { // banner, header, two intervals
+	if len(lines) != 6 { // banner, settlements hint, header, three intervals
 		t.Fatalf("output:\n%s", out)
 	}
-	for _, l := range lines[2:] {
+	for _, l := range lines[3:] {
 		if !strings.HasSuffix(strings.TrimSpace(l), "5/5") {
 			t.Errorf("interval not verified by all 5 gateways: %q", l)
 		}
+	}
+	led := filepath.Join(data, "operator", "ledger")
+	if code, out, errOut := runCLI(t, "", "ledger", "verify", led); code != 0 || !strings.Contains(out, "chain intact") {
+		t.Errorf("ledger verify: exit %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "", "settlements", "--ledger", led, "--format", "csv")
+	if code != 0 {
+		t.Fatalf("settlements: exit %d %s", code, errOut)
+	}
+	rows := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.HasPrefix(rows[0], "interval,participant,bought_kwh,") || len(rows) < 1+4+4 {
+		t.Errorf("settlements csv:\n%s", out)
+	}
+	// Every gateway recorded the same settlement: their statements agree.
+	_, again, _ := runCLI(t, "", "settlements", "--ledger", filepath.Join(data, "home2", "ledger"), "--format", "csv")
+	if again != out {
+		t.Errorf("home2's ledger disagrees with the operator's:\n%s\n%s", again, out)
+	}
+	_, out, _ = runCLI(t, "", "settlements", "--ledger", led, "--participant", "home1", "--format", "json")
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]string
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["participant"] != "home1" || m["net"] == "" {
+			t.Errorf("json line %q: %v", l, err)
+		}
+	}
+	if code, _, errOut := runCLI(t, "", "settlements"); code != 2 || !strings.Contains(errOut, "exactly one source") {
+		t.Errorf("no source: exit %d %q", code, errOut)
 	}
 }
 

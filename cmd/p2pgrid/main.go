@@ -80,7 +80,8 @@ Documentation: README.md and docs/ in the source tree.`,
 	lf.register(root)
 	logger := func() *slog.Logger { return lf.logger(stderr) }
 	root.AddCommand(newVersionCmd(), newClearCmd(), newMeterCmd(logger), newSimCmd(logger),
-		newGatewayCmd(logger), newConfigCmd(), newKeyCmd(logger), newDemoCmd(logger))
+		newGatewayCmd(logger), newConfigCmd(), newKeyCmd(logger), newDemoCmd(logger),
+		newLedgerCmd(), newSettlementsCmd())
 	return root
 }
 

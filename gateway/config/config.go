@@ -64,6 +64,7 @@ type Config struct {
 	Market    Market    `yaml:"market"`
 	Policy    Policy    `yaml:"policy"`
 	Telemetry Telemetry `yaml:"telemetry"`
+	Influx    Influx    `yaml:"influx"`
 
 	// src remembers where each value came from, for error messages.
 	src *source
@@ -201,6 +202,21 @@ type Policy struct {
 	SafetyFactor decimal.Decimal `yaml:"safety_factor"`
 	// MaxOrderKWh caps the kWh of one order. nil: no cap of the home's own.
 	MaxOrderKWh *decimal.Decimal `yaml:"max_order_kwh"`
+}
+
+// Influx is the InfluxDB time-series sink of clearings, trades,
+// settlements and readings. The local ledger is kept either way and is the
+// source of truth; the sink catches up from it after an outage.
+type Influx struct {
+	// URL of InfluxDB, http:// or https://; "" (the default): no sink.
+	URL string `yaml:"url"`
+	// Org is the InfluxDB 2.x organisation; empty for 1.8.
+	Org string `yaml:"org"`
+	// Bucket is the 2.x bucket, or for InfluxDB 1.8 "database/retention-policy"
+	// ("database/" for the default policy). Required with a URL.
+	Bucket string `yaml:"bucket"`
+	// Token is the 2.x API token, or for 1.8 "user:password" (or empty).
+	Token Secret `yaml:"token"`
 }
 
 // Telemetry is the gateway's publishing of live readings.

@@ -120,6 +120,10 @@ func TestExample(t *testing.T) {
 		"policy.max_order_kwh":  "5",
 		"telemetry.enabled":     "true",
 		"telemetry.every":       "10s",
+		"influx.url":            "",
+		"influx.org":            "",
+		"influx.bucket":         "",
+		"influx.token":          "",
 	})
 }
 
@@ -182,6 +186,10 @@ func TestDefaults(t *testing.T) {
 		"policy.max_order_kwh":  "<nil>",
 		"telemetry.enabled":     "true",
 		"telemetry.every":       "10s",
+		"influx.url":            "",
+		"influx.org":            "",
+		"influx.bucket":         "",
+		"influx.token":          "",
 	})
 	// Default() is what Parse starts from, and Validate wants the required
 	// keys of it.

@@ -38,6 +38,14 @@ func (c *Config) Validate() error {
 		v.devices()
 	}
 	v.policy()
+	if c.Influx.URL != "" {
+		if u, err := url.Parse(c.Influx.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.fail("influx.url", "%q is not an http:// or https:// URL", c.Influx.URL)
+		}
+		if c.Influx.Bucket == "" {
+			v.fail("influx.bucket", "is required with influx.url (InfluxDB 1.8: database/retention-policy)")
+		}
+	}
 	if c.Telemetry.Every <= 0 {
 		v.fail("telemetry.every", "%s is not positive", c.Telemetry.Every)
 	}

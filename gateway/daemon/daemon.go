@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -29,6 +30,9 @@ import (
 	"github.com/p2pgrid/p2pgrid/meter/bus"
 	"github.com/p2pgrid/p2pgrid/meter/profile"
 	"github.com/p2pgrid/p2pgrid/meter/sunspec"
+	"github.com/p2pgrid/p2pgrid/settlement"
+	"github.com/p2pgrid/p2pgrid/settlement/influx"
+	"github.com/p2pgrid/p2pgrid/settlement/ledger"
 )
 
 // EmbeddedBrokerAddr is where a gateway without a configured broker runs
@@ -48,6 +52,7 @@ type Options struct {
 	// OnVerified and OnSealed are passed to the gateway.
 	OnVerified func(interval string, v *clearing.Verdict, err error)
 	OnSealed   func(s *clearing.Sealed)
+	OnSettled  func(s *settlement.IntervalSettlement)
 	// Ready, if set, is called once the gateway is connected and running.
 	Ready func(g *gateway.Gateway)
 }
@@ -131,16 +136,36 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	}
 	defer mc.Close() // publishes the offline status first
 
+	led, err := ledger.Open(LedgerDir(cfg), ledger.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer led.Close()
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(mqttCollector{mc})
 	g, err := gateway.New(gateway.Options{
 		Config: cfg, Key: key, Roster: roster, MQTT: mc, Devices: devices, Now: o.Now,
 		Logger: log, Registry: reg, Version: o.Version,
-		OnVerified: o.OnVerified, OnSealed: o.OnSealed,
+		OnVerified: o.OnVerified, OnSealed: o.OnSealed, OnSettled: o.OnSettled, Ledger: led,
 	})
 	if err != nil {
 		return err
+	}
+	if cfg.Influx.URL != "" {
+		sink, err := influx.New(influx.Options{URL: cfg.Influx.URL, Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket,
+			Token: string(cfg.Influx.Token), Logger: log}, led)
+		if err != nil {
+			return fmt.Errorf("influx: %w", err)
+		}
+		defer sink.Close()
+		reg.MustRegister(sink.Collectors()...)
+		sinkCtx, stopSink := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); sink.Run(sinkCtx, 5*time.Second) }()
+		defer func() { stopSink(); <-done }()
+		log.Info("writing the ledger to InfluxDB", "url", cfg.Influx.URL, "bucket", cfg.Influx.Bucket)
 	}
 	if cfg.HTTP != "" {
 		srv := &http.Server{Addr: cfg.HTTP, Handler: g.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
@@ -189,6 +214,9 @@ func statusPayloads(id, version string, now time.Time) (online, offline []byte, 
 	offline, err = off.Encode()
 	return online, offline, err
 }
+
+// LedgerDir is where a gateway keeps its ledger: data_dir/ledger.
+func LedgerDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "ledger") }
 
 // Devices opens one bus per distinct Modbus URL and builds the configured
 // devices on them. A SunSpec device is discovered on its first read, so a

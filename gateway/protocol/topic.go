@@ -25,6 +25,11 @@ const (
 	KindTelemetry = "telemetry" // telemetry/<gateway>: live power
 	KindStatus    = "status"    // status/<gateway>: online/offline and alarms, retained
 	KindRoster    = "roster"    // roster: the member list, retained
+	// KindMetered: metered/<gateway>: what a gateway's grid meter counted
+	// in a delivery interval, signed.
+	KindMetered = "metered"
+	// KindSettlement: settlement/<interval>: the settled interval, retained.
+	KindSettlement = "settlement"
 )
 
 // Latest is the key of result/latest, the retained copy of the newest result.
@@ -37,7 +42,7 @@ const TelemetryMinPeriod = 5 * time.Second
 // Retained reports whether messages of a kind are published retained.
 func Retained(kind string) bool {
 	switch kind {
-	case KindBook, KindResult, KindStatus, KindRoster:
+	case KindBook, KindResult, KindStatus, KindRoster, KindSettlement:
 		return true
 	}
 	return false
@@ -106,6 +111,18 @@ func (t Topics) Status(gateway string) string { return t.prefix + KindStatus + "
 // StatusAll is the subscription to every gateway's status.
 func (t Topics) StatusAll() string { return t.prefix + KindStatus + "/+" }
 
+// Metered is where gateway publishes what its grid meter counted.
+func (t Topics) Metered(gateway string) string { return t.prefix + KindMetered + "/" + gateway }
+
+// MeteredAll is the subscription to every gateway's metered figures.
+func (t Topics) MeteredAll() string { return t.prefix + KindMetered + "/+" }
+
+// Settlement is the retained settlement of interval.
+func (t Topics) Settlement(interval string) string { return t.prefix + KindSettlement + "/" + interval }
+
+// SettlementAll is the subscription to every settlement.
+func (t Topics) SettlementAll() string { return t.prefix + KindSettlement + "/+" }
+
 // Roster is the community's retained member list.
 func (t Topics) Roster() string { return t.prefix + KindRoster }
 
@@ -136,7 +153,7 @@ func ParseTopic(topic string) (kind, community, key string, err error) {
 	switch kind {
 	case KindRoster:
 		want = 2
-	case KindOrders, KindTelemetry, KindStatus, KindBook, KindResult:
+	case KindOrders, KindTelemetry, KindStatus, KindBook, KindResult, KindMetered, KindSettlement:
 	default:
 		return fail("unknown kind %q", kind)
 	}
@@ -151,7 +168,7 @@ func ParseTopic(topic string) (kind, community, key string, err error) {
 	}
 	key = parts[2]
 	switch kind {
-	case KindOrders, KindTelemetry, KindStatus:
+	case KindOrders, KindTelemetry, KindStatus, KindMetered:
 		if err := CheckID(key); err != nil {
 			return fail("gateway: %v", err)
 		}

@@ -8,10 +8,16 @@
 package testtool
 
 import (
+	"bufio"
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Require returns the path of the program name, or fails the test saying
@@ -66,4 +72,45 @@ func Integration(t testing.TB) {
 	if testing.Short() {
 		t.Skip("integration test: runs in `make test`, not under -short")
 	}
+}
+
+// PtyPair starts socat joining two pseudo-terminals, raw and without echo,
+// linked at dir/a and dir/b, and returns the two paths once socat says it
+// is transferring data: only then are both ends configured (the links
+// appear earlier, and a byte written before socat set raw mode comes out
+// mangled). socat is killed when the test ends.
+func PtyPair(t testing.TB, dir string) (a, b string) {
+	t.Helper()
+	socat := Require(t, "socat", "apt-get install socat")
+	a, b = filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	cmd := exec.Command(socat, "-d", "-d", "pty,raw,echo=0,link="+a, "pty,raw,echo=0,link="+b)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start socat: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan struct{})
+	var log strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "starting data transfer loop") {
+				close(ready)
+				io.Copy(io.Discard, stderr)
+				return
+			}
+		}
+	}()
+	select {
+	case <-ready:
+		return a, b
+	case <-time.After(10 * time.Second):
+		t.Fatalf("socat did not start its pty pair within 10s")
+	}
+	return "", ""
 }

@@ -201,16 +201,7 @@ func checkUnknownUnit(t *testing.T, b *Bus) {
 func TestPymodbusRTU(t *testing.T) {
 	testtool.Integration(t)
 	t.Parallel()
-	socat := testtool.Require(t, "socat", "apt-get install socat")
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	stderr := startProcess(t, exec.Command(socat, "-d", "-d",
-		"pty,raw,echo=0,link="+a, "pty,raw,echo=0,link="+b))
-	waitFor(t, "socat pty links "+a+" and "+b+" (socat: "+stderr.String()+")", func() bool {
-		_, errA := os.Stat(a)
-		_, errB := os.Stat(b)
-		return errA == nil && errB == nil
-	})
+	a, b := testtool.PtyPair(t, t.TempDir())
 	startPymodbus(t, "rtu", a, "19200")
 
 	u := url.URL{Scheme: "rtu", Path: b, RawQuery: "baud=19200"}
@@ -258,15 +249,7 @@ func TestPymodbusTCP(t *testing.T) {
 func TestSerialLateReply(t *testing.T) {
 	testtool.Integration(t)
 	t.Parallel()
-	socat := testtool.Require(t, "socat", "apt-get install socat")
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	startProcess(t, exec.Command(socat, "-d", "-d", "pty,raw,echo=0,link="+a, "pty,raw,echo=0,link="+b))
-	waitFor(t, "socat pty links", func() bool {
-		_, errA := os.Stat(a)
-		_, errB := os.Stat(b)
-		return errA == nil && errB == nil
-	})
+	a, b := testtool.PtyPair(t, t.TempDir())
 	device, err := os.OpenFile(a, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)

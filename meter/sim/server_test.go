@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -182,26 +181,7 @@ func TestMbpollReadsSimulator(t *testing.T) {
 // client reads the other.
 func TestRTUOverPty(t *testing.T) {
 	testtool.Integration(t)
-	socat := testtool.Require(t, "socat", "apt-get install socat")
-	dir := t.TempDir()
-	a, z := filepath.Join(dir, "sim"), filepath.Join(dir, "client")
-	cmd := exec.Command(socat, "pty,raw,echo=0,link="+a, "pty,raw,echo=0,link="+z)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := filepath.EvalSymlinks(z); err == nil {
-			if _, err := filepath.EvalSymlinks(a); err == nil {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("socat made no pty pair")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	a, z := testtool.PtyPair(t, t.TempDir())
 
 	s := frozenSim(t, 2)
 	l, err := s.ServeRTU(a, RTUOptions{Baud: 19200})

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/spf13/cobra"
+
+	"github.com/p2pgrid/p2pgrid/gateway"
+	"github.com/p2pgrid/p2pgrid/settlement"
+	"github.com/p2pgrid/p2pgrid/settlement/influx"
+	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+)
+
+// statementColumns are the columns of a statement, in output order: energy
+// in kWh, then money. The names are those of the ledger's settlement
+// records and of the InfluxDB settlement measurement.
+var statementColumns = []string{
+	"bought_kwh", "sold_kwh", "received_kwh", "delivered_kwh", "import_kwh", "export_kwh",
+	"paid", "received", "fees", "compensation_paid", "compensation_received",
+	"grid_cost", "grid_credit", "net", "baseline", "saving",
+}
+
+// statementRow is one participant's statement for one interval (or, with
+// interval "total", for the whole period).
+type statementRow struct {
+	Interval, Participant string
+	Values                map[string]decimal.Decimal
+}
+
+func newSettlementsCmd() *cobra.Command {
+	var (
+		ledgerDir, format, participant, from, to string
+		iopts                                    influx.Options
+		minor                                    int32
+		exact                                    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "settlements (--ledger DIR | --influx URL [--org O] --bucket B [--token T]) [flags]",
+		Short: "Print settlement statements from a gateway's ledger or from InfluxDB",
+		Long: `Print settlement statements: per participant and interval, what was bought and
+sold peer to peer, delivered, metered, paid and received, fees, compensation for
+missing energy, the grid's part, the net result and the saving against a
+grid-only baseline; then a total per participant for the period and the
+community's totals.
+
+Money is exact in the ledger; statements round it to the currency's minor unit
+(--minor, default 2 decimals) half to even (docs/settlement.md). --exact prints
+the exact amounts.
+
+The source is a gateway's ledger (its data_dir/ledger, the source of truth) or
+InfluxDB, 2.x (org, bucket, token) or 1.8 (bucket "database/retention-policy",
+token "user:password" or empty).`,
+		Example: `  p2pgrid settlements --ledger /var/lib/p2pgrid/ledger
+  p2pgrid settlements --ledger /tmp/p2pgrid-demo-1/operator/ledger --participant home1 --format csv
+  p2pgrid settlements --influx http://127.0.0.1:8086 --bucket p2pgrid/ --from 2026-11-22T00:00:00Z`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (ledgerDir == "") == (iopts.URL == "") {
+				return badInput(errors.New("give exactly one source: --ledger DIR or --influx URL"))
+			}
+			if format != "table" && format != "csv" && format != "json" {
+				return badInput(fmt.Errorf("--format: unknown format %q (want table, csv or json)", format))
+			}
+			fromT, toT, err := timeRange(from, to)
+			if err != nil {
+				return badInput(err)
+			}
+			var rows []statementRow
+			var community *settlement.Community
+			if ledgerDir != "" {
+				rows, community, err = ledgerStatements(ledgerDir, fromT, toT, participant)
+			} else {
+				rows, err = influxStatements(cmd.Context(), iopts, fromT, toT, participant)
+			}
+			if err != nil {
+				return badInput(err)
+			}
+			rows = append(rows, totals(rows)...)
+			if !exact {
+				for _, r := range rows {
+					for k, v := range r.Values {
+						if !strings.HasSuffix(k, "_kwh") {
+							r.Values[k] = v.RoundBank(minor)
+						}
+					}
+				}
+			}
+			return writeStatements(cmd.OutOrStdout(), rows, community, format, minor, exact)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&ledgerDir, "ledger", "", "a gateway's ledger directory (data_dir/ledger)")
+	f.StringVar(&iopts.URL, "influx", "", "InfluxDB URL")
+	f.StringVar(&iopts.Org, "org", "", "InfluxDB 2.x organisation")
+	f.StringVar(&iopts.Bucket, "bucket", "", `InfluxDB 2.x bucket, or 1.8 "database/retention-policy"`)
+	f.StringVar(&iopts.Token, "token", "", `InfluxDB 2.x token, or 1.8 "user:password"`)
+	f.StringVar(&from, "from", "", "first interval to include, RFC 3339 (default: all)")
+	f.StringVar(&to, "to", "", "include intervals starting before this time, RFC 3339 (default: all)")
+	f.StringVar(&participant, "participant", "", "only this participant (gateway id)")
+	f.StringVar(&format, "format", "table", "output format: table, csv or json (one object per line)")
+	f.Int32Var(&minor, "minor", 2, "decimals of the currency's minor unit for rounding money")
+	f.BoolVar(&exact, "exact", false, "print exact amounts, unrounded")
+	return cmd
+}
+
+func timeRange(from, to string) (time.Time, time.Time, error) {
+	var f, t time.Time
+	var err error
+	if from != "" {
+		if f, err = time.Parse(time.RFC3339, from); err != nil {
+			return f, t, fmt.Errorf("--from: %w", err)
+		}
+	}
+	if to != "" {
+		if t, err = time.Parse(time.RFC3339, to); err != nil {
+			return f, t, fmt.Errorf("--to: %w", err)
+		}
+	} else {
+		t = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return f, t, nil
+}
+
+// ledgerStatements reads the settled intervals from a ledger, read-only.
+func ledgerStatements(dir string, from, to time.Time, participant string) ([]statementRow, *settlement.Community, error) {
+	recs, torn, err := readAll(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := ledger.Verify(dir); err != nil {
+		// A torn last record (a crash) is cut by the gateway on its next
+		// start; the records before it are intact and are read. Anything
+		// else broken in the chain is an error.
+		var ve *ledger.VerifyError
+		if !errors.As(err, &ve) || !torn || ve.Line != len(recs)+1 {
+			return nil, nil, err
+		}
+	}
+	var rows []statementRow
+	var settled []*settlement.IntervalSettlement
+	for _, r := range recs {
+		if r.Kind != gateway.KindInterval {
+			continue
+		}
+		s, err := settlement.DecodeIntervalSettlement(r.Data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+		}
+		at, err := influx.IntervalStart(s.Interval)
+		if err != nil || at.Before(from) || !at.Before(to) {
+			continue
+		}
+		settled = append(settled, s)
+		for _, p := range s.Participants {
+			if participant != "" && p.Participant != participant {
+				continue
+			}
+			rows = append(rows, statementRow{Interval: s.Interval, Participant: p.Participant, Values: statementValues(p)})
+		}
+	}
+	c := settlement.CommunityTotals(settled...)
+	return rows, &c, nil
+}
+
+// readAll reads every record of the ledger file in dir without opening it
+// for writing (a running gateway holds its lock). torn reports a last line
+// that does not parse, which is left out.
+func readAll(dir string) (recs []ledger.Record, torn bool, err error) {
+	data, err := os.ReadFile(filepath.Join(dir, ledger.FileName))
+	if err != nil {
+		return nil, false, err
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	for i, line := range lines {
+		if line == "" {
+			continue
+		}
+		r, err := ledger.ParseRecord([]byte(strings.TrimSuffix(line, "\n")))
+		if err != nil {
+			if i == len(lines)-1 || (i == len(lines)-2 && lines[i+1] == "") {
+				return recs, true, nil
+			}
+			return nil, false, fmt.Errorf("ledger line %d: %w", i+1, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs, false, nil
+}
+
+func statementValues(p settlement.Statement) map[string]decimal.Decimal {
+	kwh := func(wh int64) decimal.Decimal { return decimal.New(wh, -3) }
+	return map[string]decimal.Decimal{
+		"bought_kwh": kwh(p.BoughtWh), "sold_kwh": kwh(p.SoldWh), "received_kwh": kwh(p.ReceivedWh),
+		"delivered_kwh": kwh(p.DeliveredWh), "import_kwh": kwh(p.ImportWh), "export_kwh": kwh(p.ExportWh),
+		"paid": p.PaidP2P, "received": p.ReceivedP2P, "fees": p.Fees, "compensation_paid": p.CompensationPaid,
+		"compensation_received": p.CompensationReceived, "grid_cost": p.GridCost, "grid_credit": p.GridCredit,
+		"net": p.Net, "baseline": p.Baseline, "saving": p.Saving,
+	}
+}
+
+func influxStatements(ctx context.Context, o influx.Options, from, to time.Time, participant string) ([]statementRow, error) {
+	if from.IsZero() {
+		from = time.Unix(0, 0)
+	}
+	if to.Year() == 9999 {
+		to = time.Now().Add(24 * time.Hour)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	res, err := influx.Settlements(ctx, o, from, to, participant)
+	if err != nil {
+		return nil, err
+	}
+	var rows []statementRow
+	for _, r := range res {
+		vals := map[string]decimal.Decimal{}
+		for _, c := range statementColumns {
+			if v, ok := r.Values[c]; ok {
+				d, err := decimal.NewFromString(v)
+				if err != nil {
+					return nil, fmt.Errorf("influx: %s %s %s: %q is not a decimal", r.Interval, r.Participant, c, v)
+				}
+				vals[c] = d
+			}
+		}
+		rows = append(rows, statementRow{Interval: r.Interval, Participant: r.Participant, Values: vals})
+	}
+	return rows, nil
+}
+
+// totals sums each participant's rows over the period, exactly.
+func totals(rows []statementRow) []statementRow {
+	by := map[string]map[string]decimal.Decimal{}
+	for _, r := range rows {
+		t := by[r.Participant]
+		if t == nil {
+			t = map[string]decimal.Decimal{}
+			by[r.Participant] = t
+		}
+		for k, v := range r.Values {
+			t[k] = t[k].Add(v)
+		}
+	}
+	var out []statementRow
+	for p, v := range by {
+		out = append(out, statementRow{Interval: "total", Participant: p, Values: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Participant < out[j].Participant })
+	return out
+}
+
+func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, format string, minor int32, exact bool) error {
+	cell := func(r statementRow, col string) string {
+		v, ok := r.Values[col]
+		if !ok {
+			return ""
+		}
+		if exact || strings.HasSuffix(col, "_kwh") {
+			return v.String()
+		}
+		return v.StringFixedBank(minor)
+	}
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		for _, r := range rows {
+			m := map[string]string{"interval": r.Interval, "participant": r.Participant}
+			for _, col := range statementColumns {
+				if s := cell(r, col); s != "" {
+					m[col] = s
+				}
+			}
+			if err := enc.Encode(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "csv":
+		cw := csv.NewWriter(w)
+		cw.Write(append([]string{"interval", "participant"}, statementColumns...))
+		for _, r := range rows {
+			rec := []string{r.Interval, r.Participant}
+			for _, col := range statementColumns {
+				rec = append(rec, cell(r, col))
+			}
+			cw.Write(rec)
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "interval\tparticipant\tbought kWh\tsold kWh\tdelivered kWh\timport kWh\texport kWh\tpaid\treceived\tfees\tcompensation\tgrid\tnet\tsaving\t")
+	for _, r := range rows {
+		comp := r.Values["compensation_received"].Sub(r.Values["compensation_paid"])
+		grid := r.Values["grid_credit"].Sub(r.Values["grid_cost"])
+		money := func(d decimal.Decimal) string {
+			if exact {
+				return d.String()
+			}
+			return d.StringFixedBank(minor)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Interval, r.Participant,
+			cell(r, "bought_kwh"), cell(r, "sold_kwh"), cell(r, "delivered_kwh"), cell(r, "import_kwh"), cell(r, "export_kwh"),
+			cell(r, "paid"), cell(r, "received"), cell(r, "fees"), money(comp), money(grid), cell(r, "net"), cell(r, "saving"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if c != nil {
+		fmt.Fprintf(w, "\ncommunity: %d intervals, consumption %s kWh, met locally %s kWh (%s%%), money kept locally %s\n",
+			c.Intervals, decimal.New(c.ConsumptionWh, -3), decimal.New(c.LocalWh, -3),
+			c.LocalShare.Shift(2).StringFixedBank(1), c.MoneyKeptLocally.StringFixedBank(minor))
+	}
+	return nil
+}

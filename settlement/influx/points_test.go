@@ -1,0 +1,112 @@
+package influx
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/influxdata/influxdb-client-go/v2/api/write"
+
+	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+)
+
+func rec(seq uint64, kind, data string) ledger.Record {
+	return ledger.Record{Seq: seq, Time: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Kind: kind, Key: "k", Data: json.RawMessage(data)}
+}
+
+func lineOf(t *testing.T, r ledger.Record) string {
+	t.Helper()
+	p, err := Point(r)
+	if err != nil {
+		t.Fatalf("Point(%s %s): %v", r.Kind, r.Data, err)
+	}
+	return write.PointToLineProtocol(p, time.Nanosecond)
+}
+
+// TestPointSchema pins the line protocol of each kind: the schema the
+// package doc promises.
+func TestPointSchema(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    ledger.Record
+		want string
+	}{
+		{"clearing", rec(7, KindClearing, `{"community":"elm st","interval":"2026-11-22T10:15Z","price":"0.210","volume_kwh":"3.5","orders":4,"trades":2}`),
+			`clearing,community=elm\ st,interval=2026-11-22T10:15Z price="0.210",price_f=0.21,volume_kwh="3.5",volume_kwh_f=3.5,orders=4i,trades=2i,ledger_seq=7i 1795342500000000000` + "\n"},
+		{"clearing not cleared", rec(8, KindClearing, `{"interval":"2026-11-22T10:15:00Z","price":null,"volume_kwh":"0","orders":1,"trades":0}`),
+			`clearing,interval=2026-11-22T10:15:00Z volume_kwh="0",volume_kwh_f=0,orders=1i,trades=0i,ledger_seq=8i 1795342500000000000` + "\n"},
+		{"trade", rec(9, KindTrade, `{"interval":"2026-11-22T10:15Z","id":"2026-11-22T10:15Z/s1/b2","seller":"ann","buyer":"bob","kwh":"1.2","price":"0.21","amount":"0.252"}`),
+			`trade,interval=2026-11-22T10:15Z,trade=2026-11-22T10:15Z/s1/b2,seller=ann,buyer=bob kwh="1.2",kwh_f=1.2,price="0.21",price_f=0.21,amount="0.252",amount_f=0.252,ledger_seq=9i 1795342500000000000` + "\n"},
+		{"settlement", rec(10, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"bob","paid":"0.252","bought_kwh":"1.2","net":-0.252,"note_free":null}`),
+			`settlement,interval=2026-11-22T10:15Z,participant=bob bought_kwh="1.2",bought_kwh_f=1.2,net="-0.252",net_f=-0.252,paid="0.252",paid_f=0.252,ledger_seq=10i 1795342500000000000` + "\n"},
+		{"reading", rec(11, KindReading, `{"gateway":"gw1","device":"sdm630","time":"2026-11-22T10:16:05.5Z","power_w":-812.5,"import_wh":123456,"export_wh":789}`),
+			`reading,gateway=gw1,device=sdm630 power_w=-812.5,import_wh=123456i,export_wh=789i,ledger_seq=11i 1795342565500000000` + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := lineOf(t, tc.r); got != tc.want {
+				t.Errorf("line protocol\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPointIsIdempotent: the same record maps to the same point, whatever
+// the clock or Record.Time say, so a rewrite overwrites it.
+func TestPointIsIdempotent(t *testing.T) {
+	src := &memSource{}
+	fill(src, 8)
+	for _, r := range src.recs {
+		a := lineOf(t, r)
+		r2 := r
+		r2.Time = r.Time.Add(time.Hour) // a re-read must not depend on it
+		r2.Data = append(json.RawMessage(nil), r.Data...)
+		time.Sleep(time.Millisecond)
+		if b := lineOf(t, r2); a != b {
+			t.Errorf("record %d maps differently on a second call:\n%s%s", r.Seq, a, b)
+		}
+	}
+}
+
+func TestPointErrors(t *testing.T) {
+	for _, tc := range []struct {
+		r    ledger.Record
+		want error
+	}{
+		{rec(1, "audit_note", `{}`), ErrUnknownKind},
+		{rec(1, KindClearing, `{"price":"1"}`), ErrMalformed},                                  // no interval
+		{rec(1, KindClearing, `{"interval":"2026-11-22T10:15Z","price":"one"}`), ErrMalformed}, // not a decimal
+		{rec(1, KindClearing, `{"interval":"2026-11-22T10:15Z","orders":"4"}`), ErrMalformed},  // wrong type
+		{rec(1, KindTrade, `{"interval":"2026-11-22T10:15Z","seller":"a","buyer":"b"}`), ErrMalformed},
+		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z"}`), ErrMalformed},
+		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","paid_f":"1"}`), ErrMalformed},
+		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","ledger_seq":"1"}`), ErrMalformed},
+		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","flag":true}`), ErrMalformed},
+		{rec(1, KindReading, `{"gateway":"g","device":"d"}`), ErrMalformed},
+		{rec(1, KindReading, `{"gateway":"g","device":"d","time":"2026-11-22T10:15:00Z","import_wh":1.5}`), ErrMalformed},
+		{rec(1, KindReading, `[]`), ErrMalformed},
+	} {
+		_, err := Point(tc.r)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("Point(%s %s) error = %v, want %v", tc.r.Kind, tc.r.Data, err, tc.want)
+		}
+	}
+}
+
+func FuzzPoint(f *testing.F) {
+	f.Add(KindClearing, `{"community":"elm","interval":"2026-11-22T10:15Z","price":"0.21","volume_kwh":"3.5","orders":4,"trades":2}`)
+	f.Add(KindTrade, `{"interval":"2026-11-22T10:15Z","id":"x","seller":"a","buyer":"b","kwh":"1","price":"2","amount":"2"}`)
+	f.Add(KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","net":"-1e3"}`)
+	f.Add(KindReading, `{"gateway":"g","device":"d","time":"2026-11-22T10:15:00Z","power_w":1}`)
+	f.Fuzz(func(t *testing.T, kind, data string) {
+		p, err := Point(rec(1, kind, data))
+		if err != nil {
+			return
+		}
+		// A mapped point always carries its ledger_seq and has a timestamp.
+		if seqOf(p) != int64(1) || p.Time().IsZero() {
+			t.Fatalf("point %v: no ledger_seq or time", p)
+		}
+		_ = write.PointToLineProtocol(p, time.Nanosecond)
+	})
+}

@@ -1,0 +1,135 @@
+package settlement
+
+import (
+	"math/big"
+
+	"github.com/shopspring/decimal"
+)
+
+// Sum adds up one participant's statements over a period, field by field,
+// exactly. Every statement should be the same participant's; if they are
+// not, the sum's Participant is empty, so a caller that mixed them up sees
+// it. Sum of nothing is the zero Statement.
+func Sum(statements ...Statement) Statement {
+	var out Statement
+	mixed := false
+	for i, s := range statements {
+		if i == 0 {
+			out.Participant = s.Participant
+		} else if s.Participant != statements[0].Participant {
+			mixed = true
+		}
+		out.Intervals += s.Intervals
+		out.MissingIntervals += s.MissingIntervals
+		out.BoughtWh += s.BoughtWh
+		out.SoldWh += s.SoldWh
+		out.ReceivedWh += s.ReceivedWh
+		out.DeliveredWh += s.DeliveredWh
+		out.ImportWh += s.ImportWh
+		out.ExportWh += s.ExportWh
+		out.GridImportWh += s.GridImportWh
+		out.GridExportWh += s.GridExportWh
+		out.SpilledWh += s.SpilledWh
+		out.ImbalanceWh += s.ImbalanceWh
+		out.PaidP2P = out.PaidP2P.Add(s.PaidP2P)
+		out.ReceivedP2P = out.ReceivedP2P.Add(s.ReceivedP2P)
+		out.Fees = out.Fees.Add(s.Fees)
+		out.CompensationPaid = out.CompensationPaid.Add(s.CompensationPaid)
+		out.CompensationReceived = out.CompensationReceived.Add(s.CompensationReceived)
+		out.GridCost = out.GridCost.Add(s.GridCost)
+		out.GridCredit = out.GridCredit.Add(s.GridCredit)
+		out.Net = out.Net.Add(s.Net)
+		out.Baseline = out.Baseline.Add(s.Baseline)
+		out.Saving = out.Saving.Add(s.Saving)
+	}
+	if mixed {
+		out.Participant = ""
+	}
+	return out
+}
+
+// LocalShareDecimals is the number of decimals Community.LocalShare is
+// rounded to (half to even).
+const LocalShareDecimals = 6
+
+// Community is the whole community's account over a period.
+type Community struct {
+	Intervals    int // settlements summed
+	Participants int // distinct participants
+	// MissingFigures counts participant-intervals settled without metered
+	// figures.
+	MissingFigures int
+
+	ConsumptionWh int64 // metered import, all participants
+	ExportWh      int64 // metered export, all participants
+	TradedWh      int64 // p2p, as traded
+	LocalWh       int64 // p2p, delivered
+	MissingWh     int64 // p2p, traded but not delivered
+	SpilledWh     int64 // delivered p2p but not consumed by the buyer
+	GridImportWh  int64
+	GridExportWh  int64
+	// LocalShare is the share of consumption met by neighbours:
+	// (LocalWh - SpilledWh) / ConsumptionWh, in [0, 1], rounded half to
+	// even to LocalShareDecimals; 0 when nothing was consumed.
+	LocalShare decimal.Decimal
+
+	MoneyKeptLocally decimal.Decimal // sum of p2p payments, buyers to sellers
+	Compensation     decimal.Decimal // sellers to buyers, for missing energy
+	Fees             decimal.Decimal // to the network
+	Grid             decimal.Decimal // net money to the grid
+	Saving           decimal.Decimal // sum of participants' Saving
+}
+
+// CommunityTotals adds up settlements (nil ones are skipped).
+func CommunityTotals(settlements ...*IntervalSettlement) Community {
+	var c Community
+	seen := map[string]bool{}
+	for _, s := range settlements {
+		if s == nil {
+			continue
+		}
+		c.Intervals++
+		for _, t := range s.Trades {
+			c.TradedWh += t.Wh
+			c.LocalWh += t.DeliveredWh
+			c.MissingWh += t.MissingWh
+			c.MoneyKeptLocally = c.MoneyKeptLocally.Add(t.Amount)
+			c.Compensation = c.Compensation.Add(t.Compensation)
+		}
+		for _, st := range s.Participants {
+			seen[st.Participant] = true
+			c.MissingFigures += st.MissingIntervals
+			c.ConsumptionWh += st.ImportWh
+			c.ExportWh += st.ExportWh
+			c.SpilledWh += st.SpilledWh
+			c.GridImportWh += st.GridImportWh
+			c.GridExportWh += st.GridExportWh
+			c.Saving = c.Saving.Add(st.Saving)
+		}
+		c.Fees = c.Fees.Add(s.Fees)
+		c.Grid = c.Grid.Add(s.Grid)
+	}
+	c.Participants = len(seen)
+	c.LocalShare = ratioHalfEven(c.LocalWh-c.SpilledWh, c.ConsumptionWh, LocalShareDecimals)
+	return c
+}
+
+// ratioHalfEven returns num/den rounded half to even to places decimals;
+// 0 when den is 0. num and den are >= 0.
+func ratioHalfEven(num, den int64, places int32) decimal.Decimal {
+	if den == 0 {
+		return decimal.Zero
+	}
+	n := new(big.Int).Mul(big.NewInt(num), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(places)), nil))
+	d := big.NewInt(den)
+	q, r := new(big.Int).QuoRem(n, d, new(big.Int))
+	switch new(big.Int).Lsh(r, 1).Cmp(d) {
+	case 1:
+		q.Add(q, big.NewInt(1))
+	case 0:
+		if q.Bit(0) == 1 {
+			q.Add(q, big.NewInt(1))
+		}
+	}
+	return decimal.NewFromBigInt(q, -places)
+}
