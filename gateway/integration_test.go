@@ -24,6 +24,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt/mqtttest"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
+	"github.com/p2pgrid/p2pgrid/settlement"
 )
 
 // The community of the integration tests: an operator (primary clearer),
@@ -45,12 +46,13 @@ type harness struct {
 	gws      map[string]*Gateway
 	clients  map[string]*mqtt.Client
 	homes    map[string]*home
+	ledgers  map[string]*memLedger
 	verified map[string]map[string]error // interval -> gateway -> result
 }
 
 func newHarness(t *testing.T, brokerURL string) *harness {
 	h := &harness{t: t, brokerURL: brokerURL, clock: t0, gws: map[string]*Gateway{}, clients: map[string]*mqtt.Client{},
-		homes: map[string]*home{}, verified: map[string]map[string]error{}}
+		homes: map[string]*home{}, ledgers: map[string]*memLedger{}, verified: map[string]map[string]error{}}
 	var members []protocol.Member
 	for _, id := range itGateways {
 		_, clearer := itRoles[id]
@@ -96,8 +98,9 @@ func (h *harness) start(id string) {
 	if hm := h.homes[id]; hm != nil {
 		devs = []Device{{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Device: hm}}
 	}
+	led := &memLedger{}
 	g, err := New(Options{Config: testConfig(id, itRoles[id]), Key: testKey(id), Roster: h.roster, MQTT: c, Devices: devs,
-		Now: h.now, OnVerified: func(interval string, v *clearing.Verdict, err error) {
+		Ledger: led, Now: h.now, OnVerified: func(interval string, v *clearing.Verdict, err error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			if h.verified[interval] == nil {
@@ -112,7 +115,7 @@ func (h *harness) start(id string) {
 		t.Fatal(err)
 	}
 	h.mu.Lock()
-	h.gws[id], h.clients[id] = g, c
+	h.gws[id], h.clients[id], h.ledgers[id] = g, c, led
 	h.mu.Unlock()
 	t.Cleanup(c.Close)
 }
@@ -141,6 +144,37 @@ func (h *harness) advance(until time.Time) {
 		for _, g := range gws {
 			g.Tick(context.Background(), now)
 		}
+		h.awaitMetered(now)
+	}
+}
+
+// awaitMetered: just after an interval ends, the gateways publish what
+// their meters counted; a real clearer has two minutes to receive it, this
+// hand-moved clock waits for the messages before moving on.
+func (h *harness) awaitMetered(now time.Time) {
+	start := protocol.IntervalStart(now, 15*time.Minute)
+	if now.Sub(start) != 10*time.Second || !start.After(t0) {
+		return
+	}
+	interval := protocol.IntervalID(start.Add(-15 * time.Minute))
+	var clearers []*Gateway
+	homes := 0
+	h.mu.Lock()
+	for id, g := range h.gws {
+		if g.clearer != nil {
+			clearers = append(clearers, g)
+		}
+		if _, ok := itExport[id]; ok && g.startedAt.Before(start.Add(-15*time.Minute)) {
+			homes++
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range clearers {
+		h.waitFor(c.id+" to receive the metered figures of "+interval, func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return len(c.metered[interval]) >= homes
+		})
 	}
 }
 
@@ -262,7 +296,7 @@ func TestIntegrationMosquitto(t *testing.T) {
 	}
 	// The shipped ACL names the operator as clearer; this community's
 	// standby clearer is home1, added as the ACL's comments say to.
-	acl = append(acl, "\nuser home1\ntopic write p2pgrid/v1/+/book/#\ntopic write p2pgrid/v1/+/result/#\n"...)
+	acl = append(acl, "\nuser home1\ntopic write p2pgrid/v1/+/book/#\ntopic write p2pgrid/v1/+/result/#\ntopic write p2pgrid/v1/+/settlement/#\n"...)
 	aclFile := filepath.Join(t.TempDir(), "acl")
 	if err := os.WriteFile(aclFile, acl, 0o644); err != nil {
 		t.Fatal(err)
@@ -291,6 +325,23 @@ func runCommunity(t *testing.T, url string) {
 	}
 	for _, iv := range intervals {
 		h.waitFor("the app to see the result of "+iv, func() bool { return app.saw(op.topics.Result(iv)) })
+	}
+	// The first interval was delivered 12:15-12:30 and settled at 12:32:
+	// every gateway's metered figures went through the broker (and its
+	// ACL), and every gateway recorded the clearer's settlement.
+	for _, id := range itGateways {
+		h.waitFor(id+" to record the settlement of "+intervals[0], func() bool {
+			return h.ledgers[id].find(KindInterval, intervals[0]) != nil
+		})
+	}
+	s, err := settlement.DecodeIntervalSettlement(h.ledgers["home2"].find(KindInterval, intervals[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range s.Participants {
+		if p.MissingIntervals != 0 {
+			t.Errorf("%s's metered figures did not reach the clearer", p.Participant)
+		}
 	}
 
 	// Bad orders while 13:00 is open (clock at 12:45:40): each rejected with

@@ -12,8 +12,10 @@ import (
 //	pattern write p2pgrid/v1/+/orders/%u
 //	pattern write p2pgrid/v1/+/telemetry/%u
 //	pattern write p2pgrid/v1/+/status/%u
+//	pattern write p2pgrid/v1/+/metered/%u
 //	pattern read  p2pgrid/v1/#
-//	user <clearer>: topic write p2pgrid/v1/+/book/#, p2pgrid/v1/+/result/#, p2pgrid/v1/+/roster
+//	user <clearer>: topic write p2pgrid/v1/+/book/#, p2pgrid/v1/+/result/#,
+//	                p2pgrid/v1/+/settlement/#, p2pgrid/v1/+/roster
 
 // CanPublish reports whether user may publish to topic under the shipped
 // ACL, clearers being the users with clearer rights.
@@ -28,14 +30,14 @@ func CanPublish(user, topic string, clearers []string) bool {
 		return false
 	}
 	switch l[3] {
-	case "orders", "telemetry", "status":
+	case "orders", "telemetry", "status", "metered":
 		return len(l) == 5 && l[4] == user
 	}
 	if !slices.Contains(clearers, user) {
 		return false
 	}
 	switch l[3] {
-	case "book", "result":
+	case "book", "result", "settlement":
 		return true // .../book/# also matches .../book itself
 	case "roster":
 		return len(l) == 4
