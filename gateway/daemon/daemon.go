@@ -164,7 +164,17 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		sinkCtx, stopSink := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); sink.Run(sinkCtx, 5*time.Second) }()
-		defer func() { stopSink(); <-done }()
+		defer func() {
+			stopSink()
+			<-done
+			// A last drain on the way out, bounded: what is left stays in
+			// the ledger and goes out on the next start.
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if n, err := sink.Drain(fctx); err != nil {
+				log.Warn("InfluxDB not up to date at shutdown; the ledger keeps the rest", "written", n, "err", err)
+			}
+		}()
 		log.Info("writing the ledger to InfluxDB", "url", cfg.Influx.URL, "bucket", cfg.Influx.Bucket)
 	}
 	if cfg.HTTP != "" {

@@ -4,169 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"go/build"
-	"net/http"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
+	"github.com/p2pgrid/p2pgrid/settlement/influx/influxtest"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
 )
-
-const installInfluxd = "scripts/install-influxd (go install github.com/influxdata/influxdb/cmd/influxd@v1.8.10)"
-
-// findInfluxd looks where scripts/install-influxd puts influxd (bin/tools
-// of the module), then in GOPATH/bin, then where testtool.Require looks.
-func findInfluxd(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{
-		filepath.Join("..", "..", "bin", "tools", "influxd"),
-		filepath.Join(build.Default.GOPATH, "bin", "influxd"),
-	} {
-		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
-			abs, err := filepath.Abs(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return abs
-		}
-	}
-	return testtool.Require(t, "influxd", installInfluxd)
-}
-
-// influxd is an InfluxDB 1.8 server on loopback ports with its data in a
-// test directory; it can be stopped and started again on the same data.
-type influxd struct {
-	t      *testing.T
-	bin    string
-	dir    string
-	config string
-	url    string
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-func startInfluxd(t *testing.T) *influxd {
-	t.Helper()
-	d := &influxd{t: t, bin: findInfluxd(t), dir: t.TempDir()}
-	httpPort, rpcPort := testtool.FreePort(t), testtool.FreePort(t)
-	d.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	d.config = filepath.Join(d.dir, "influxdb.conf")
-	conf := fmt.Sprintf(`reporting-disabled = true
-bind-address = "127.0.0.1:%d"
-
-[meta]
-  dir = %q
-
-[data]
-  dir = %q
-  wal-dir = %q
-  query-log-enabled = false
-
-[http]
-  bind-address = "127.0.0.1:%d"
-  flux-enabled = true
-  log-enabled = false
-
-[monitor]
-  store-enabled = false
-
-[continuous_queries]
-  enabled = false
-
-[logging]
-  level = "warn"
-`, rpcPort, filepath.Join(d.dir, "meta"), filepath.Join(d.dir, "data"), filepath.Join(d.dir, "wal"), httpPort)
-	if err := os.WriteFile(d.config, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.stop)
-	d.start()
-	return d
-}
-
-func (d *influxd) start() {
-	t := d.t
-	t.Helper()
-	logf, err := os.OpenFile(filepath.Join(d.dir, "influxd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	d.cmd = exec.Command(d.bin, "run", "-config", d.config)
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("start influxd: %v", err)
-	}
-	d.exited = make(chan struct{})
-	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(d.cmd, d.exited)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(d.url + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return
-			}
-		}
-		select {
-		case <-d.exited:
-			t.Fatalf("influxd exited at start:\n%s", d.log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("influxd did not answer /ping within 20 s (%v):\n%s", err, d.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop ends influxd with SIGTERM, then SIGKILL after 10 s.
-func (d *influxd) stop() {
-	if d.cmd == nil || d.cmd.Process == nil {
-		return
-	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(10 * time.Second):
-		d.cmd.Process.Kill()
-		<-d.exited
-	}
-	d.cmd = nil
-}
-
-func (d *influxd) log() string {
-	b, _ := os.ReadFile(filepath.Join(d.dir, "influxd.log"))
-	return string(b)
-}
-
-// influxQL runs a statement through the 1.x /query endpoint.
-func (d *influxd) influxQL(q string) {
-	d.t.Helper()
-	resp, err := http.PostForm(d.url+"/query", url.Values{"q": {q}})
-	if err != nil {
-		d.t.Fatalf("%s: %v", q, err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Results []struct {
-			Error string `json:"error"`
-		} `json:"results"`
-		Error string `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.Error != "" ||
-		(len(body.Results) > 0 && body.Results[0].Error != "") {
-		d.t.Fatalf("%s: HTTP %d, %+v, %v", q, resp.StatusCode, body, err)
-	}
-}
 
 // appendSamples appends n sample records to l, every fifth of a kind the
 // sink does not know.
@@ -249,8 +95,8 @@ func sameSeqs(t *testing.T, when string, got, want map[string][]int64) {
 // and a backlog built while InfluxDB is down drains when it is back.
 func TestIntegrationInfluxDB(t *testing.T) {
 	testtool.Integration(t)
-	srv := startInfluxd(t)
-	srv.influxQL("CREATE DATABASE p2pgrid")
+	srv := influxtest.Start(t)
+	srv.InfluxQL("CREATE DATABASE p2pgrid")
 	ctx := context.Background()
 
 	l, err := ledger.Open(t.TempDir(), ledger.Options{})
@@ -260,7 +106,7 @@ func TestIntegrationInfluxDB(t *testing.T) {
 	t.Cleanup(func() { l.Close() })
 	appendSamples(t, l, 45)
 
-	o := Options{URL: srv.url, Bucket: "p2pgrid", Batch: 8, Logger: quiet()}
+	o := Options{URL: srv.URL, Bucket: "p2pgrid", Batch: 8, Logger: quiet()}
 	s, err := New(o, l)
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +114,7 @@ func TestIntegrationInfluxDB(t *testing.T) {
 	defer s.Close()
 	n, err := s.Drain(ctx)
 	if err != nil {
-		t.Fatalf("Drain: %v\n%s", err, srv.log())
+		t.Fatalf("Drain: %v\n%s", err, srv.Log())
 	}
 	want := ledgerSeqs(t, l)
 	if n != 36 { // 45 records, 9 of them audit notes
@@ -310,7 +156,7 @@ func TestIntegrationInfluxDB(t *testing.T) {
 	}
 
 	// InfluxDB goes down; the gateway keeps appending.
-	srv.stop()
+	srv.Stop()
 	appendSamples(t, l, 20)
 	if _, err := s.Drain(ctx); err == nil {
 		t.Fatal("Drain succeeded with InfluxDB stopped")
@@ -324,7 +170,7 @@ func TestIntegrationInfluxDB(t *testing.T) {
 	sawDown := s.Stats().LastErr
 
 	// It comes back on the same data: the backlog drains, exactly once.
-	srv.start()
+	srv.Start()
 	n, err = s.Drain(ctx)
 	if err != nil {
 		t.Fatalf("Drain after restart: %v (while down: %s)", err, sawDown)
