@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,11 +87,11 @@ type Gateway struct {
 	forecast *forecast.Forecaster
 
 	mu         sync.Mutex
-	books      map[string][]byte // book message by interval
-	results    map[string][]byte // result message by interval
-	verified   map[string]string // interval -> result bytes verified (or failed)
-	own        map[string][]byte // our order message by interval
-	skipped    map[string]string // interval -> why no order was placed (logged once)
+	books      map[string][]byte   // book message by interval
+	results    map[string][]byte   // result message by interval
+	verified   map[string][32]byte // interval -> digest of the book and result verified (or failed)
+	own        map[string][]byte   // our order message by interval
+	skipped    map[string]string   // interval -> why no order was placed (logged once)
 	sealedByUs map[string]bool
 	startedAt  time.Time // when Start subscribed: a clearer seals only books it collected whole
 	alarms     []protocol.Alarm
@@ -151,7 +152,7 @@ func New(o Options) (*Gateway, error) {
 		cfg: cfg, id: cfg.Gateway, market: m, key: o.Key, roster: o.Roster, topics: topics,
 		schedule: clearing.Schedule{Interval: cfg.Market.Interval, GateClosure: cfg.Market.GateClosure},
 		mq:       o.MQTT, now: o.Now, log: o.Logger.With("gateway", cfg.Gateway), opts: o,
-		books: map[string][]byte{}, results: map[string][]byte{}, verified: map[string]string{},
+		books: map[string][]byte{}, results: map[string][]byte{}, verified: map[string][32]byte{},
 		own: map[string][]byte{}, skipped: map[string]string{}, sealedByUs: map[string]bool{},
 		ledger: o.Ledger, bounds: map[time.Time]boundary{}, cleared: map[string]*auction.Result{},
 		metered: map[string]map[string][]byte{}, settlements: map[string][]byte{}, settled: map[string]bool{},
@@ -302,11 +303,20 @@ func (g *Gateway) offer(topicGateway string, payload []byte) {
 func (g *Gateway) verify(interval string) {
 	g.mu.Lock()
 	book, result, own := g.books[interval], g.results[interval], g.own[interval]
-	if book == nil || result == nil || g.verified[interval] == string(book)+string(result) {
+	if book == nil || result == nil {
 		g.mu.Unlock()
 		return
 	}
-	g.verified[interval] = string(book) + string(result)
+	h := sha256.New()
+	h.Write(book)
+	h.Write(result)
+	var seen [32]byte
+	h.Sum(seen[:0])
+	if g.verified[interval] == seen {
+		g.mu.Unlock()
+		return
+	}
+	g.verified[interval] = seen
 	g.mu.Unlock()
 
 	v, err := clearing.Verify(g.roster, g.market, g.id, book, result, own)
@@ -611,28 +621,17 @@ func (g *Gateway) retire(ctx context.Context, delivery time.Time) {
 func (g *Gateway) forget(now time.Time) {
 	cut := protocol.IntervalStart(now, g.schedule.Interval).Add(-4 * g.schedule.Interval)
 	g.mu.Lock()
-	for _, m := range []map[string][]byte{g.books, g.results, g.own, g.settlements} {
-		for id := range m {
-			if at, err := protocol.ParseInterval(id); err == nil && at.Before(cut) {
-				delete(m, id)
-			}
-		}
-	}
-	for id := range g.verified {
-		if at, err := protocol.ParseInterval(id); err == nil && at.Before(cut) {
-			delete(g.verified, id)
-			delete(g.skipped, id)
-			delete(g.sealedByUs, id)
-		}
-	}
-	for id := range g.cleared {
-		if at, err := protocol.ParseInterval(id); err == nil && at.Before(cut) {
-			delete(g.cleared, id)
-			delete(g.metered, id)
-			delete(g.settled, id)
-			delete(g.settledByUs, id)
-		}
-	}
+	dropBefore(cut, g.books)
+	dropBefore(cut, g.results)
+	dropBefore(cut, g.own)
+	dropBefore(cut, g.settlements)
+	dropBefore(cut, g.verified)
+	dropBefore(cut, g.skipped)
+	dropBefore(cut, g.sealedByUs)
+	dropBefore(cut, g.cleared)
+	dropBefore(cut, g.metered)
+	dropBefore(cut, g.settled)
+	dropBefore(cut, g.settledByUs)
 	for at := range g.bounds {
 		if at.Before(cut) {
 			delete(g.bounds, at)
@@ -641,6 +640,16 @@ func (g *Gateway) forget(now time.Time) {
 	g.mu.Unlock()
 	if g.clearer != nil {
 		g.clearer.Forget(cut)
+	}
+}
+
+// dropBefore deletes the entries of m, keyed by interval id, for intervals
+// that start before cut.
+func dropBefore[V any](cut time.Time, m map[string]V) {
+	for id := range m {
+		if at, err := protocol.ParseInterval(id); err == nil && at.Before(cut) {
+			delete(m, id)
+		}
 	}
 }
 

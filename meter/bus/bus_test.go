@@ -600,8 +600,8 @@ func TestConnectRefused(t *testing.T) {
 }
 
 func TestCRC16(t *testing.T) {
-	if got := crc16([]byte("123456789")); got != 0x4B37 {
-		t.Errorf("crc16(123456789) = %04x, want 4b37 (CRC-16/MODBUS check value)", got)
+	if got := CRC16([]byte("123456789")); got != 0x4B37 {
+		t.Errorf("CRC16(123456789) = %04x, want 4b37 (CRC-16/MODBUS check value)", got)
 	}
 	// Read 10 holding registers from 0 on unit 1: the frame every Modbus
 	// manual shows, 01 03 00 00 00 0a c5 cd.

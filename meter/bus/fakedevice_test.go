@@ -227,7 +227,7 @@ func (d *fakeDevice) readRequest(c net.Conn) (fakeRequest, error) {
 		if _, err := io.ReadFull(c, frame); err != nil {
 			return req, err
 		}
-		if crc16(frame[:6]) != uint16(frame[6])|uint16(frame[7])<<8 {
+		if CRC16(frame[:6]) != uint16(frame[6])|uint16(frame[7])<<8 {
 			return req, fmt.Errorf("rtu request % x has a bad CRC", frame)
 		}
 		req.Unit, pdu = frame[0], frame[1:6]

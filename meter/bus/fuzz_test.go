@@ -45,7 +45,7 @@ func FuzzRTUReply(f *testing.F) {
 			return
 		}
 		good := len(reply) >= 9 && slices.Equal(reply[:3], []byte{1, 4, 4}) &&
-			binary.LittleEndian.Uint16(reply[7:]) == crc16(reply[:7])
+			binary.LittleEndian.Uint16(reply[7:]) == CRC16(reply[:7])
 		if !good {
 			t.Fatalf("reply % x gave registers %v and no error", reply, regs)
 		}

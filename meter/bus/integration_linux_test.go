@@ -266,7 +266,7 @@ func TestSerialLateReply(t *testing.T) {
 			if _, err := io.ReadFull(device, req); err != nil {
 				return
 			}
-			if crc16(req[:6]) != uint16(req[6])|uint16(req[7])<<8 {
+			if CRC16(req[:6]) != uint16(req[6])|uint16(req[7])<<8 {
 				t.Errorf("request % x has a bad CRC", req)
 				return
 			}

@@ -51,7 +51,7 @@ func (p *rtuPackager) Verify(req, resp []byte) error {
 		return badReply("rtu reply of %d bytes is shorter than 4", len(resp))
 	}
 	body := resp[:len(resp)-2]
-	if got, want := uint16(resp[len(resp)-2])|uint16(resp[len(resp)-1])<<8, crc16(body); got != want {
+	if got, want := uint16(resp[len(resp)-2])|uint16(resp[len(resp)-1])<<8, CRC16(body); got != want {
 		return badReply("rtu reply crc %04x does not match computed %04x", got, want)
 	}
 	if resp[0] != req[0] {
@@ -165,8 +165,10 @@ func (t *rtuTransporter) Close() error {
 	return err
 }
 
-// crc16 is CRC-16/MODBUS (poly 0xA001 reflected, init 0xFFFF).
-func crc16(b []byte) uint16 {
+// CRC16 is the Modbus RTU frame check, CRC-16/MODBUS (poly 0xA001
+// reflected, init 0xFFFF), sent low byte first. The simulator's RTU server
+// uses it too.
+func CRC16(b []byte) uint16 {
 	crc := uint16(0xFFFF)
 	for _, c := range b {
 		crc ^= uint16(c)
@@ -183,6 +185,6 @@ func crc16(b []byte) uint16 {
 
 // appendCRC appends the CRC of b, low byte first as RTU sends it.
 func appendCRC(b []byte) []byte {
-	c := crc16(b)
+	c := CRC16(b)
 	return append(b, byte(c), byte(c>>8))
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/goburrow/serial"
+
+	"github.com/p2pgrid/p2pgrid/meter/bus"
 	mbserver "github.com/simonvetter/modbus"
 )
 
@@ -95,7 +97,7 @@ func (r *rtuServer) serve() {
 		}
 		buf = append(buf, chunk[:n]...)
 		for len(buf) >= 8 {
-			if crc16(buf[:6]) != binary.LittleEndian.Uint16(buf[6:8]) {
+			if bus.CRC16(buf[:6]) != binary.LittleEndian.Uint16(buf[6:8]) {
 				buf = buf[1:] // resynchronise
 				continue
 			}
@@ -147,7 +149,7 @@ func (r *rtuServer) answer(req []byte) {
 			resp = binary.BigEndian.AppendUint16(resp, v)
 		}
 	}
-	resp = binary.LittleEndian.AppendUint16(resp, crc16(resp))
+	resp = binary.LittleEndian.AppendUint16(resp, bus.CRC16(resp))
 	r.port.Write(resp)
 }
 
@@ -161,21 +163,4 @@ func exceptionCode(err error) byte {
 		return 3
 	}
 	return 4
-}
-
-// crc16 is the Modbus RTU CRC (CRC-16/MODBUS: poly 0xA001 reflected,
-// initial 0xFFFF).
-func crc16(b []byte) uint16 {
-	crc := uint16(0xFFFF)
-	for _, c := range b {
-		crc ^= uint16(c)
-		for range 8 {
-			if crc&1 != 0 {
-				crc = crc>>1 ^ 0xA001
-			} else {
-				crc >>= 1
-			}
-		}
-	}
-	return crc
 }
