@@ -74,7 +74,13 @@ every interval cleared and every gateway verified it.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return runDemo(ctx, f, cmd.OutOrStdout(), logger())
+			log := logger()
+			if !cmd.Flags().Changed("log-level") {
+				// Seven gateways at info level drown the table: warnings
+				// only, unless asked.
+				log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			}
+			return runDemo(ctx, f, cmd.OutOrStdout(), log)
 		},
 	}
 	fl := cmd.Flags()
@@ -85,7 +91,7 @@ every interval cleared and every gateway verified it.`,
 	fl.StringVar(&f.data, "data", "", "data directory for keys, roster and ledgers (default: a new temporary directory)")
 	fl.StringVar(&f.http, "http", "", "serve the operator's /metrics and /healthz on this address")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the homes, clouds and loads")
-	fl.StringVar(&f.start, "start", "", "simulated start time, RFC 3339 (default: today 10:00 UTC)")
+	fl.StringVar(&f.start, "start", "", "simulated start time, RFC 3339 (default: today 16:00 UTC)")
 	fl.StringVar(&f.influx.URL, "influx", "", "also write the operator's ledger to InfluxDB at this URL")
 	fl.StringVar(&f.influx.Bucket, "influx-bucket", "", `InfluxDB 2.x bucket, or 1.8 "database/retention-policy"`)
 	fl.StringVar(&f.influx.Org, "influx-org", "", "InfluxDB 2.x organisation")
@@ -96,7 +102,9 @@ every interval cleared and every gateway verified it.`,
 const demoMarketInterval = 15 * time.Minute
 
 func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) error {
-	start := time.Now().UTC().Truncate(24 * time.Hour).Add(10 * time.Hour)
+	// Late afternoon: the sun still shines on the solar-rich homes while the
+	// others' evening load starts, so the market is busy.
+	start := time.Now().UTC().Truncate(24 * time.Hour).Add(16 * time.Hour)
 	if f.start != "" {
 		var err error
 		if start, err = time.Parse(time.RFC3339, f.start); err != nil {
