@@ -9,12 +9,14 @@ package testtool
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -113,4 +115,55 @@ func PtyPair(t testing.TB, dir string) (a, b string) {
 		t.Fatalf("socat did not start its pty pair within 10s")
 	}
 	return "", ""
+}
+
+// Output collects a process's output while a test reads it, and tells
+// when the process has exited.
+type Output struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	done chan struct{}
+	err  error
+}
+
+// Exited is closed when the process has exited; Err then says how.
+func (o *Output) Exited() <-chan struct{} { return o.done }
+
+// Err is the process's exit error, once Exited is closed.
+func (o *Output) Err() error { <-o.done; return o.err }
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+// String returns what the process has written so far.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// StartProcess starts cmd so that it dies with the test: killed when the
+// test ends, and by the kernel (SIGKILL) if the test binary dies first.
+// Its stderr, and its stdout unless the caller took it, go to the returned
+// Output, for failure messages.
+func StartProcess(t testing.TB, cmd *exec.Cmd) *Output {
+	t.Helper()
+	out := &Output{done: make(chan struct{})}
+	if cmd.Stdout == nil { // StdoutPipe sets it, so a caller's pipe stays
+		cmd.Stdout = out
+	}
+	cmd.Stderr = out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd, err)
+	}
+	go func() { out.err = cmd.Wait(); close(out.done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-out.done
+	})
+	return out
 }

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,41 +26,6 @@ import (
 // pymodbus 3.0.0 (testdata/pymodbus_server.py), over a socat pty pair for
 // RTU and over loopback TCP.
 
-// startProcess starts cmd so that it dies with the test: killed in
-// t.Cleanup, and by the kernel (SIGKILL) if the test binary dies first.
-// It returns the combined stderr for failure messages.
-func startProcess(t *testing.T, cmd *exec.Cmd) *syncBuffer {
-	t.Helper()
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", cmd, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return stderr
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startPymodbus runs testdata/pymodbus_server.py with args and waits for
 // it to say "ready". The server exits when its stdin closes, which the
 // test holds open until it ends.
@@ -78,7 +42,7 @@ func startPymodbus(t *testing.T, args ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := startProcess(t, cmd)
+	stderr := testtool.StartProcess(t, cmd)
 	ready := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)

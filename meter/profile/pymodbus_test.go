@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,20 +27,8 @@ func TestPymodbusSDM630(t *testing.T) {
 	port := testtool.FreePort(t)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 
-	var out lockedBuffer
 	cmd := exec.Command(py, filepath.Join(dir, "server.py"), filepath.Join(dir, "image.json"), strconv.Itoa(port))
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		exited <- nil // stop may run twice: on a failed start and in Cleanup
-	}
-	t.Cleanup(stop)
+	out := testtool.StartProcess(t, cmd)
 
 	// Ready when the port accepts a connection.
 	deadline := time.Now().Add(20 * time.Second)
@@ -52,13 +39,11 @@ func TestPymodbusSDM630(t *testing.T) {
 			break
 		}
 		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("pymodbus server exited before listening on %s: %v\n%s", addr, err, out.String())
+		case <-out.Exited():
+			t.Fatalf("pymodbus server exited before listening on %s: %v\n%s", addr, out.Err(), out.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			stop()
 			t.Fatalf("pymodbus server not listening on %s after 20s:\n%s", addr, out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -100,22 +85,4 @@ func TestPymodbusSDM630(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("reading through pymodbus differs from %s/expected.json\n got: %s\nwant: %s", dir, got, want)
 	}
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

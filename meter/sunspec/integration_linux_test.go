@@ -1,14 +1,11 @@
 package sunspec
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os/exec"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,23 +25,6 @@ func (c *countingRegs) ReadHolding(ctx context.Context, unit uint8, addr, count 
 	return c.r.ReadHolding(ctx, unit, addr, count)
 }
 
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestPymodbusPeer discovers and reads a SunSpec inverter served by a
 // Modbus peer we did not write (Debian's pymodbus 3.0.0, laying out the
 // image from the model JSON itself: testdata/pymodbus_sunspec.py), over
@@ -55,23 +35,12 @@ func TestPymodbusPeer(t *testing.T) {
 	port := testtool.FreePort(t)
 
 	cmd := exec.Command(py, "testdata/pymodbus_sunspec.py", strconv.Itoa(port), "testdata/pymodbus/device.json", "models")
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe() // the script exits when this closes
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", cmd, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		<-exited
-	})
+	stderr := testtool.StartProcess(t, cmd)
+	t.Cleanup(func() { stdin.Close() })
 
 	b, err := bus.Open(fmt.Sprintf("tcp://127.0.0.1:%d?timeout=1s", port), bus.Options{})
 	if err != nil {
@@ -92,9 +61,8 @@ func TestPymodbusPeer(t *testing.T) {
 			break
 		}
 		select {
-		case werr := <-exited:
-			exited <- werr
-			t.Fatalf("pymodbus server exited (%v):\n%s", werr, stderr.String())
+		case <-stderr.Exited():
+			t.Fatalf("pymodbus server exited (%v):\n%s", stderr.Err(), stderr.String())
 		default:
 		}
 		if time.Now().After(deadline) {
