@@ -437,3 +437,46 @@ func TestSettlementFlow(t *testing.T) {
 		t.Errorf("reading record %s", got)
 	}
 }
+
+// The primary clearer restarts during delivery: the new process picks up
+// the retained clearing, hears every gateway's figures after the interval,
+// and settles it. A clearer that restarts after the interval ended does not
+// settle it (it missed the figures); the standby does, a grace period late.
+func TestSettlementAfterClearerRestart(t *testing.T) {
+	c := newCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary, "home1": config.ClearerStandby})
+	restart := func(id string) {
+		old := c.gws[id]
+		g, err := New(Options{Config: old.cfg, Key: testKey(id), Roster: c.roster, MQTT: c.hub.Client(id + "-restarted"),
+			Now: func() time.Time { return c.now() }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Start(); err != nil {
+			t.Fatal(err)
+		}
+		c.gws[id] = g
+	}
+	c.run(t0.Add(20*time.Minute), 5*time.Second) // 12:15 cleared at 12:13, delivering
+	restart("operator")
+	c.run(t0.Add(33*time.Minute), 5*time.Second)
+	s1 := c.hub.Retained(c.gws["operator"].Topics().Settlement("2026-11-22T12:15Z"))
+	if m, err := protocol.DecodeSettlement(s1); err != nil || m.Clearer != "operator" || len(m.Metered) != 2 {
+		t.Fatalf("settlement of 12:15 after the restart: %v %s", err, s1)
+	}
+
+	// 12:30 is cleared at 12:28 and delivered until 12:45; the operator
+	// restarts at 12:46, after the interval's figures went out.
+	c.run(t0.Add(46*time.Minute), 5*time.Second)
+	restart("operator")
+	c.run(t0.Add(47*time.Minute+25*time.Second), 5*time.Second) // 12:47: the primary's turn, but it is deaf
+	if got := c.hub.Retained(c.gws["operator"].Topics().Settlement("2026-11-22T12:30Z")); got != nil {
+		t.Fatalf("a settlement from a clearer that missed the figures: %s", got)
+	}
+	c.run(t0.Add(47*time.Minute+35*time.Second), 5*time.Second) // + grace 30s: the standby's turn
+	s2 := c.hub.Retained(c.gws["operator"].Topics().Settlement("2026-11-22T12:30Z"))
+	if m, err := protocol.DecodeSettlement(s2); err != nil || m.Clearer != "home1" || len(m.Metered) != 2 {
+		t.Fatalf("standby's settlement of 12:30: %v %s", err, s2)
+	}
+}

@@ -155,15 +155,24 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 	}
 	start := protocol.IntervalStart(now.Add(-g.schedule.GateClosure), g.schedule.Interval).Add(-g.schedule.Interval)
 	interval := protocol.IntervalID(start)
+	end := start.Add(g.schedule.Interval)
 	g.mu.Lock()
 	res := g.cleared[interval]
 	done := g.settledByUs[interval] || g.settlements[interval] != nil
+	// Only a clearer that was listening when the interval ended has seen
+	// every gateway's figures; settling without them would charge honest
+	// sellers for energy they delivered.
+	listening := g.startedAt.Before(end)
+	// The primary settles; a standby settles what it cleared itself, or
+	// when the primary's settlement is a grace period late.
+	turn := g.cfg.Clearer == config.ClearerPrimary || g.sealedByUs[interval] ||
+		!now.Before(end.Add(g.schedule.GateClosure+g.cfg.Market.Grace))
 	var raws [][]byte
 	for _, raw := range g.metered[interval] {
 		raws = append(raws, raw)
 	}
 	g.mu.Unlock()
-	if res == nil || done || !g.sealedLocally(interval) {
+	if res == nil || done || !listening || !turn {
 		return
 	}
 	s, err := settle(interval, res, t, raws)
@@ -188,14 +197,6 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 	g.settledByUs[interval] = true
 	g.mu.Unlock()
 	g.log.Info("interval settled and published", "interval", interval, "metered", len(raws), "participants", len(s.Participants))
-}
-
-// sealedLocally reports whether this clearer published the interval's
-// clearing itself (the clearer that cleared settles).
-func (g *Gateway) sealedLocally(interval string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.sealedByUs[interval]
 }
 
 // settle runs the settlement of a cleared interval from signed metered
