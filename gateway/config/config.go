@@ -58,6 +58,10 @@ type Config struct {
 	HTTP string `yaml:"http"`
 	// Roster is the path of the community roster file (JSON). Required.
 	Roster string `yaml:"roster"`
+	// ProfileDir is a directory of the user's own device profiles
+	// (NAME.yaml, the schema of configs/devices), searched before the
+	// built-in ones. "" (the default): built-in profiles only.
+	ProfileDir string `yaml:"profile_dir"`
 
 	MQTT      MQTT      `yaml:"mqtt"`
 	Devices   []Device  `yaml:"devices"`

@@ -253,7 +253,11 @@ func Devices(cfg *config.Config, now func() time.Time, log *slog.Logger) ([]gate
 		if d.Profile == "sunspec" {
 			dev = &lazySunSpec{bus: b, unit: uint8(d.Unit), now: now}
 		} else {
-			p, err := profile.Lookup(d.Profile)
+			var dirs []string
+			if cfg.ProfileDir != "" {
+				dirs = []string{cfg.ProfileDir}
+			}
+			p, err := profile.Lookup(d.Profile, dirs...)
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("device %q: %w", d.Name, err)
