@@ -202,8 +202,9 @@ func (g *Gateway) Market() *auction.Market { return g.market }
 // Topics returns the community's topics.
 func (g *Gateway) Topics() protocol.Topics { return g.topics }
 
-// Start subscribes to the community's books and results, and, for a
-// clearer, to the orders.
+// Start subscribes to the community's books, results and settlements, and,
+// for a clearer, to the orders and the metered figures; the primary clearer
+// also publishes the roster.
 func (g *Gateway) Start() error {
 	subs := []string{g.topics.BookAll(), g.topics.ResultAll(), g.topics.SettlementAll()}
 	if g.clearer != nil {
