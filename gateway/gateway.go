@@ -638,6 +638,14 @@ func (g *Gateway) forget(now time.Time) {
 			delete(g.bounds, at)
 		}
 	}
+	// Alarms about an interval stay a day, then leave the status.
+	keep := g.alarms[:0]
+	for _, a := range g.alarms {
+		if at, err := protocol.ParseInterval(a.Interval); err != nil || !at.Before(now.Add(-24*time.Hour)) {
+			keep = append(keep, a)
+		}
+	}
+	g.alarms = keep
 	g.mu.Unlock()
 	if g.clearer != nil {
 		g.clearer.Forget(cut)

@@ -289,6 +289,11 @@ func TestForgedOrderAndCheatingResult(t *testing.T) {
 			t.Errorf("%s status %+v %v", id, st, err)
 		}
 	}
+	// A day later the alarm has been dropped.
+	c.run(t0.Add(25*time.Hour), time.Minute)
+	if a := c.gws["home1"].Alarms(); len(a) != 0 {
+		t.Errorf("alarms a day later: %+v", a)
+	}
 }
 
 // A home whose meter stops answering places no order (and says why); it
