@@ -307,15 +307,11 @@ func ledgerEntries(community string, now time.Time, res *auction.Result, s *sett
 			"kwh": kwh(t.DeliveredWh), "price": t.Price.String(), "amount": t.Amount.String()})})
 	}
 	for _, p := range s.Participants {
-		out = append(out, ledger.Entry{Kind: KindSettlement, Key: iv + "/" + p.Participant, Time: now, Data: js(map[string]any{
-			"interval": iv, "participant": p.Participant,
-			"bought_kwh": kwh(p.BoughtWh), "sold_kwh": kwh(p.SoldWh), "received_kwh": kwh(p.ReceivedWh),
-			"delivered_kwh": kwh(p.DeliveredWh), "import_kwh": kwh(p.ImportWh), "export_kwh": kwh(p.ExportWh),
-			"imbalance_kwh": kwh(p.ImbalanceWh), "paid": p.PaidP2P.String(), "received": p.ReceivedP2P.String(),
-			"fees": p.Fees.String(), "compensation_paid": p.CompensationPaid.String(),
-			"compensation_received": p.CompensationReceived.String(), "grid_cost": p.GridCost.String(),
-			"grid_credit": p.GridCredit.String(), "net": p.Net.String(), "baseline": p.Baseline.String(),
-			"saving": p.Saving.String()})})
+		rec := map[string]any{"interval": iv, "participant": p.Participant}
+		for name, v := range p.Fields() {
+			rec[name] = v.String()
+		}
+		out = append(out, ledger.Entry{Kind: KindSettlement, Key: iv + "/" + p.Participant, Time: now, Data: js(rec)})
 	}
 	out = append(out, ledger.Entry{Kind: KindInterval, Key: iv, Time: now, Data: full})
 	return out

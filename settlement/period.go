@@ -133,3 +133,25 @@ func ratioHalfEven(num, den int64, places int32) decimal.Decimal {
 	}
 	return decimal.NewFromBigInt(q, -places)
 }
+
+// StatementFields names a statement's figures, in order, as the ledger's
+// settlement records, the InfluxDB settlement measurement and printed
+// statements all call them: energy in kWh, money in the currency.
+var StatementFields = []string{
+	"bought_kwh", "sold_kwh", "received_kwh", "delivered_kwh", "import_kwh", "export_kwh", "imbalance_kwh",
+	"paid", "received", "fees", "compensation_paid", "compensation_received",
+	"grid_cost", "grid_credit", "net", "baseline", "saving",
+}
+
+// Fields returns the statement's figures by their StatementFields names,
+// exactly.
+func (s Statement) Fields() map[string]decimal.Decimal {
+	return map[string]decimal.Decimal{
+		"bought_kwh": kWh(s.BoughtWh), "sold_kwh": kWh(s.SoldWh), "received_kwh": kWh(s.ReceivedWh),
+		"delivered_kwh": kWh(s.DeliveredWh), "import_kwh": kWh(s.ImportWh), "export_kwh": kWh(s.ExportWh),
+		"imbalance_kwh": kWh(s.ImbalanceWh),
+		"paid":          s.PaidP2P, "received": s.ReceivedP2P, "fees": s.Fees, "compensation_paid": s.CompensationPaid,
+		"compensation_received": s.CompensationReceived, "grid_cost": s.GridCost, "grid_credit": s.GridCredit,
+		"net": s.Net, "baseline": s.Baseline, "saving": s.Saving,
+	}
+}

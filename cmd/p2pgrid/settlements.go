@@ -23,15 +23,6 @@ import (
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
 )
 
-// statementColumns are the columns of a statement, in output order: energy
-// in kWh, then money. The names are those of the ledger's settlement
-// records and of the InfluxDB settlement measurement.
-var statementColumns = []string{
-	"bought_kwh", "sold_kwh", "received_kwh", "delivered_kwh", "import_kwh", "export_kwh",
-	"paid", "received", "fees", "compensation_paid", "compensation_received",
-	"grid_cost", "grid_credit", "net", "baseline", "saving",
-}
-
 // statementRow is one participant's statement for one interval (or, with
 // interval "total", for the whole period).
 type statementRow struct {
@@ -167,7 +158,7 @@ func ledgerStatements(dir string, from, to time.Time, participant string) ([]sta
 			if participant != "" && p.Participant != participant {
 				continue
 			}
-			rows = append(rows, statementRow{Interval: s.Interval, Participant: p.Participant, Values: statementValues(p)})
+			rows = append(rows, statementRow{Interval: s.Interval, Participant: p.Participant, Values: p.Fields()})
 		}
 	}
 	c := settlement.CommunityTotals(settled...)
@@ -199,17 +190,6 @@ func readAll(dir string) (recs []ledger.Record, torn bool, err error) {
 	return recs, false, nil
 }
 
-func statementValues(p settlement.Statement) map[string]decimal.Decimal {
-	kwh := func(wh int64) decimal.Decimal { return decimal.New(wh, -3) }
-	return map[string]decimal.Decimal{
-		"bought_kwh": kwh(p.BoughtWh), "sold_kwh": kwh(p.SoldWh), "received_kwh": kwh(p.ReceivedWh),
-		"delivered_kwh": kwh(p.DeliveredWh), "import_kwh": kwh(p.ImportWh), "export_kwh": kwh(p.ExportWh),
-		"paid": p.PaidP2P, "received": p.ReceivedP2P, "fees": p.Fees, "compensation_paid": p.CompensationPaid,
-		"compensation_received": p.CompensationReceived, "grid_cost": p.GridCost, "grid_credit": p.GridCredit,
-		"net": p.Net, "baseline": p.Baseline, "saving": p.Saving,
-	}
-}
-
 func influxStatements(ctx context.Context, o influx.Options, from, to time.Time, participant string) ([]statementRow, error) {
 	if from.IsZero() {
 		from = time.Unix(0, 0)
@@ -226,7 +206,7 @@ func influxStatements(ctx context.Context, o influx.Options, from, to time.Time,
 	var rows []statementRow
 	for _, r := range res {
 		vals := map[string]decimal.Decimal{}
-		for _, c := range statementColumns {
+		for _, c := range settlement.StatementFields {
 			if v, ok := r.Values[c]; ok {
 				d, err := decimal.NewFromString(v)
 				if err != nil {
@@ -277,7 +257,7 @@ func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, 
 		enc := json.NewEncoder(w)
 		for _, r := range rows {
 			m := map[string]string{"interval": r.Interval, "participant": r.Participant}
-			for _, col := range statementColumns {
+			for _, col := range settlement.StatementFields {
 				if s := cell(r, col); s != "" {
 					m[col] = s
 				}
@@ -289,10 +269,10 @@ func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, 
 		return nil
 	case "csv":
 		cw := csv.NewWriter(w)
-		cw.Write(append([]string{"interval", "participant"}, statementColumns...))
+		cw.Write(append([]string{"interval", "participant"}, settlement.StatementFields...))
 		for _, r := range rows {
 			rec := []string{r.Interval, r.Participant}
-			for _, col := range statementColumns {
+			for _, col := range settlement.StatementFields {
 				rec = append(rec, cell(r, col))
 			}
 			cw.Write(rec)
