@@ -34,6 +34,7 @@ const (
 	DefaultGateClosure   = 2 * time.Minute
 	DefaultGrace         = 30 * time.Second
 	DefaultTelemetryRate = 10 * time.Second
+	DefaultCurrency      = "EUR"
 )
 
 // Config is the gateway's configuration. Load and Parse return it filled
@@ -192,6 +193,9 @@ type Market struct {
 	// primary's result before it clears itself; shorter than Interval.
 	// Default 30s.
 	Grace time.Duration `yaml:"grace"`
+	// Currency is the ISO 4217 code of the currency prices are in (three
+	// capital letters), shown in logs and statements. Default EUR.
+	Currency string `yaml:"currency"`
 }
 
 // Policy is the home's own trading policy.
@@ -249,6 +253,7 @@ func Default() *Config {
 			PriceDecimals: r.PriceDecimals,
 			MinTradeKWh:   decimal.New(1, -1),
 			Grace:         DefaultGrace,
+			Currency:      DefaultCurrency,
 		},
 		Policy:    Policy{SafetyFactor: decimal.New(8, -1)},
 		Telemetry: Telemetry{Enabled: true, Every: DefaultTelemetryRate},

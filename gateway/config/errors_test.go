@@ -106,6 +106,8 @@ func TestErrors(t *testing.T) {
 			`config: line 5: market.price_floor: too many decimals: 0.0812345 has more than 6 (price_decimals)`, "market.price_floor", 5},
 		{"cap 30 digits", "market:\n  price_cap: 123456789012345678901234567890\n",
 			`config: line 5: market.price_cap: 123456789012345678901234567890 is beyond the largest price, 1000000`, "market.price_cap", 5},
+		{"currency not a code", "market:\n  currency: euro\n",
+			`config: line 5: market.currency: "euro" is not an ISO 4217 currency code (three capital letters, as EUR, GBP or CHF)`, "market.currency", 5},
 		{"floor above cap", "market:\n  price_floor: 0.3\n  price_cap: 0.2\n",
 			`config: line 5: market.price_floor: market.price_floor 0.3 is above market.price_cap 0.2`, "market.price_floor", 5},
 		{"min_trade_kwh negative", "market:\n  min_trade_kwh: -1\n",

@@ -348,6 +348,9 @@ func (v *validator) market() {
 	case m.Grace >= m.Interval:
 		v.fail(v.blame("market.grace", "market.interval"), "market.grace %s is not shorter than market.interval %s", m.Grace, m.Interval)
 	}
+	if !validCurrency(m.Currency) {
+		v.fail("market.currency", "%q is not an ISO 4217 currency code (three capital letters, as EUR, GBP or CHF)", m.Currency)
+	}
 	v.rulesOK = v.auctionRules()
 	if m.MinTradeKWh.IsNegative() {
 		v.fail("market.min_trade_kwh", "%s is negative", m.MinTradeKWh)
@@ -478,4 +481,17 @@ func (v *validator) policy() {
 			v.fail(v.blame("policy.max_order_kwh", "market.min_trade_kwh"), "policy.max_order_kwh %s is below market.min_trade_kwh %s", q, m.MinTradeKWh)
 		}
 	}
+}
+
+// validCurrency reports whether code looks like an ISO 4217 code.
+func validCurrency(code string) bool {
+	if len(code) != 3 {
+		return false
+	}
+	for _, r := range code {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
 }
