@@ -3,10 +3,10 @@ package gateway
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -50,6 +50,10 @@ type Options struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // nil: a new private registry
 	Version  string
+	// StateDir is where the gateway keeps what must survive a restart (the
+	// grid meter's counters at interval boundaries, BoundariesFile); ""
+	// keeps it in memory only.
+	StateDir string
 	// OnVerified, if set, is called after every verification of a
 	// published clearing (err nil: verified).
 	OnVerified func(interval string, v *clearing.Verdict, err error)
@@ -86,24 +90,15 @@ type Gateway struct {
 	devices  []*polled
 	forecast *forecast.Forecaster
 
-	mu         sync.Mutex
-	books      map[string][]byte   // book message by interval
-	results    map[string][]byte   // result message by interval
-	verified   map[string][32]byte // interval -> digest of the book and result verified (or failed)
-	own        map[string][]byte   // our order message by interval
-	skipped    map[string]string   // interval -> why no order was placed (logged once)
-	sealedByUs map[string]bool
-	startedAt  time.Time // when Start subscribed: a clearer seals only books it collected whole
-	alarms     []protocol.Alarm
+	mu        sync.Mutex
+	intervals map[string]*interval // by interval id: see interval.go
+	startedAt time.Time            // when Start subscribed: a clearer seals only books it collected whole
+	alarms    []protocol.Alarm
+	lastTelem time.Time
 
-	// Settlement state.
-	bounds      map[time.Time]boundary       // grid counters at interval starts
-	cleared     map[string]*auction.Result   // verified clearings by interval
-	metered     map[string]map[string][]byte // clearer: metered messages by interval, gateway
-	settlements map[string][]byte            // published settlement messages by interval
-	settled     map[string]bool              // settlement checked (and recorded)
-	settledByUs map[string]bool
-	lastTelem   time.Time
+	bounds   *boundaries // grid counters at interval starts
+	settleMu sync.Mutex  // one settlement check at a time (checkSettlement)
+	ledgerMu sync.Mutex  // one ledger check-and-append at a time (record)
 }
 
 type polled struct {
@@ -151,14 +146,17 @@ func New(o Options) (*Gateway, error) {
 	g := &Gateway{
 		cfg: cfg, id: cfg.Gateway, market: m, key: o.Key, roster: o.Roster, topics: topics,
 		schedule: clearing.Schedule{Interval: cfg.Market.Interval, GateClosure: cfg.Market.GateClosure},
-		mq:       o.MQTT, now: o.Now, log: o.Logger.With("gateway", cfg.Gateway), opts: o,
-		books: map[string][]byte{}, results: map[string][]byte{}, verified: map[string][32]byte{},
-		own: map[string][]byte{}, skipped: map[string]string{}, sealedByUs: map[string]bool{},
-		ledger: o.Ledger, bounds: map[time.Time]boundary{}, cleared: map[string]*auction.Result{},
-		metered: map[string]map[string][]byte{}, settlements: map[string][]byte{}, settled: map[string]bool{},
-		settledByUs: map[string]bool{},
+		mq:       o.MQTT, now: o.Now, log: o.Logger, opts: o,
+		intervals: map[string]*interval{}, ledger: o.Ledger,
 	}
-	g.metrics = newMetrics(o.Registry)
+	g.metrics = newMetrics(o.Registry, o.Version)
+	path := ""
+	if o.StateDir != "" {
+		path = filepath.Join(o.StateDir, BoundariesFile)
+	}
+	if g.bounds, err = loadBoundaries(path); err != nil {
+		g.log.Error("boundary counters lost: the figures of the current interval cannot be published", "err", err)
+	}
 	var gridPoll time.Duration
 	for _, d := range o.Devices {
 		if d.Poll <= 0 {
@@ -228,23 +226,6 @@ func (g *Gateway) Start() error {
 	return nil
 }
 
-// Run starts the gateway and ticks it every period until ctx ends.
-func (g *Gateway) Run(ctx context.Context, period time.Duration) error {
-	if err := g.Start(); err != nil {
-		return err
-	}
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		g.Tick(ctx, g.now())
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
 // handle receives every subscribed message. Bad input is logged and
 // counted, never fatal.
 func (g *Gateway) handle(topic string, payload []byte) {
@@ -260,26 +241,36 @@ func (g *Gateway) handle(topic string, payload []byte) {
 	switch kind {
 	case protocol.KindOrders:
 		g.offer(key, payload)
-	case protocol.KindBook:
-		g.mu.Lock()
-		g.books[key] = payload
-		g.mu.Unlock()
-		g.verify(key)
-	case protocol.KindResult:
+	case protocol.KindBook, protocol.KindResult, protocol.KindSettlement:
 		if key == protocol.Latest {
-			return // the same bytes as result/<interval>
+			return // result/latest: the same bytes as result/<interval>
 		}
 		g.mu.Lock()
-		g.results[key] = payload
+		iv := g.at(key, g.now())
+		if iv != nil {
+			switch kind {
+			case protocol.KindBook:
+				iv.book = payload
+			case protocol.KindResult:
+				iv.result = payload
+			default:
+				iv.settlement = payload
+			}
+		}
 		g.mu.Unlock()
-		g.verify(key)
+		if iv == nil {
+			// Retained messages of long-past intervals arrive at every
+			// (re)subscription: nothing to do with them.
+			g.log.Debug("message about an interval outside the gateway's window", "topic", topic)
+			return
+		}
+		if kind == protocol.KindSettlement {
+			g.checkSettlement(key)
+		} else {
+			g.verify(key)
+		}
 	case protocol.KindMetered:
 		g.collectMetered(key, payload)
-	case protocol.KindSettlement:
-		g.mu.Lock()
-		g.settlements[key] = payload
-		g.mu.Unlock()
-		g.checkSettlement(key)
 	}
 }
 
@@ -303,21 +294,18 @@ func (g *Gateway) offer(topicGateway string, payload []byte) {
 // its result have arrived (again when either changes).
 func (g *Gateway) verify(interval string) {
 	g.mu.Lock()
-	book, result, own := g.books[interval], g.results[interval], g.own[interval]
-	if book == nil || result == nil {
+	iv := g.intervals[interval]
+	if iv == nil || iv.book == nil || iv.result == nil {
 		g.mu.Unlock()
 		return
 	}
-	h := sha256.New()
-	h.Write(book)
-	h.Write(result)
-	var seen [32]byte
-	h.Sum(seen[:0])
-	if g.verified[interval] == seen {
+	book, result, own := iv.book, iv.result, iv.own
+	seen := digest(book, result)
+	if iv.checked == seen {
 		g.mu.Unlock()
 		return
 	}
-	g.verified[interval] = seen
+	iv.checked = seen
 	g.mu.Unlock()
 
 	v, err := clearing.Verify(g.roster, g.market, g.id, book, result, own)
@@ -325,12 +313,12 @@ func (g *Gateway) verify(interval string) {
 		kind := clearing.KindOf(err)
 		g.metrics.verifications.WithLabelValues(kind).Inc()
 		g.log.Error("published clearing does not verify", "interval", interval, "kind", kind, "err", err)
-		g.raise(protocol.Alarm{Interval: interval, Kind: kind, Detail: truncate(err.Error(), 200)})
+		g.raiseOnce(interval, protocol.Alarm{Interval: interval, Kind: kind, Detail: truncate(err.Error(), 200)})
 	} else {
 		g.metrics.verifications.WithLabelValues("ok").Inc()
 		g.metrics.observeClearing(v.Result, g.market)
 		g.mu.Lock()
-		g.cleared[interval] = v.Result
+		iv.cleared = v.Result
 		g.mu.Unlock()
 		attrs := []any{"interval", interval, "clearer", v.Clearer, "orders", v.Result.Orders,
 			"volume_kwh", g.market.FormatKWh(v.Result.Volume)}
@@ -368,11 +356,13 @@ func (g *Gateway) publish(ctx context.Context, topic string, payload []byte, ret
 func (g *Gateway) Tick(ctx context.Context, now time.Time) {
 	g.poll(ctx, now)
 	g.telemetry(ctx, now)
+	g.publishMetered(ctx)
 	g.submit(ctx, now)
 	if g.clearer != nil {
 		g.seal(ctx, now)
 		g.settleDue(ctx, now)
 	}
+	g.checkOverdue(now)
 	g.forget(now)
 }
 
@@ -451,7 +441,8 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 		return
 	}
 	g.mu.Lock()
-	done := g.own[interval] != nil
+	iv := g.at(interval, now)
+	done := iv == nil || iv.own != nil
 	g.mu.Unlock()
 	if done {
 		return
@@ -481,7 +472,7 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 		return
 	}
 	g.mu.Lock()
-	g.own[interval] = raw
+	iv.own = raw
 	g.mu.Unlock()
 	g.metrics.ordersPlaced.WithLabelValues(side.String()).Inc()
 	g.log.Info("order placed", "interval", interval, "side", side, "kwh", g.market.FormatKWh(qty),
@@ -492,10 +483,11 @@ func (g *Gateway) skip(interval string, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	msg := err.Error()
-	if g.skipped[interval] == msg {
+	iv := g.at(interval, g.now())
+	if iv == nil || iv.skipped == msg {
 		return
 	}
-	g.skipped[interval] = msg
+	iv.skipped = msg
 	g.metrics.ordersSkipped.WithLabelValues(skipReason(err)).Inc()
 	g.log.Info("no order", "interval", interval, "reason", msg)
 }
@@ -561,7 +553,8 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 		return
 	}
 	g.mu.Lock()
-	published := g.results[interval] != nil || g.sealedByUs[interval]
+	iv := g.at(interval, now)
+	published := iv == nil || iv.result != nil || iv.sealedByUs
 	// A clearer that started after the gate closed has not seen the whole
 	// book (and the result may be on its way): it leaves that one alone.
 	late := !g.startedAt.Before(g.schedule.GateClose(delivery))
@@ -588,7 +581,7 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 		}
 	}
 	g.mu.Lock()
-	g.sealedByUs[interval] = true
+	iv.sealedByUs = true
 	g.mu.Unlock()
 	g.metrics.intervalsCleared.Inc()
 	attrs := []any{"interval", interval, "role", string(g.cfg.Clearer), "orders", s.Cleared.Orders,
@@ -603,63 +596,43 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 	g.retire(ctx, delivery)
 }
 
-// keepRetained is how many intervals of books and results stay retained
-// on the broker: one day of 15-minute intervals.
-const keepRetained = 96
-
-// retire clears the retained book and result of the interval keepRetained
-// intervals before delivery, so the broker's retained store stays bounded.
+// retire clears the retained book, result and settlement of the interval
+// retainFor before delivery, so the broker's retained store stays bounded
+// (one day of messages, whatever the interval's length).
 func (g *Gateway) retire(ctx context.Context, delivery time.Time) {
-	old := protocol.IntervalID(delivery.Add(-keepRetained * g.schedule.Interval))
-	for _, t := range []string{g.topics.Book(old), g.topics.Result(old)} {
+	old := protocol.IntervalID(delivery.Add(-retainFor))
+	for _, t := range []string{g.topics.Book(old), g.topics.Result(old), g.topics.Settlement(old)} {
 		if err := g.publish(ctx, t, nil, true); err != nil {
 			g.log.Debug("old retained message not cleared", "topic", t, "err", err)
 		}
 	}
 }
 
-// forget drops state older than a few intervals.
-func (g *Gateway) forget(now time.Time) {
-	cut := protocol.IntervalStart(now, g.schedule.Interval).Add(-4 * g.schedule.Interval)
-	g.mu.Lock()
-	dropBefore(cut, g.books)
-	dropBefore(cut, g.results)
-	dropBefore(cut, g.own)
-	dropBefore(cut, g.settlements)
-	dropBefore(cut, g.verified)
-	dropBefore(cut, g.skipped)
-	dropBefore(cut, g.sealedByUs)
-	dropBefore(cut, g.cleared)
-	dropBefore(cut, g.metered)
-	dropBefore(cut, g.settled)
-	dropBefore(cut, g.settledByUs)
-	for at := range g.bounds {
-		if at.Before(cut) {
-			delete(g.bounds, at)
-		}
-	}
-	// Alarms about an interval stay a day, then leave the status.
-	keep := g.alarms[:0]
-	for _, a := range g.alarms {
-		if at, err := protocol.ParseInterval(a.Interval); err != nil || !at.Before(now.Add(-24*time.Hour)) {
-			keep = append(keep, a)
-		}
-	}
-	g.alarms = keep
-	g.mu.Unlock()
-	if g.clearer != nil {
-		g.clearer.Forget(cut)
-	}
+// StatusPublisher is what a Messenger may offer to keep the gateway's
+// retained status true: gateway/mqtt.Client publishes the payload and uses
+// it from then on as the status it restores after a reconnect or a late
+// will. Without it the status is published as a plain retained message.
+type StatusPublisher interface {
+	PublishStatus(ctx context.Context, payload []byte) error
 }
 
-// dropBefore deletes the entries of m, keyed by interval id, for intervals
-// that start before cut.
-func dropBefore[V any](cut time.Time, m map[string]V) {
-	for id := range m {
-		if at, err := protocol.ParseInterval(id); err == nil && at.Before(cut) {
-			delete(m, id)
+// raiseOnce raises an alarm about an interval unless one of its kind was
+// raised about that interval already.
+func (g *Gateway) raiseOnce(interval string, a protocol.Alarm) {
+	g.mu.Lock()
+	iv := g.intervals[interval]
+	if iv != nil {
+		if iv.alarmed[a.Kind] {
+			g.mu.Unlock()
+			return
 		}
+		if iv.alarmed == nil {
+			iv.alarmed = map[string]bool{}
+		}
+		iv.alarmed[a.Kind] = true
 	}
+	g.mu.Unlock()
+	g.raise(a)
 }
 
 // raise records an alarm and publishes the gateway's status with it.
@@ -669,13 +642,28 @@ func (g *Gateway) raise(a protocol.Alarm) {
 	if len(g.alarms) > protocol.MaxAlarms {
 		g.alarms = g.alarms[len(g.alarms)-protocol.MaxAlarms:]
 	}
-	alarms := append([]protocol.Alarm(nil), g.alarms...)
 	g.mu.Unlock()
 	g.metrics.alarms.WithLabelValues(a.Kind).Inc()
-	st := protocol.Status{Gateway: g.id, State: protocol.StateOnline, Version: g.opts.Version, Time: g.now(), Alarms: alarms}
+	g.log.Warn("alarm raised", "kind", a.Kind, "interval", a.Interval, "detail", a.Detail)
+	g.publishStatus()
+}
+
+// publishStatus publishes the gateway's retained status with its open
+// alarms.
+func (g *Gateway) publishStatus() {
+	st := protocol.Status{Gateway: g.id, State: protocol.StateOnline, Version: g.opts.Version, Time: g.now(), Alarms: g.Alarms()}
+	if st.Version == "" {
+		st.Version = "dev"
+	}
 	payload, err := st.Encode()
 	if err == nil {
-		err = g.publish(context.Background(), g.topics.Status(g.id), payload, true)
+		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+		defer cancel()
+		if sp, ok := g.mq.(StatusPublisher); ok {
+			err = sp.PublishStatus(ctx, payload)
+		} else {
+			err = g.mq.Publish(ctx, g.topics.Status(g.id), payload, true)
+		}
 	}
 	if err != nil {
 		g.log.Warn("status not published", "err", err)
@@ -693,7 +681,10 @@ func (g *Gateway) Alarms() []protocol.Alarm {
 func (g *Gateway) OwnOrder(interval string) []byte {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.own[interval]
+	if iv := g.intervals[interval]; iv != nil {
+		return iv.own
+	}
+	return nil
 }
 
 func truncate(s string, n int) string {

@@ -86,7 +86,13 @@ func testConfig(id string, clearer config.ClearerRole) *config.Config {
 // "standby" roles as given.
 func newCommunity(t *testing.T, homes map[string]int64, clearers map[string]config.ClearerRole) *community {
 	t.Helper()
-	c := &community{hub: gatewaytest.NewHub(), gws: map[string]*Gateway{}, homes: map[string]*home{},
+	return newCommunityOn(t, gatewaytest.NewHub(), homes, clearers)
+}
+
+// newCommunityOn is newCommunity on the given hub.
+func newCommunityOn(t *testing.T, hub *gatewaytest.Hub, homes map[string]int64, clearers map[string]config.ClearerRole) *community {
+	t.Helper()
+	c := &community{hub: hub, gws: map[string]*Gateway{}, homes: map[string]*home{},
 		clock: t0, verified: map[string]map[string]error{}}
 	var members []protocol.Member
 	ids := []string{}
@@ -150,6 +156,7 @@ func (c *community) run(until time.Time, step time.Duration) {
 		for _, g := range c.gws {
 			g.Tick(context.Background(), now)
 		}
+		c.hub.Wait()
 	}
 }
 

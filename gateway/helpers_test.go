@@ -3,6 +3,7 @@ package gateway
 import (
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/p2pgrid/p2pgrid/auction"
@@ -22,3 +23,5 @@ func counter(t *testing.T, g *Gateway, name, label string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+func testutilCount(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }

@@ -20,11 +20,13 @@ type Health struct {
 	MQTT    string            `json:"mqtt"` // connected, disconnected or unknown
 	Devices map[string]string `json:"devices,omitempty"`
 	Alarms  int               `json:"alarms"`
-	Time    time.Time         `json:"time"`
+	// AlarmKinds are the kinds of the open alarms, as in the status message.
+	AlarmKinds []string  `json:"alarm_kinds,omitempty"`
+	Time       time.Time `json:"time"`
 }
 
-// Health reports the gateway's state: degraded when MQTT is down or a
-// device's last reading is stale.
+// Health reports the gateway's state: degraded when MQTT is down, a
+// device's last reading is stale, or an alarm is open.
 func (g *Gateway) Health() Health {
 	now := g.now()
 	h := Health{Status: "ok", Gateway: g.id, MQTT: "unknown", Devices: map[string]string{}, Time: now}
@@ -47,7 +49,11 @@ func (g *Gateway) Health() Health {
 			h.Devices[d.Name] = "ok"
 		}
 	}
-	h.Alarms = len(g.Alarms())
+	for _, a := range g.Alarms() {
+		h.Alarms++
+		h.AlarmKinds = append(h.AlarmKinds, a.Kind)
+		h.Status = "degraded"
+	}
 	return h
 }
 

@@ -173,7 +173,8 @@ func (h *harness) awaitMetered(now time.Time) {
 		h.waitFor(c.id+" to receive the metered figures of "+interval, func() bool {
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			return len(c.metered[interval]) >= homes
+			iv := c.intervals[interval]
+			return iv != nil && len(iv.metered) >= homes
 		})
 	}
 }

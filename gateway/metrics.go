@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"math"
+	"runtime"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/p2pgrid/p2pgrid/auction"
@@ -20,19 +23,37 @@ type metrics struct {
 	verifications    *prometheus.CounterVec
 	alarms           *prometheus.CounterVec
 	badMessages      *prometheus.CounterVec
+	meteredMissing   *prometheus.CounterVec
+	meteredLost      prometheus.Counter
+	ledgerFailures   prometheus.Counter
 	price            prometheus.Gauge
 	volume           prometheus.Gauge
 	orders           prometheus.Gauge
 }
 
-func newMetrics(r prometheus.Registerer) *metrics {
+func newMetrics(r prometheus.Registerer, version string) *metrics {
 	m := buildMetrics(r)
+	if version == "" {
+		version = "dev"
+	}
+	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "p2pgrid_build_info",
+		Help:        "Always 1; the labels name the running build.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()}}, func() float64 { return 1 }))
 	// Export every rejection reason from the start, at 0, so that a rate
 	// or an alert on one works before the first such rejection.
 	for _, reason := range protocol.RejectReasons {
 		m.ordersRejected.WithLabelValues(string(reason))
 	}
-	m.verifications.WithLabelValues("ok")
+	for _, result := range []string{"ok", "settlement_ok"} {
+		m.verifications.WithLabelValues(result)
+	}
+	for _, kind := range protocol.AlarmKinds {
+		m.alarms.WithLabelValues(kind)
+	}
+	for _, reason := range []string{"late_reading", "counter_reset", "not_running"} {
+		m.meteredMissing.WithLabelValues(reason)
+	}
+	m.price.Set(math.NaN())
 	return m
 }
 
@@ -56,9 +77,15 @@ func buildMetrics(r prometheus.Registerer) *metrics {
 		verifications:    cv("p2pgrid_verifications_total", "Verifications of published clearings, by result (ok or an alarm kind).", "result"),
 		alarms:           cv("p2pgrid_alarms_total", "Alarms raised, by kind.", "kind"),
 		badMessages:      cv("p2pgrid_mqtt_bad_messages_total", "Messages that could not be used, by topic kind.", "kind"),
-		price:            gauge("p2pgrid_clearing_price", "Price per kWh of the last verified clearing (NaN: no trade)."),
-		volume:           gauge("p2pgrid_clearing_volume_kwh", "kWh traded in the last verified clearing."),
-		orders:           gauge("p2pgrid_clearing_orders", "Orders in the last verified clearing's book."),
+		meteredMissing: cv("p2pgrid_metered_missing_total",
+			"Intervals for which this gateway could not publish metered figures, by reason (late_reading, counter_reset, not_running).", "reason"),
+		meteredLost: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "p2pgrid_metered_lost_total",
+			Help: "Intervals whose verified settlement lacks the metered figures this gateway published."})).(prometheus.Counter),
+		ledgerFailures: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "p2pgrid_ledger_append_failures_total",
+			Help: "Ledger appends that failed."})).(prometheus.Counter),
+		price:  gauge("p2pgrid_clearing_price", "Price per kWh of the last verified clearing (NaN: it had no trade, or none yet)."),
+		volume: gauge("p2pgrid_clearing_volume_kwh", "kWh traded in the last verified clearing."),
+		orders: gauge("p2pgrid_clearing_orders", "Orders in the last verified clearing's book."),
 	}
 }
 
@@ -71,5 +98,7 @@ func (m *metrics) observeClearing(r *auction.Result, mk *auction.Market) {
 	if r.Cleared {
 		p, _ := mk.Price(r.Price).Float64()
 		m.price.Set(p)
+	} else {
+		m.price.Set(math.NaN())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -37,13 +38,6 @@ const (
 // it must be for its counters to stand for the boundary: two poll periods.
 const meterWindow = 2
 
-// boundary is the grid meter's counters at the start of an interval.
-type boundary struct {
-	at       time.Time
-	imp, exp int64
-	ok       bool // the reading came within meterWindow poll periods of the start
-}
-
 // tariffs returns the settlement tariffs, or false when the market has no
 // floor and cap to settle against.
 func (g *Gateway) tariffs() (settlement.Tariffs, bool) {
@@ -54,10 +48,10 @@ func (g *Gateway) tariffs() (settlement.Tariffs, bool) {
 	return settlement.Tariffs{Retail: *m.PriceCap, FeedIn: *m.PriceFloor}, true
 }
 
-// meter records the grid meter's counters at interval boundaries and, once
-// an interval is over, publishes what the meter counted during it; it also
-// keeps one reading per device and interval in the ledger.
-func (g *Gateway) meter(ctx context.Context, now time.Time, d *polled, r meter.Reading) {
+// meter records the grid meter's counters at interval boundaries (on disk,
+// so that a restart keeps them); publishMetered turns them into figures.
+// It also keeps one reading per device and interval in the ledger.
+func (g *Gateway) meter(_ context.Context, now time.Time, d *polled, r meter.Reading) {
 	start := protocol.IntervalStart(now, g.schedule.Interval)
 	if g.ledger != nil && d.lastLogged.Before(start) {
 		d.lastLogged = start
@@ -67,40 +61,56 @@ func (g *Gateway) meter(ctx context.Context, now time.Time, d *polled, r meter.R
 	if d.Role != config.RoleGrid || r.ImportWh == nil || r.ExportWh == nil {
 		return
 	}
-	g.mu.Lock()
-	if _, seen := g.bounds[start]; seen {
-		g.mu.Unlock()
-		return
+	b := boundary{Start: start, At: now, ImportWh: *r.ImportWh, ExportWh: *r.ExportWh, Near: now.Sub(start) <= meterWindow*d.Poll}
+	if _, err := g.bounds.add(b); err != nil {
+		g.log.Error("boundary counters not saved: a restart before the next boundary loses this interval's figures", "err", err)
 	}
-	b := boundary{at: now, imp: *r.ImportWh, exp: *r.ExportWh, ok: now.Sub(start) <= meterWindow*d.Poll}
-	g.bounds[start] = b
-	prevStart := start.Add(-g.schedule.Interval)
-	prev, havePrev := g.bounds[prevStart]
-	g.mu.Unlock()
-	if !havePrev {
-		return
+}
+
+// publishMetered signs and publishes the metered figures of every interval
+// whose boundary counters it has at both ends and whose figures are not
+// out yet: after a restart too, and again after a failed publish.
+func (g *Gateway) publishMetered(ctx context.Context) {
+	for _, p := range g.bounds.due(g.schedule.Interval) {
+		interval := protocol.IntervalID(p.end.Start.Add(-g.schedule.Interval))
+		done := func(figures string) {
+			if err := g.bounds.settle(p.end.Start, figures); err != nil {
+				g.log.Error("boundary counters not saved", "err", err)
+			}
+		}
+		switch {
+		case p.start == nil:
+			g.metrics.meteredMissing.WithLabelValues("not_running").Inc()
+			g.log.Debug("no metered figures: the gateway did not read the meter at the interval's start", "interval", interval)
+			done(figuresNone)
+			continue
+		case !p.start.Near || !p.end.Near:
+			g.log.Warn("no metered figures: no reading near an interval boundary", "interval", interval,
+				"start_reading", p.start.At.Sub(p.start.Start).Round(time.Second).String(),
+				"end_reading", p.end.At.Sub(p.end.Start).Round(time.Second).String())
+			g.metrics.meteredMissing.WithLabelValues("late_reading").Inc()
+			done(figuresNone)
+			continue
+		}
+		imp, okI, why := settlement.CounterDelta(p.start.ImportWh, p.end.ImportWh, 0)
+		exp, okE, whyE := settlement.CounterDelta(p.start.ExportWh, p.end.ExportWh, 0)
+		if !okI || !okE {
+			g.metrics.meteredMissing.WithLabelValues("counter_reset").Inc()
+			g.log.Warn("no metered figures: grid meter counters reset", "interval", interval, "import", why, "export", whyE)
+			done(figuresNone)
+			continue
+		}
+		raw, err := protocol.SignMetered(g.key, g.cfg.Community, interval, g.id, imp, exp)
+		if err == nil {
+			err = g.publish(ctx, g.topics.Metered(g.id), raw, false)
+		}
+		if err != nil {
+			g.log.Warn("metered figures not published; will retry", "interval", interval, "err", err)
+			return
+		}
+		done(figuresSent)
+		g.log.Debug("metered figures published", "interval", interval, "import_wh", imp, "export_wh", exp)
 	}
-	interval := protocol.IntervalID(prevStart)
-	if !prev.ok || !b.ok {
-		g.log.Info("no metered figures: no reading near an interval boundary", "interval", interval)
-		return
-	}
-	imp, okI, why := settlement.CounterDelta(prev.imp, b.imp, 0)
-	exp, okE, whyE := settlement.CounterDelta(prev.exp, b.exp, 0)
-	if !okI || !okE {
-		g.metrics.alarms.WithLabelValues("counter_reset").Inc()
-		g.log.Warn("no metered figures: grid meter counters reset", "interval", interval, "import", why, "export", whyE)
-		return
-	}
-	raw, err := protocol.SignMetered(g.key, g.cfg.Community, interval, g.id, imp, exp)
-	if err == nil {
-		err = g.publish(ctx, g.topics.Metered(g.id), raw, false)
-	}
-	if err != nil {
-		g.log.Warn("metered figures not published", "interval", interval, "err", err)
-		return
-	}
-	g.log.Debug("metered figures published", "interval", interval, "import_wh", imp, "export_wh", exp)
 }
 
 func readingJSON(gw, device string, r meter.Reading) []byte {
@@ -137,11 +147,16 @@ func (g *Gateway) collectMetered(topicGateway string, payload []byte) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.metered[m.Interval] == nil {
-		g.metered[m.Interval] = map[string][]byte{}
+	iv := g.at(m.Interval, g.now())
+	if iv == nil {
+		g.log.Debug("metered figures for an interval this clearer no longer settles", "from", topicGateway, "interval", m.Interval)
+		return
 	}
-	if _, dup := g.metered[m.Interval][m.Gateway]; !dup {
-		g.metered[m.Interval][m.Gateway] = payload
+	if iv.metered == nil {
+		iv.metered = map[string][]byte{}
+	}
+	if _, dup := iv.metered[m.Gateway]; !dup {
+		iv.metered[m.Gateway] = payload
 	}
 }
 
@@ -157,18 +172,23 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 	interval := protocol.IntervalID(start)
 	end := start.Add(g.schedule.Interval)
 	g.mu.Lock()
-	res := g.cleared[interval]
-	done := g.settledByUs[interval] || g.settlements[interval] != nil
+	iv := g.at(interval, now)
+	if iv == nil {
+		g.mu.Unlock()
+		return
+	}
+	res := iv.cleared
+	done := iv.settledByUs || iv.settled
 	// Only a clearer that was listening when the interval ended has seen
 	// every gateway's figures; settling without them would charge honest
 	// sellers for energy they delivered.
 	listening := g.startedAt.Before(end)
 	// The primary settles; a standby settles what it cleared itself, or
 	// when the primary's settlement is a grace period late.
-	turn := g.cfg.Clearer == config.ClearerPrimary || g.sealedByUs[interval] ||
+	turn := g.cfg.Clearer == config.ClearerPrimary || iv.sealedByUs ||
 		!now.Before(end.Add(g.schedule.GateClosure+g.cfg.Market.Grace))
 	var raws [][]byte
-	for _, raw := range g.metered[interval] {
+	for _, raw := range iv.metered {
 		raws = append(raws, raw)
 	}
 	g.mu.Unlock()
@@ -194,7 +214,7 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 		return
 	}
 	g.mu.Lock()
-	g.settledByUs[interval] = true
+	iv.settledByUs = true
 	g.mu.Unlock()
 	g.log.Info("interval settled and published", "interval", interval, "metered", len(raws), "participants", len(s.Participants))
 }
@@ -216,33 +236,44 @@ func settle(interval string, res *auction.Result, t settlement.Tariffs, raws [][
 
 // checkSettlement verifies a published settlement, once the interval's
 // clearing is verified, by settling again from the same signed figures;
-// a match goes into the ledger, a mismatch raises an alarm.
+// a match goes into the ledger, a mismatch raises an alarm. It runs from
+// the result and the settlement subscriptions alike, which the MQTT client
+// serves on goroutines of their own: settleMu makes each check, and the
+// ledger append that follows it, happen once.
 func (g *Gateway) checkSettlement(interval string) {
 	t, ok := g.tariffs()
 	if !ok {
 		return
 	}
+	g.settleMu.Lock()
+	defer g.settleMu.Unlock()
 	g.mu.Lock()
-	payload, res := g.settlements[interval], g.cleared[interval]
-	done := g.settled[interval]
-	g.mu.Unlock()
-	if payload == nil || res == nil || done {
+	iv := g.intervals[interval]
+	if iv == nil || iv.settlement == nil || iv.cleared == nil || iv.settled {
+		g.mu.Unlock()
 		return
 	}
-	g.mu.Lock()
-	g.settled[interval] = true
+	payload, res := iv.settlement, iv.cleared
+	seen := digest(payload)
+	if iv.settleSeen == seen {
+		g.mu.Unlock()
+		return // this very message failed before
+	}
+	iv.settleSeen = seen
 	g.mu.Unlock()
+
 	fail := func(err error) {
-		g.metrics.verifications.WithLabelValues("settlement_mismatch").Inc()
+		g.metrics.verifications.WithLabelValues(protocol.AlarmSettlementMismatch).Inc()
 		g.log.Error("published settlement does not verify", "interval", interval, "err", err)
-		g.raise(protocol.Alarm{Interval: interval, Kind: "settlement_mismatch", Detail: truncate(err.Error(), 200)})
+		g.raise(protocol.Alarm{Interval: interval, Kind: protocol.AlarmSettlementMismatch, Detail: truncate(err.Error(), 200)})
 	}
 	msg, err := protocol.DecodeSettlement(payload)
 	if err != nil {
 		fail(err)
 		return
 	}
-	if _, err := msg.Verify(g.roster); err != nil {
+	metered, err := msg.Verify(g.roster)
+	if err != nil {
 		fail(err)
 		return
 	}
@@ -260,19 +291,95 @@ func (g *Gateway) checkSettlement(interval string) {
 		fail(fmt.Errorf("interval %s: the settlement by %q differs from this gateway's settlement of the same figures", interval, msg.Clearer))
 		return
 	}
+	g.mu.Lock()
+	iv.settled = true
+	g.mu.Unlock()
 	g.metrics.verifications.WithLabelValues("settlement_ok").Inc()
 	if g.ledger != nil {
-		g.record(ledgerEntries(g.cfg.Community, g.now(), res, s, mine, g.market)...)
+		g.record(ledgerEntries(g.cfg.Community, g.cfg.Market.Currency, g.now(), res, s, mine, g.market)...)
 	}
+	end := iv.start.Add(g.schedule.Interval)
+	ours := false
+	for _, m := range metered {
+		ours = ours || m.Gateway == g.id
+	}
+	if !ours && g.bounds.sent(end) {
+		g.metrics.meteredLost.Inc()
+		g.raiseOnce(interval, protocol.Alarm{Interval: interval, Kind: protocol.AlarmMeteredMissing, Detail: fmt.Sprintf(
+			"this gateway published its metered figures, but %s settled without them, so its trades count as undelivered: "+
+				"the broker most likely drops metered/%s (its ACL must grant `pattern write p2pgrid/v1/+/metered/%%u`, as configs/mosquitto/acl does)",
+			msg.Clearer, g.id)})
+	}
+	g.logStatement(interval, s)
 	if g.opts.OnSettled != nil {
 		g.opts.OnSettled(s)
 	}
 }
 
-// record appends entries not in the ledger yet; a failure is logged and
-// retried by nobody: the ledger is on the local disk, and the gateway
-// keeps trading.
+// logStatement logs what a settled interval brought this home.
+func (g *Gateway) logStatement(interval string, s *settlement.IntervalSettlement) {
+	for _, p := range s.Participants {
+		if p.Participant != g.id {
+			continue
+		}
+		cur := g.cfg.Market.Currency
+		money := func(d decimal.Decimal) string { return settlement.Format(d, 2) + " " + cur }
+		g.log.Info("interval settled", "interval", interval,
+			"sold_kwh", kwhText(p.SoldWh), "bought_kwh", kwhText(p.BoughtWh),
+			"net", money(p.Net), "saving", money(p.Saving))
+		return
+	}
+}
+
+func kwhText(wh int64) string { return decimal.New(wh, -3).String() }
+
+// checkOverdue raises an alarm for an interval whose result, or whose
+// settlement, is long overdue: no result a grace period after a standby's
+// turn to clear (for an interval this gateway placed an order in), or no
+// verified settlement a grace period after a standby's turn to settle (for
+// an interval whose metered figures this gateway published).
+func (g *Gateway) checkOverdue(now time.Time) {
+	_, settles := g.tariffs()
+	type overdue struct{ id, kind string }
+	var late []overdue
+	g.mu.Lock()
+	for id, iv := range g.intervals {
+		resultDue := g.schedule.GateClose(iv.start).Add(2 * g.cfg.Market.Grace)
+		if iv.own != nil && iv.cleared == nil && !now.Before(resultDue) && !iv.alarmed[protocol.AlarmNoResult] {
+			late = append(late, overdue{id, protocol.AlarmNoResult})
+		}
+		end := iv.start.Add(g.schedule.Interval)
+		settleDue := end.Add(g.schedule.GateClosure + 2*g.cfg.Market.Grace)
+		if settles && iv.cleared != nil && !iv.settled && !now.Before(settleDue) && !iv.alarmed[protocol.AlarmSettlementMissing] {
+			late = append(late, overdue{id, protocol.AlarmSettlementMissing})
+		}
+	}
+	g.mu.Unlock()
+	sort.Slice(late, func(i, j int) bool { return late[i].id < late[j].id })
+	for _, o := range late {
+		switch o.kind {
+		case protocol.AlarmNoResult:
+			g.raiseOnce(o.id, protocol.Alarm{Interval: o.id, Kind: o.kind, Detail: "this gateway placed an order, but no result " +
+				"that verifies has arrived: the clearers may be offline, or the broker drops book/ and result/" + o.id +
+				" (its ACL must let clearers write them, as configs/mosquitto/acl does)"})
+		case protocol.AlarmSettlementMissing:
+			start, _ := protocol.ParseInterval(o.id)
+			if !g.bounds.sent(start.Add(g.schedule.Interval)) {
+				continue
+			}
+			g.raiseOnce(o.id, protocol.Alarm{Interval: o.id, Kind: o.kind, Detail: "this gateway published its metered figures, " +
+				"but no settlement that verifies has arrived: the clearers may be offline, or the broker drops settlement/" + o.id +
+				" (its ACL must let clearers write p2pgrid/v1/+/settlement/#, as configs/mosquitto/acl does)"})
+		}
+	}
+}
+
+// record appends entries not in the ledger yet. A failure is logged and
+// counted, and retried by nobody: the ledger is on the local disk, and the
+// gateway keeps trading. ledgerMu makes the check and the append one step.
 func (g *Gateway) record(entries ...ledger.Entry) {
+	g.ledgerMu.Lock()
+	defer g.ledgerMu.Unlock()
 	var fresh []ledger.Entry
 	for _, e := range entries {
 		if !g.ledger.Has(e.Kind, e.Key) {
@@ -283,14 +390,14 @@ func (g *Gateway) record(entries ...ledger.Entry) {
 		return
 	}
 	if _, err := g.ledger.Append(fresh...); err != nil {
-		g.metrics.alarms.WithLabelValues("ledger").Inc()
+		g.metrics.ledgerFailures.Inc()
 		g.log.Error("ledger append failed", "err", err)
 	}
 }
 
 // ledgerEntries are the records of a settled interval: the clearing, each
 // trade, each participant's statement, and the whole settlement.
-func ledgerEntries(community string, now time.Time, res *auction.Result, s *settlement.IntervalSettlement, full []byte, m *auction.Market) []ledger.Entry {
+func ledgerEntries(community, currency string, now time.Time, res *auction.Result, s *settlement.IntervalSettlement, full []byte, m *auction.Market) []ledger.Entry {
 	iv := s.Interval
 	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
 	var price any
@@ -299,12 +406,11 @@ func ledgerEntries(community string, now time.Time, res *auction.Result, s *sett
 	}
 	out := []ledger.Entry{{Kind: KindClearing, Key: iv, Time: now, Data: js(map[string]any{
 		"community": community, "interval": iv, "price": price, "volume_kwh": m.FormatKWh(res.Volume),
-		"orders": res.Orders, "trades": len(res.Trades)})}}
-	kwh := func(wh int64) string { return decimal.New(wh, -3).String() }
+		"orders": res.Orders, "trades": len(res.Trades), "currency": currency})}}
 	for _, t := range s.Trades {
 		out = append(out, ledger.Entry{Kind: KindTrade, Key: t.ID, Time: now, Data: js(map[string]any{
 			"interval": iv, "id": t.ID, "seller": t.Seller, "buyer": t.Buyer,
-			"kwh": kwh(t.DeliveredWh), "price": t.Price.String(), "amount": t.Amount.String()})})
+			"kwh": kwhText(t.DeliveredWh), "price": t.Price.String(), "amount": t.Amount.String()})})
 	}
 	for _, p := range s.Participants {
 		rec := map[string]any{"interval": iv, "participant": p.Participant}

@@ -91,9 +91,19 @@ func TestDemoIntervals(t *testing.T) {
 	_, out, _ = runCLI(t, "", "settlements", "--ledger", led, "--participant", "home1", "--format", "json")
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		var m map[string]string
-		if err := json.Unmarshal([]byte(l), &m); err != nil || m["participant"] != "home1" || m["net"] == "" {
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["participant"] != "home1" || m["net"] == "" || m["currency"] != "EUR" {
 			t.Errorf("json line %q: %v", l, err)
 		}
+	}
+	// The table names the currency the ledger records (market.currency),
+	// unless --currency says otherwise.
+	_, out, _ = runCLI(t, "", "settlements", "--ledger", led)
+	if !strings.Contains(out, "net EUR") || !strings.Contains(out, "money kept locally") || !strings.HasSuffix(strings.TrimSpace(out), " EUR") {
+		t.Errorf("table without the currency:\n%s", out)
+	}
+	_, out, _ = runCLI(t, "", "settlements", "--ledger", led, "--currency", "CHF")
+	if !strings.Contains(out, "net CHF") {
+		t.Errorf("--currency CHF:\n%s", out)
 	}
 	if code, _, errOut := runCLI(t, "", "settlements"); code != 2 || !strings.Contains(errOut, "exactly one source") {
 		t.Errorf("no source: exit %d %q", code, errOut)

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/p2pgrid/p2pgrid/gateway"
+	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/influx"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
@@ -36,6 +37,7 @@ func newSettlementsCmd() *cobra.Command {
 		iopts                                    influx.Options
 		minor                                    int32
 		exact                                    bool
+		currency                                 string
 	)
 	cmd := &cobra.Command{
 		Use:   "settlements (--ledger DIR | --influx URL [--org O] --bucket B [--token T]) [flags]",
@@ -70,13 +72,23 @@ token "user:password" or empty).`,
 			}
 			var rows []statementRow
 			var community *settlement.Community
+			recorded := ""
 			if ledgerDir != "" {
-				rows, community, err = ledgerStatements(ledgerDir, fromT, toT, participant)
+				rows, community, recorded, err = ledgerStatements(ledgerDir, fromT, toT, participant)
 			} else {
 				rows, err = influxStatements(cmd.Context(), iopts, fromT, toT, participant)
 			}
 			if err != nil {
 				return badInput(err)
+			}
+			if currency != "" && !config.ValidCurrency(currency) {
+				return badInput(fmt.Errorf("--currency: %q is not an ISO 4217 currency code (three capital letters, as EUR)", currency))
+			}
+			if currency == "" {
+				currency = recorded
+			}
+			if currency == "" {
+				currency = config.DefaultCurrency
 			}
 			rows = append(rows, totals(rows)...)
 			if !exact {
@@ -88,7 +100,7 @@ token "user:password" or empty).`,
 					}
 				}
 			}
-			return writeStatements(cmd.OutOrStdout(), rows, community, format, minor, exact)
+			return writeStatements(cmd.OutOrStdout(), rows, community, format, minor, exact, currency)
 		},
 	}
 	f := cmd.Flags()
@@ -103,6 +115,7 @@ token "user:password" or empty).`,
 	f.StringVar(&format, "format", "table", "output format: table, csv or json (one object per line)")
 	f.Int32Var(&minor, "minor", 2, "decimals of the currency's minor unit for rounding money")
 	f.BoolVar(&exact, "exact", false, "print exact amounts, unrounded")
+	f.StringVar(&currency, "currency", "", "the currency money is in (ISO 4217 code); default: as the ledger records it (market.currency), else "+config.DefaultCurrency)
 	return cmd
 }
 
@@ -125,10 +138,12 @@ func timeRange(from, to string) (time.Time, time.Time, error) {
 }
 
 // ledgerStatements reads the settled intervals from a ledger, read-only.
-func ledgerStatements(dir string, from, to time.Time, participant string) ([]statementRow, *settlement.Community, error) {
+// currency is the currency the ledger's latest clearing record names ("" if
+// none does).
+func ledgerStatements(dir string, from, to time.Time, participant string) (rows []statementRow, c *settlement.Community, currency string, err error) {
 	recs, torn, err := readAll(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	if _, err := ledger.Verify(dir); err != nil {
 		// A torn last record (a crash) is cut by the gateway on its next
@@ -136,18 +151,25 @@ func ledgerStatements(dir string, from, to time.Time, participant string) ([]sta
 		// else broken in the chain is an error.
 		var ve *ledger.VerifyError
 		if !errors.As(err, &ve) || !torn || ve.Line != len(recs)+1 {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 	}
-	var rows []statementRow
 	var settled []*settlement.IntervalSettlement
 	for _, r := range recs {
+		if r.Kind == gateway.KindClearing {
+			var cl struct {
+				Currency string `json:"currency"`
+			}
+			if json.Unmarshal(r.Data, &cl) == nil && cl.Currency != "" {
+				currency = cl.Currency
+			}
+		}
 		if r.Kind != gateway.KindInterval {
 			continue
 		}
 		s, err := settlement.DecodeIntervalSettlement(r.Data)
 		if err != nil {
-			return nil, nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+			return nil, nil, "", fmt.Errorf("ledger record %d: %w", r.Seq, err)
 		}
 		at, err := influx.IntervalStart(s.Interval)
 		if err != nil || at.Before(from) || !at.Before(to) {
@@ -161,8 +183,8 @@ func ledgerStatements(dir string, from, to time.Time, participant string) ([]sta
 			rows = append(rows, statementRow{Interval: s.Interval, Participant: p.Participant, Values: p.Fields()})
 		}
 	}
-	c := settlement.CommunityTotals(settled...)
-	return rows, &c, nil
+	totals := settlement.CommunityTotals(settled...)
+	return rows, &totals, currency, nil
 }
 
 // readAll reads every record of the ledger file in dir without opening it
@@ -241,7 +263,7 @@ func totals(rows []statementRow) []statementRow {
 	return out
 }
 
-func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, format string, minor int32, exact bool) error {
+func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, format string, minor int32, exact bool, currency string) error {
 	cell := func(r statementRow, col string) string {
 		v, ok := r.Values[col]
 		if !ok {
@@ -256,7 +278,7 @@ func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, 
 	case "json":
 		enc := json.NewEncoder(w)
 		for _, r := range rows {
-			m := map[string]string{"interval": r.Interval, "participant": r.Participant}
+			m := map[string]string{"interval": r.Interval, "participant": r.Participant, "currency": currency}
 			for _, col := range settlement.StatementFields {
 				if s := cell(r, col); s != "" {
 					m[col] = s
@@ -269,19 +291,19 @@ func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, 
 		return nil
 	case "csv":
 		cw := csv.NewWriter(w)
-		cw.Write(append([]string{"interval", "participant"}, settlement.StatementFields...))
+		cw.Write(append(append([]string{"interval", "participant"}, settlement.StatementFields...), "currency"))
 		for _, r := range rows {
 			rec := []string{r.Interval, r.Participant}
 			for _, col := range settlement.StatementFields {
 				rec = append(rec, cell(r, col))
 			}
-			cw.Write(rec)
+			cw.Write(append(rec, currency))
 		}
 		cw.Flush()
 		return cw.Error()
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "interval\tparticipant\tbought kWh\tsold kWh\tdelivered kWh\timport kWh\texport kWh\tpaid\treceived\tfees\tcompensation\tgrid\tnet\tsaving\t")
+	fmt.Fprintf(tw, "interval\tparticipant\tbought kWh\tsold kWh\tdelivered kWh\timport kWh\texport kWh\tpaid %[1]s\treceived %[1]s\tfees %[1]s\tcompensation %[1]s\tgrid %[1]s\tnet %[1]s\tsaving %[1]s\t\n", currency)
 	for _, r := range rows {
 		comp := r.Values["compensation_received"].Sub(r.Values["compensation_paid"])
 		grid := r.Values["grid_credit"].Sub(r.Values["grid_cost"])
@@ -299,9 +321,9 @@ func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, 
 		return err
 	}
 	if c != nil {
-		fmt.Fprintf(w, "\ncommunity: %d intervals, consumption %s kWh, met locally %s kWh (%s%%), money kept locally %s\n",
+		fmt.Fprintf(w, "\ncommunity: %d intervals, consumption %s kWh, met locally %s kWh (%s%%), money kept locally %s %s\n",
 			c.Intervals, decimal.New(c.ConsumptionWh, -3), decimal.New(c.LocalWh, -3),
-			c.LocalShare.Shift(2).StringFixedBank(1), c.MoneyKeptLocally.StringFixedBank(minor))
+			c.LocalShare.Shift(2).StringFixedBank(1), c.MoneyKeptLocally.StringFixedBank(minor), currency)
 	}
 	return nil
 }

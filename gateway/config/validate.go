@@ -348,7 +348,7 @@ func (v *validator) market() {
 	case m.Grace >= m.Interval:
 		v.fail(v.blame("market.grace", "market.interval"), "market.grace %s is not shorter than market.interval %s", m.Grace, m.Interval)
 	}
-	if !validCurrency(m.Currency) {
+	if !ValidCurrency(m.Currency) {
 		v.fail("market.currency", "%q is not an ISO 4217 currency code (three capital letters, as EUR, GBP or CHF)", m.Currency)
 	}
 	v.rulesOK = v.auctionRules()
@@ -483,8 +483,9 @@ func (v *validator) policy() {
 	}
 }
 
-// validCurrency reports whether code looks like an ISO 4217 code.
-func validCurrency(code string) bool {
+// ValidCurrency reports whether code has the form of an ISO 4217 code:
+// three capital letters.
+func ValidCurrency(code string) bool {
 	if len(code) != 3 {
 		return false
 	}

@@ -147,7 +147,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	reg.MustRegister(mqttCollector{mc})
 	g, err := gateway.New(gateway.Options{
 		Config: cfg, Key: key, Roster: roster, MQTT: mc, Devices: devices, Now: o.Now,
-		Logger: log, Registry: reg, Version: o.Version,
+		Logger: log, Registry: reg, Version: o.Version, StateDir: cfg.DataDir,
 		OnVerified: o.OnVerified, OnSealed: o.OnSealed, OnSettled: o.OnSettled, Ledger: led,
 	})
 	if err != nil {

@@ -82,13 +82,13 @@ func TestExamples(t *testing.T) {
 	}
 	// Every topic kind, reject reason and alarm kind is documented.
 	var names []string
-	for _, k := range []string{KindOrders, KindBook, KindResult, KindTelemetry, KindStatus, KindRoster} {
+	for _, k := range []string{KindOrders, KindBook, KindResult, KindTelemetry, KindStatus, KindRoster, KindMetered, KindSettlement} {
 		names = append(names, "`"+k)
 	}
 	for _, r := range RejectReasons {
 		names = append(names, "`"+string(r)+"`")
 	}
-	for _, a := range []string{AlarmMismatch, AlarmMissingOwnOrder, AlarmBadBook, AlarmBadResult, AlarmNoResult, AlarmMeterStale} {
+	for _, a := range AlarmKinds {
 		names = append(names, "`"+a+"`")
 	}
 	for _, n := range names {

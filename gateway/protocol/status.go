@@ -52,7 +52,22 @@ const (
 	AlarmNoResult = "no_result"
 	// AlarmMeterStale: the gateway's meter readings are stale.
 	AlarmMeterStale = "meter_stale"
+	// AlarmSettlementMismatch: the published settlement does not verify, or
+	// differs from this gateway's settlement of the same signed figures.
+	AlarmSettlementMismatch = "settlement_mismatch"
+	// AlarmMeteredMissing: this gateway published its metered figures, but
+	// the verified settlement of the interval does not hold them.
+	AlarmMeteredMissing = "metered_missing"
+	// AlarmSettlementMissing: this gateway published its metered figures,
+	// but no settlement that verifies arrived in time.
+	AlarmSettlementMissing = "settlement_missing"
 )
+
+// AlarmKinds lists every alarm kind this version raises.
+var AlarmKinds = []string{
+	AlarmMismatch, AlarmMissingOwnOrder, AlarmBadBook, AlarmBadResult, AlarmNoResult, AlarmMeterStale,
+	AlarmSettlementMismatch, AlarmMeteredMissing, AlarmSettlementMissing,
+}
 
 // Limits of a status message.
 const (
