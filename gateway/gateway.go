@@ -476,7 +476,7 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 	g.mu.Unlock()
 	g.metrics.ordersPlaced.WithLabelValues(side.String()).Inc()
 	g.log.Info("order placed", "interval", interval, "side", side, "kwh", g.market.FormatKWh(qty),
-		"price", g.market.FormatPrice(price), "forecast_net_wh", fc.NetWh, "window", fc.Window)
+		"price", g.market.FormatPrice(price), "forecast_net_wh", fc.NetWh, "window", fc.Window.Round(time.Second).String())
 }
 
 func (g *Gateway) skip(interval string, err error) {
