@@ -245,6 +245,11 @@ func (g *Gateway) handle(topic string, payload []byte) {
 		if key == protocol.Latest {
 			return // result/latest: the same bytes as result/<interval>
 		}
+		if max := maxSize[kind]; len(payload) > max {
+			g.metrics.badMessages.WithLabelValues(kind).Inc()
+			g.log.Warn("message too large; ignored", "topic", topic, "bytes", len(payload), "max", max)
+			return
+		}
 		g.mu.Lock()
 		iv := g.at(key, g.now())
 		if iv != nil {
@@ -272,6 +277,13 @@ func (g *Gateway) handle(topic string, payload []byte) {
 	case protocol.KindMetered:
 		g.collectMetered(key, payload)
 	}
+}
+
+// maxSize bounds the messages the gateway keeps, by topic kind: a larger
+// one is dropped before it is kept.
+var maxSize = map[string]int{
+	protocol.KindBook: protocol.MaxBookSize, protocol.KindResult: protocol.MaxResultSize,
+	protocol.KindSettlement: protocol.MaxSettlementSize,
 }
 
 // offer hands an order to the clearer and counts the outcome.
@@ -309,6 +321,13 @@ func (g *Gateway) verify(interval string) {
 	g.mu.Unlock()
 
 	v, err := clearing.Verify(g.roster, g.market, g.id, book, result, own)
+	if err == nil && v.Interval != interval {
+		// A genuine clearing of another interval, republished here: not a
+		// clearing of this one. Nothing changes; no alarm for what is not ours.
+		g.metrics.badMessages.WithLabelValues(protocol.KindResult).Inc()
+		g.log.Warn("clearing published on another interval's topic; ignored", "topic_interval", interval, "interval", v.Interval, "clearer", v.Clearer)
+		return
+	}
 	if err != nil {
 		kind := clearing.KindOf(err)
 		g.metrics.verifications.WithLabelValues(kind).Inc()
@@ -554,7 +573,10 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 	}
 	g.mu.Lock()
 	iv := g.at(interval, now)
-	published := iv == nil || iv.result != nil || iv.sealedByUs
+	// Only a verified clearing counts as published: junk, or a result left
+	// retained by an earlier run, on result/<interval> must not keep the
+	// clearers from clearing it.
+	published := iv == nil || iv.cleared != nil || iv.sealedByUs
 	// A clearer that started after the gate closed has not seen the whole
 	// book (and the result may be on its way): it leaves that one alone.
 	late := !g.startedAt.Before(g.schedule.GateClose(delivery))

@@ -45,8 +45,8 @@ func (g *Gateway) at(id string, now time.Time) *interval {
 		return iv
 	}
 	start, err := protocol.ParseInterval(id)
-	if err != nil {
-		return nil
+	if err != nil || !protocol.IntervalStart(start, g.schedule.Interval).Equal(start) {
+		return nil // not an interval id, or not one of this market's intervals
 	}
 	if from, to := g.window(now); start.Before(from) || start.After(to) {
 		return nil

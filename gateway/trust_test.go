@@ -1,0 +1,108 @@
+package gateway
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/p2pgrid/p2pgrid/gateway/config"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+)
+
+// Junk retained on result/<interval> before gate closure, and a result
+// left retained by an earlier run, do not count as published: the primary
+// clears the interval anyway, and every gateway verifies its result.
+func TestJunkResultDoesNotStopClearing(t *testing.T) {
+	c := newCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary, "home2": config.ClearerStandby})
+	interval := "2026-11-22T12:15Z"
+	mallory := c.hub.Client("mallory")
+	mallory.Publish(context.Background(), c.gws["home1"].Topics().Result(interval), []byte(`{"v":1,"junk":true}`), true)
+	c.run(t0.Add(14*time.Minute), 5*time.Second)
+	res, err := protocol.DecodeResult(c.hub.Retained(c.gws["home1"].Topics().Result(interval)))
+	if err != nil || res.Clearer != "operator" {
+		t.Fatalf("result of %s after junk: %+v %v", interval, res, err)
+	}
+	for id := range c.homes {
+		if c.verified[interval][id] != nil {
+			t.Errorf("%s: %v", id, c.verified[interval][id])
+		}
+	}
+}
+
+// A genuine, signed result of one interval republished on another
+// interval's topic is not that interval's clearing: counted and ignored,
+// no state changes, no alarm.
+func TestResultOnAnotherIntervalsTopic(t *testing.T) {
+	c := newCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	c.run(t0.Add(14*time.Minute), 5*time.Second) // 12:15 cleared at 12:13
+	tp := c.gws["home1"].Topics()
+	from, to := "2026-11-22T12:15Z", "2026-11-22T12:30Z"
+	mallory := c.hub.Client("mallory")
+	mallory.Publish(context.Background(), tp.Book(to), c.hub.Retained(tp.Book(from)), true)
+	mallory.Publish(context.Background(), tp.Result(to), c.hub.Retained(tp.Result(from)), true)
+	g := c.gws["home1"]
+	g.mu.Lock()
+	iv := g.intervals[to]
+	cleared := iv != nil && iv.cleared != nil
+	g.mu.Unlock()
+	if cleared {
+		t.Fatalf("%s's clearing accepted as %s's", from, to)
+	}
+	if got := testutil.ToFloat64(g.metrics.badMessages.WithLabelValues(protocol.KindResult)); got != 1 {
+		t.Errorf("bad results counted %v, want 1", got)
+	}
+	if a := g.Alarms(); len(a) != 0 {
+		t.Errorf("alarms %+v", a)
+	}
+	// The real clearing of 12:30 still goes through.
+	c.run(t0.Add(29*time.Minute), 5*time.Second)
+	res, err := protocol.DecodeResult(c.hub.Retained(tp.Result(to)))
+	if err != nil || res.Interval != to || !strings.Contains(string(c.hub.Retained(tp.Result(to))), to) {
+		t.Fatalf("result of %s: %+v %v", to, res, err)
+	}
+	if err, ok := c.verified[to]["home1"]; !ok || err != nil {
+		t.Errorf("home1 on %s: verified %v %v", to, ok, err)
+	}
+}
+
+// Oversize payloads and messages about intervals far in the future are
+// dropped before anything is kept.
+func TestOversizeAndFarIntervalsNotKept(t *testing.T) {
+	c := newCommunity(t, map[string]int64{"home1": 4000}, map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	c.run(t0.Add(time.Minute), 5*time.Second)
+	g := c.gws["home1"]
+	tp := g.Topics()
+	mallory := c.hub.Client("mallory")
+	big := make([]byte, protocol.MaxBookSize+1)
+	mallory.Publish(context.Background(), tp.Book("2026-11-22T12:15Z"), big, true)
+	for _, far := range []string{"2026-11-23T12:15Z", "2030-01-01T00:00Z", "2026-11-22T12:16Z"} {
+		mallory.Publish(context.Background(), tp.Book(far), []byte(`{}`), true)
+	}
+	g.mu.Lock()
+	n := len(g.intervals)
+	_, misaligned := g.intervals["2026-11-22T12:16Z"]
+	var kept []byte
+	if iv := g.intervals["2026-11-22T12:15Z"]; iv != nil {
+		kept = iv.book
+	}
+	g.mu.Unlock()
+	if kept != nil {
+		t.Errorf("an oversize book was kept (%d bytes)", len(kept))
+	}
+	if misaligned {
+		t.Error("state kept for 12:16, which is not an interval of a 15-minute market")
+	}
+	if n > 2 { // 12:00 and 12:15 at most (the gateway's own order and skips)
+		t.Errorf("%d intervals of state after junk about far intervals", n)
+	}
+	if got := testutil.ToFloat64(g.metrics.badMessages.WithLabelValues(protocol.KindBook)); got != 1 {
+		t.Errorf("oversize books counted %v, want 1", got)
+	}
+}
