@@ -498,17 +498,20 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 		"price", g.market.FormatPrice(price), "forecast_net_wh", fc.NetWh, "window", fc.Window.Round(time.Second).String())
 }
 
+// skip notes that no order was placed for interval (yet), logging and
+// counting it once per interval and reason: the error's text changes from
+// poll to poll (a forecast of 23 Wh, then 25 Wh), its reason does not.
 func (g *Gateway) skip(interval string, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	msg := err.Error()
+	reason := skipReason(err)
 	iv := g.at(interval, g.now())
-	if iv == nil || iv.skipped == msg {
+	if iv == nil || iv.skipped == reason {
 		return
 	}
-	iv.skipped = msg
-	g.metrics.ordersSkipped.WithLabelValues(skipReason(err)).Inc()
-	g.log.Info("no order", "interval", interval, "reason", msg)
+	iv.skipped = reason
+	g.metrics.ordersSkipped.WithLabelValues(reason).Inc()
+	g.log.Info("no order", "interval", interval, "reason", reason, "detail", err.Error())
 }
 
 func skipReason(err error) string {

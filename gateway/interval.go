@@ -16,7 +16,7 @@ type interval struct {
 
 	// The market side.
 	own        []byte          // this gateway's order message
-	skipped    string          // why this gateway placed no order (logged once)
+	skipped    string          // why this gateway placed no order, a skipReason (logged once)
 	book       []byte          // the published book, as last received
 	result     []byte          // the published result, as last received
 	checked    [32]byte        // digest of the book and result last verified (ok or not)

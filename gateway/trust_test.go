@@ -106,3 +106,15 @@ func TestOversizeAndFarIntervalsNotKept(t *testing.T) {
 		t.Errorf("oversize books counted %v, want 1", got)
 	}
 }
+
+// A forecast below the minimum trade size is logged and counted once per
+// interval, though its figure changes at every poll.
+func TestNoOrderCountedOncePerInterval(t *testing.T) {
+	// 300 W over 15 minutes is 75 Wh, 60 Wh after the safety factor: below
+	// the 100 Wh minimum at every poll, with a growing forecast.
+	c := newCommunity(t, map[string]int64{"home1": 300}, map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	c.run(t0.Add(14*time.Minute), 5*time.Second)
+	if got := counter(t, c.gws["home1"], "p2pgrid_orders_skipped_total", "below_minimum"); got != 1 {
+		t.Errorf("below-minimum skips counted %v in one interval, want 1", got)
+	}
+}
