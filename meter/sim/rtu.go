@@ -68,12 +68,15 @@ type rtuServer struct {
 	once sync.Once
 }
 
+// close stops serve, then closes the port: goburrow/serial's port must not
+// be closed while serve reads it (Close writes the descriptor Read uses).
+// serve sees done within one read timeout (50 ms).
 func (r *rtuServer) close() error {
 	var err error
 	r.once.Do(func() {
 		close(r.done)
-		err = r.port.Close()
 		r.wg.Wait()
+		err = r.port.Close()
 	})
 	return err
 }
