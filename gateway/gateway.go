@@ -320,14 +320,23 @@ func (g *Gateway) verify(interval string) {
 	iv.checked = seen
 	g.mu.Unlock()
 
-	v, err := clearing.Verify(g.roster, g.market, g.id, book, result, own)
-	if err == nil && v.Interval != interval {
-		// A genuine clearing of another interval, republished here: not a
-		// clearing of this one. Nothing changes; no alarm for what is not ours.
+	// A result that no roster clearer signed is nobody's clearing, and a
+	// genuine result of another interval republished here is not this
+	// interval's: counted and logged, no alarm (anyone with access to the
+	// broker could raise those), nothing changes.
+	rm, err := protocol.DecodeResult(result)
+	if err == nil {
+		err = rm.Verify(g.roster)
+	}
+	if err == nil && rm.Interval != interval {
+		err = fmt.Errorf("a result of %s", rm.Interval)
+	}
+	if err != nil {
 		g.metrics.badMessages.WithLabelValues(protocol.KindResult).Inc()
-		g.log.Warn("clearing published on another interval's topic; ignored", "topic_interval", interval, "interval", v.Interval, "clearer", v.Clearer)
+		g.log.Warn("result rejected", "interval", interval, "err", err)
 		return
 	}
+	v, err := clearing.Verify(g.roster, g.market, g.id, book, result, own)
 	if err != nil {
 		kind := clearing.KindOf(err)
 		g.metrics.verifications.WithLabelValues(kind).Inc()

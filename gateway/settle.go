@@ -267,14 +267,20 @@ func (g *Gateway) checkSettlement(interval string) {
 		g.log.Error("published settlement does not verify", "interval", interval, "err", err)
 		g.raise(protocol.Alarm{Interval: interval, Kind: protocol.AlarmSettlementMismatch, Detail: truncate(err.Error(), 200)})
 	}
+	// What a roster clearer did not sign is nobody's settlement: counted and
+	// logged, but no alarm (anyone with broker access could raise those).
+	// So is a real settlement of another interval, republished here.
 	msg, err := protocol.DecodeSettlement(payload)
-	if err != nil {
-		fail(err)
-		return
+	var metered []*protocol.MeteredMsg
+	if err == nil {
+		metered, err = msg.Verify(g.roster)
 	}
-	metered, err := msg.Verify(g.roster)
+	if err == nil && msg.Interval != interval {
+		err = fmt.Errorf("a settlement of %s", msg.Interval)
+	}
 	if err != nil {
-		fail(err)
+		g.metrics.badMessages.WithLabelValues(protocol.KindSettlement).Inc()
+		g.log.Warn("settlement rejected", "interval", interval, "err", err)
 		return
 	}
 	raws := make([][]byte, len(msg.Metered))

@@ -28,8 +28,16 @@ func TestJunkResultDoesNotStopClearing(t *testing.T) {
 		t.Fatalf("result of %s after junk: %+v %v", interval, res, err)
 	}
 	for id := range c.homes {
-		if c.verified[interval][id] != nil {
-			t.Errorf("%s: %v", id, c.verified[interval][id])
+		if err, ok := c.verified[interval][id]; !ok || err != nil {
+			t.Errorf("%s: verified %v %v", id, ok, err)
+		}
+		// The junk is counted, but raises no alarm: anyone with broker
+		// access could otherwise put alarms on every gateway.
+		if got := testutil.ToFloat64(c.gws[id].metrics.badMessages.WithLabelValues(protocol.KindResult)); got != 1 {
+			t.Errorf("%s: junk results counted %v, want 1", id, got)
+		}
+		if a := c.gws[id].Alarms(); len(a) != 0 {
+			t.Errorf("%s alarms %+v", id, a)
 		}
 	}
 }
@@ -116,5 +124,40 @@ func TestNoOrderCountedOncePerInterval(t *testing.T) {
 	c.run(t0.Add(14*time.Minute), 5*time.Second)
 	if got := counter(t, c.gws["home1"], "p2pgrid_orders_skipped_total", "below_minimum"); got != 1 {
 		t.Errorf("below-minimum skips counted %v in one interval, want 1", got)
+	}
+}
+
+// Junk on settlement/<interval> stops neither the clearer's settlement
+// nor any gateway's check of it; a real settlement of another interval on
+// that topic is ignored without an alarm.
+func TestJunkSettlementDoesNotStopSettling(t *testing.T) {
+	c := newCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	ledgers := map[string]*memLedger{}
+	for id, g := range c.gws {
+		ledgers[id] = &memLedger{}
+		g.ledger = ledgers[id]
+	}
+	tp := c.gws["home1"].Topics()
+	first, second := "2026-11-22T12:15Z", "2026-11-22T12:30Z"
+	mallory := c.hub.Client("mallory")
+	c.run(t0.Add(31*time.Minute), 5*time.Second)
+	mallory.Publish(context.Background(), tp.Settlement(first), []byte(`{"v":1}`), true)
+	c.run(t0.Add(48*time.Minute), 5*time.Second) // 12:15 settled at 12:32, 12:30 at 12:47
+	for id, l := range ledgers {
+		if l.find(KindInterval, first) == nil {
+			t.Errorf("%s: %s not settled after junk on its topic", id, first)
+		}
+	}
+	// 12:30's real settlement, republished on 12:45's topic.
+	mallory.Publish(context.Background(), tp.Settlement("2026-11-22T12:45Z"), c.hub.Retained(tp.Settlement(second)), true)
+	for id, g := range c.gws {
+		if a := g.Alarms(); len(a) != 0 && id != "operator" {
+			t.Errorf("%s alarms %+v", id, a)
+		}
+	}
+	if got := testutil.ToFloat64(c.gws["home1"].metrics.badMessages.WithLabelValues(protocol.KindSettlement)); got != 2 {
+		t.Errorf("rejected settlements counted %v, want 2 (the junk and the misplaced one)", got)
 	}
 }
