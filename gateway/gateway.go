@@ -482,7 +482,7 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 	}
 	side, price, ok := g.priceFor(fc)
 	if !ok {
-		g.skip(interval, errors.New("no price: set policy.max_buy_price or market.price_cap to buy"))
+		g.skip(interval, errNoPrice)
 		return
 	}
 	qty := fc.Qty() * pow10(g.cfg.Market.QtyDecimals) / 1000 // Wh to the market's quanta, rounded down
@@ -523,20 +523,37 @@ func (g *Gateway) skip(interval string, err error) {
 	g.log.Info("no order", "interval", interval, "reason", reason, "detail", err.Error())
 }
 
+// skipErrors maps the errors behind a skipped order to their reasons.
+var skipErrors = []struct {
+	err    error
+	reason string
+}{
+	{meter.ErrStale, "stale"}, {forecast.ErrNoReadings, "no_readings"}, {forecast.ErrShortHistory, "short_history"},
+	{forecast.ErrCounterReset, "counter_reset"}, {forecast.ErrBelowMinimum, "below_minimum"},
+}
+
+// skipReasons are the reasons of p2pgrid_orders_skipped_total.
+func skipReasons() []string {
+	out := []string{"no_price", "other"}
+	for _, s := range skipErrors {
+		out = append(out, s.reason)
+	}
+	return out
+}
+
 func skipReason(err error) string {
-	for _, s := range []struct {
-		err    error
-		reason string
-	}{
-		{meter.ErrStale, "stale"}, {forecast.ErrNoReadings, "no_readings"}, {forecast.ErrShortHistory, "short_history"},
-		{forecast.ErrCounterReset, "counter_reset"}, {forecast.ErrBelowMinimum, "below_minimum"},
-	} {
+	if errors.Is(err, errNoPrice) {
+		return "no_price"
+	}
+	for _, s := range skipErrors {
 		if errors.Is(err, s.err) {
 			return s.reason
 		}
 	}
 	return "other"
 }
+
+var errNoPrice = errors.New("no price: set policy.max_buy_price or market.price_cap to buy")
 
 // priceFor returns the side and limit price of a forecast's order.
 func (g *Gateway) priceFor(fc forecast.Forecast) (auction.Side, int64, bool) {

@@ -50,6 +50,15 @@ func newMetrics(r prometheus.Registerer, version string) *metrics {
 	for _, kind := range protocol.AlarmKinds {
 		m.alarms.WithLabelValues(kind)
 	}
+	for _, side := range []string{"buy", "sell"} {
+		m.ordersPlaced.WithLabelValues(side)
+	}
+	for _, reason := range skipReasons() {
+		m.ordersSkipped.WithLabelValues(reason)
+	}
+	for _, kind := range []string{"unknown", protocol.KindMetered, protocol.KindBook, protocol.KindResult, protocol.KindSettlement} {
+		m.badMessages.WithLabelValues(kind)
+	}
 	for _, reason := range []string{"late_reading", "counter_reset", "not_running"} {
 		m.meteredMissing.WithLabelValues(reason)
 	}

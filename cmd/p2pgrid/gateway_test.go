@@ -150,7 +150,10 @@ devices:
 market:
   price_floor: 0.05
   price_cap: 0.30
-`, filepath.Join(dir, "data"), httpAddr, filepath.Join(dir, "roster.json"), b.URL(), simURL, simURL)
+influx:
+  url: http://127.0.0.1:%d
+  bucket: p2pgrid/
+`, filepath.Join(dir, "data"), httpAddr, filepath.Join(dir, "roster.json"), b.URL(), simURL, simURL, testtool.FreePort(t))
 	cfgFile := filepath.Join(dir, "gateway.yaml")
 	os.WriteFile(cfgFile, []byte(cfg), 0o644)
 
@@ -211,6 +214,7 @@ market:
 			t.Errorf("metrics lack %s", m)
 		}
 	}
+	checkMetricsDocumented(t, metrics)
 
 	cmd.Process.Signal(syscall.SIGTERM)
 	errc := make(chan error, 1)
