@@ -97,6 +97,7 @@ type Gateway struct {
 	lastTelem time.Time
 
 	bounds   *boundaries // grid counters at interval starts
+	rejects  logLimiter  // rate-limits the logging of rejected messages
 	settleMu sync.Mutex  // one settlement check at a time (checkSettlement)
 	ledgerMu sync.Mutex  // one ledger check-and-append at a time (record)
 }
@@ -247,7 +248,9 @@ func (g *Gateway) handle(topic string, payload []byte) {
 		}
 		if max := maxSize[kind]; len(payload) > max {
 			g.metrics.badMessages.WithLabelValues(kind).Inc()
-			g.log.Warn("message too large; ignored", "topic", topic, "bytes", len(payload), "max", max)
+			if ok, held := g.rejects.allow("size/"+kind, g.now()); ok {
+				g.log.Warn("message too large; ignored", "topic", topic, "bytes", len(payload), "max", max, "similar_not_logged", held)
+			}
 			return
 		}
 		g.mu.Lock()
@@ -295,7 +298,9 @@ func (g *Gateway) offer(topicGateway string, payload []byte) {
 	if err != nil {
 		reason := protocol.ReasonOf(err)
 		g.metrics.ordersRejected.WithLabelValues(string(reason)).Inc()
-		g.log.Warn("order rejected", "from", gw, "interval", interval, "reason", reason, "err", err)
+		if ok, held := g.rejects.allow("order/"+topicGateway+"/"+string(reason), g.now()); ok {
+			g.log.Warn("order rejected", "from", gw, "interval", interval, "reason", reason, "err", err, "similar_not_logged", held)
+		}
 		return
 	}
 	g.metrics.ordersAccepted.Inc()
@@ -333,7 +338,9 @@ func (g *Gateway) verify(interval string) {
 	}
 	if err != nil {
 		g.metrics.badMessages.WithLabelValues(protocol.KindResult).Inc()
-		g.log.Warn("result rejected", "interval", interval, "err", err)
+		if ok, held := g.rejects.allow("result", g.now()); ok {
+			g.log.Warn("result rejected", "interval", interval, "err", err, "similar_not_logged", held)
+		}
 		return
 	}
 	v, err := clearing.Verify(g.roster, g.market, g.id, book, result, own)

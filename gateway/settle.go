@@ -142,7 +142,9 @@ func (g *Gateway) collectMetered(topicGateway string, payload []byte) {
 	}
 	if err != nil {
 		g.metrics.badMessages.WithLabelValues(protocol.KindMetered).Inc()
-		g.log.Warn("metered figures rejected", "from", topicGateway, "err", err)
+		if ok, held := g.rejects.allow("metered/"+topicGateway, g.now()); ok {
+			g.log.Warn("metered figures rejected", "from", topicGateway, "err", err, "similar_not_logged", held)
+		}
 		return
 	}
 	g.mu.Lock()
@@ -280,7 +282,9 @@ func (g *Gateway) checkSettlement(interval string) {
 	}
 	if err != nil {
 		g.metrics.badMessages.WithLabelValues(protocol.KindSettlement).Inc()
-		g.log.Warn("settlement rejected", "interval", interval, "err", err)
+		if ok, held := g.rejects.allow("settlement", g.now()); ok {
+			g.log.Warn("settlement rejected", "interval", interval, "err", err, "similar_not_logged", held)
+		}
 		return
 	}
 	raws := make([][]byte, len(msg.Metered))

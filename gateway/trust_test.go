@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,4 +163,44 @@ func TestJunkSettlementDoesNotStopSettling(t *testing.T) {
 	if got := testutil.ToFloat64(c.gws["home1"].metrics.badMessages.WithLabelValues(protocol.KindSettlement)); got != 2 {
 		t.Errorf("rejected settlements counted %v, want 2 (the junk and the misplaced one)", got)
 	}
+}
+
+// A flood of forged orders is counted exactly, but logged once a minute
+// per sender and reason, the line saying how many it stands for.
+func TestRejectionLogRateLimited(t *testing.T) {
+	c := newCommunity(t, map[string]int64{"home1": 4000}, map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	var logs strings.Builder
+	op := c.gws["operator"]
+	op.log = slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))
+	c.run(t0.Add(time.Minute), 5*time.Second)
+	forged, err := protocol.SignOrder(testKey("mallory"), "c1", "2026-11-22T12:15Z", "home1", auctionBuy, 100_000, 300_000, op.market)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory := c.hub.Client("mallory")
+	for range 4000 {
+		mallory.Publish(context.Background(), op.topics.Orders("home1"), forged, false)
+	}
+	if got := counter(t, op, "p2pgrid_clearer_orders_rejected_total", "forged"); got != 4000 {
+		t.Errorf("forged rejections counted %v, want 4000", got)
+	}
+	if n := strings.Count(logs.String(), "order rejected"); n != 1 {
+		t.Errorf("%d log lines for 4000 forged orders in a second, want 1", n)
+	}
+	c.run(t0.Add(2*time.Minute+5*time.Second), 5*time.Second)
+	mallory.Publish(context.Background(), op.topics.Orders("home1"), forged, false)
+	if !strings.Contains(logs.String(), "similar_not_logged=3999") {
+		t.Errorf("the next line does not count the held-back ones:\n%s", logs.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
