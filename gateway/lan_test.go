@@ -198,6 +198,35 @@ func TestLANCommunity(t *testing.T) {
 	if n := malformed() - before; n != 1 {
 		t.Errorf("the clearer received %v malformed orders, want 1 (the control): the broker let home1 publish on home2's orders", n)
 	}
+
+	// Adding a gateway, and removing it, as the README does it:
+	// mosquitto_passwd on the password file, then a reload.
+	passwd := testtool.Require(t, "mosquitto_passwd", "apt-get install mosquitto")
+	home4 := lanOptions(cfgs["home2"])
+	home4.ClientID, home4.Username, home4.Password = "home4", "home4", "pw-home4"
+	connects := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := mqtt.Connect(ctx, home4)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := connects(); !errors.Is(err, packets.ErrorRefusedNotAuthorised) {
+		t.Fatalf("home4 before it has a password: %v, want refused", err)
+	}
+	for _, args := range [][]string{{"-b", m.PasswordFile, "home4", "pw-home4"}, {"-D", m.PasswordFile, "home4"}} {
+		if out, err := exec.Command(passwd, args...).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_passwd %v: %v: %s", args, err, out)
+		}
+		m.Reload()
+		added := args[0] == "-b"
+		h.waitFor(fmt.Sprintf("the reloaded broker to take mosquitto_passwd %s", args[0]), func() bool {
+			err := connects()
+			return added && err == nil || !added && errors.Is(err, packets.ErrorRefusedNotAuthorised)
+		})
+	}
 }
 
 // lanOptions are the MQTT options a gateway's configuration gives.

@@ -60,6 +60,9 @@ type Mosquitto struct {
 	Port, TLSPort int
 	// TLS are the files of the TLS listener, when there is one.
 	TLS *TLSFiles
+	// PasswordFile is the password_file, written by mosquitto_passwd; a
+	// test may change it with mosquitto_passwd and Reload.
+	PasswordFile string
 
 	t       testing.TB
 	bin     string
@@ -114,6 +117,7 @@ func newMosquitto(t testing.TB, users map[string]string) (m *Mosquitto, dir, pwF
 	m.URL = "tcp://127.0.0.1:" + strconv.Itoa(m.Port)
 
 	pwFile = filepath.Join(dir, "passwd")
+	m.PasswordFile = pwFile
 	names := make([]string, 0, len(users))
 	for u := range users {
 		names = append(names, u)
@@ -333,6 +337,21 @@ func (m *Mosquitto) Restart() {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+}
+
+// Reload makes Mosquitto re-read its password and ACL files (SIGHUP, what
+// systemctl reload mosquitto sends). It returns at once; Mosquitto reloads
+// a moment later.
+func (m *Mosquitto) Reload() {
+	m.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		m.t.Fatal("mqtttest: Reload while Mosquitto is not running")
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		m.t.Fatalf("mqtttest: reload: %v", err)
 	}
 }
 
