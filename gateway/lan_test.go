@@ -227,6 +227,11 @@ func TestLANCommunity(t *testing.T) {
 			return added && err == nil || !added && errors.Is(err, packets.ErrorRefusedNotAuthorised)
 		})
 	}
+	for _, id := range itGateways {
+		if s := h.clients[id].Stats(); s.ConnectionLost != 0 || !h.clients[id].Connected() {
+			t.Errorf("%s lost its connection (%+v): a reload must not drop the gateways", id, s)
+		}
+	}
 }
 
 // lanOptions are the MQTT options a gateway's configuration gives.
