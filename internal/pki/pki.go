@@ -306,10 +306,13 @@ func readSmall(path string, private bool) ([]byte, error) {
 }
 
 // writeNewFile writes data to path with mode perm, atomically (a
-// temporary file in the same directory, fsynced, then linked into place),
-// failing with an error wrapping fs.ErrExist if path exists.
+// temporary file in the same directory, fsynced, then linked, or renamed
+// where the file system has no hard links, into place), failing with an
+// error wrapping fs.ErrExist if path exists. (The same steps as the
+// gateway key's in gateway/protocol, with a mode.)
 func writeNewFile(path string, data []byte, perm fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp") // mode 0600
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp") // mode 0600
 	if err != nil {
 		return err
 	}
@@ -327,7 +330,24 @@ func writeNewFile(path string, data []byte, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	return os.Link(tmp.Name(), path) // fails, wrapping fs.ErrExist, if path exists
+	// A hard link fails if path exists, where a rename would replace it.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		if _, serr := os.Lstat(path); serr == nil {
+			return fs.ErrExist
+		}
+		if err := os.Rename(tmp.Name(), path); err != nil {
+			return err
+		}
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync() // make the new directory entry durable
 }
 
 // checkName checks a common name: 1-64 bytes (the X.509 upper bound), no
