@@ -55,7 +55,7 @@ type TLSFiles struct {
 // Mosquitto is a running (or killed) Mosquitto.
 type Mosquitto struct {
 	// URL is tcp://127.0.0.1:Port; TLSURL is ssl://127.0.0.1:TLSPort when
-	// Config.TLS was given.
+	// there is a TLS listener (Config.TLS was given, or StartShipped).
 	URL, TLSURL   string
 	Port, TLSPort int
 	// TLS are the files of the TLS listener, when there is one.
