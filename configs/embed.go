@@ -1,5 +1,7 @@
 // Package configs holds the files p2pgrid ships with: the commented example
-// configurations (configs/examples/) and the built-in device profiles
+// configurations (configs/examples/), the Mosquitto configuration and ACL
+// of a community broker (configs/mosquitto/; its tests check that the docs
+// show that one ACL verbatim) and the built-in device profiles
 // (configs/devices/*.yaml), the Modbus register maps of the meters and
 // inverters the gateway knows without any setup.
 //

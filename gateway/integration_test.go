@@ -48,10 +48,13 @@ type harness struct {
 	homes    map[string]*home
 	ledgers  map[string]*memLedger
 	verified map[string]map[string]error // interval -> gateway -> result
+	tune     []func(id string, o *mqtt.Options)
 }
 
-func newHarness(t *testing.T, brokerURL string) *harness {
-	h := &harness{t: t, brokerURL: brokerURL, clock: t0, gws: map[string]*Gateway{}, clients: map[string]*mqtt.Client{},
+// newHarness starts the community on brokerURL; each tune, if any, adjusts
+// a gateway's MQTT options (TLS, credentials) before it connects.
+func newHarness(t *testing.T, brokerURL string, tune ...func(id string, o *mqtt.Options)) *harness {
+	h := &harness{t: t, brokerURL: brokerURL, tune: tune, clock: t0, gws: map[string]*Gateway{}, clients: map[string]*mqtt.Client{},
 		homes: map[string]*home{}, ledgers: map[string]*memLedger{}, verified: map[string]map[string]error{}}
 	var members []protocol.Member
 	for _, id := range itGateways {
@@ -88,9 +91,13 @@ func (h *harness) start(id string) {
 		t.Fatal(err)
 	}
 	offline, _ := (&protocol.Status{Gateway: id, State: protocol.StateOffline, Version: "test", Time: t0}).Encode()
-	c, err := mqtt.Connect(ctx, mqtt.Options{Broker: h.brokerURL, ClientID: "it-" + id, Username: id, Password: "pw-" + id,
+	o := mqtt.Options{Broker: h.brokerURL, ClientID: "it-" + id, Username: id, Password: "pw-" + id,
 		WillTopic: topics.Status(id), WillPayload: offline, OnlineTopic: topics.Status(id), OnlinePayload: online,
-		MaxReconnectInterval: time.Second})
+		MaxReconnectInterval: time.Second}
+	for _, f := range h.tune {
+		f(id, &o)
+	}
+	c, err := mqtt.Connect(ctx, o)
 	if err != nil {
 		t.Fatalf("%s: %v", id, err)
 	}

@@ -81,7 +81,7 @@ Documentation: README.md and docs/ in the source tree.`,
 	logger := func() *slog.Logger { return lf.logger(stderr) }
 	root.AddCommand(newVersionCmd(), newClearCmd(), newMeterCmd(logger), newSimCmd(logger),
 		newGatewayCmd(logger), newConfigCmd(), newKeyCmd(logger), newDemoCmd(logger),
-		newLedgerCmd(), newSettlementsCmd())
+		newLedgerCmd(), newSettlementsCmd(), newCertsCmd())
 	return root
 }
 

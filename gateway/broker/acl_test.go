@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/broker"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt/mqtttest"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
 )
 
@@ -48,6 +50,45 @@ var aclCases = []struct {
 	{"operator", "p2pgrid/v1/c1/orders/gw-a", false},
 	{"operator", "p2pgrid/v1/c1/status/gw-a", false},
 	{"operator", "p2pgrid/v2/c1/result/96", false},
+	{"gw-a", "p2pgrid/v1/c1/metered/gw-a", true},
+	{"gw-a", "p2pgrid/v1/c1/metered/gw-b", false},
+	{"gw-a", "p2pgrid/v1/c1/settlement/2026-11-22T12:15Z", false},
+	{"operator", "p2pgrid/v1/c1/settlement/2026-11-22T12:15Z", true},
+	{"operator", "p2pgrid/v1/c1/metered/gw-a", false},
+	{"operator", "p2pgrid/v1/c1/metered/operator", true},
+}
+
+// TestACLCasesCoverEveryKind: for every kind of topic the protocol has,
+// aclCases say who may publish there and who may not, so the shipped
+// file, Mosquitto, CanPublish and the embedded broker agree on all of
+// them: a gateway on its own topic (yes) and on another's (no) for the
+// kinds gateways publish; a gateway (no) and the clearer (yes) for the
+// kinds clearers publish.
+func TestACLCasesCoverEveryKind(t *testing.T) {
+	gatewayKinds := []string{protocol.KindOrders, protocol.KindTelemetry, protocol.KindStatus, protocol.KindMetered}
+	clearerKinds := []string{protocol.KindBook, protocol.KindResult, protocol.KindSettlement, protocol.KindRoster}
+	has := func(user, kind string, own, allowed bool) bool {
+		for _, c := range aclCases {
+			l := strings.Split(c.topic, "/")
+			if len(l) < 4 || l[0] != "p2pgrid" || l[1] != "v1" || l[3] != kind || c.user != user || c.allowed != allowed {
+				continue
+			}
+			if len(l) == 5 && (l[4] == user) == own || len(l) == 4 && kind == protocol.KindRoster {
+				return true
+			}
+		}
+		return false
+	}
+	for _, k := range gatewayKinds {
+		if !has("gw-a", k, true, true) || !has("gw-a", k, false, false) {
+			t.Errorf("aclCases lack %s: gw-a on its own (allowed) and on another's (denied)", k)
+		}
+	}
+	for _, k := range clearerKinds {
+		if !has("gw-a", k, false, false) || !has("operator", k, false, true) {
+			t.Errorf("aclCases lack %s: gw-a (denied) and the clearer (allowed)", k)
+		}
+	}
 }
 
 var aclPasswords = map[string]string{"gw-a": "pw-a", "operator": "pw-op", "observer": "pw-obs", "gw-late": "pw-late", "gw-b": "pw-b"}

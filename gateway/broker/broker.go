@@ -38,13 +38,15 @@ type Options struct {
 	AllowNonLoopback bool `yaml:"allow_non_loopback" json:"allow_non_loopback"`
 	// ACL enforces the rules of configs/mosquitto/acl: a client must log in
 	// with a username (its gateway id; the password is not checked); it may
-	// publish only to its own orders, telemetry and status topics, and only
-	// the users in Clearers may also publish book, result and roster;
+	// publish only to its own orders, telemetry, status and metered topics,
+	// and only the users in Clearers may also publish book, result,
+	// settlement and roster;
 	// everybody may read everything under p2pgrid/v1/ and nothing else.
 	// Denied publishes are acknowledged and dropped, as Mosquitto does.
 	ACL bool `yaml:"acl" json:"acl"`
-	// Clearers are the usernames allowed to publish book, result and roster
-	// when ACL is on.
+	// Clearers are the usernames allowed to publish book, result,
+	// settlement and roster when ACL is on (the "user" blocks of
+	// configs/mosquitto/acl).
 	Clearers []string `yaml:"clearers" json:"clearers"`
 	// Logger receives mochi's logs; nil discards them.
 	Logger *slog.Logger `yaml:"-" json:"-"`

@@ -3,17 +3,8 @@ package mqtt_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -25,6 +16,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt/mqtttest"
+	"github.com/p2pgrid/p2pgrid/internal/pki"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
 )
 
@@ -194,16 +186,16 @@ func TestMosquittoMutualTLS(t *testing.T) {
 	testtool.Integration(t)
 	testtool.Require(t, "mosquitto", "apt-get install mosquitto mosquitto-clients")
 	dir := t.TempDir()
-	pki := writePKI(t, dir)
+	files := writePKI(t, dir)
 	m := mqtttest.Start(t, mqtttest.Config{
 		ACLFile: mqtttest.ShippedACL(t),
 		Users:   mosquittoUsers,
-		TLS:     &mqtttest.TLSFiles{CAFile: pki.ca, CertFile: pki.serverCert, KeyFile: pki.serverKey},
+		TLS:     &mqtttest.TLSFiles{CAFile: files.ca, CertFile: files.serverCert, KeyFile: files.serverKey},
 	})
 
 	o := mosquittoOptions(m, "gw-a")
 	o.Broker = strings.Replace(m.TLSURL, "ssl://", "mqtts://", 1)
-	o.CAFile, o.CertFile, o.KeyFile = pki.ca, pki.clientCert, pki.clientKey
+	o.CAFile, o.CertFile, o.KeyFile = files.ca, files.clientCert, files.clientKey
 	gw := connect(t, o)
 	plain := connect(t, mosquittoOptions(m, "gw-b"))
 	in := subscribe(t, plain, ordersA)
@@ -226,67 +218,36 @@ func TestMosquittoMutualTLS(t *testing.T) {
 type pkiFiles struct{ ca, serverCert, serverKey, clientCert, clientKey string }
 
 // writePKI writes a throw-away CA, a server certificate for 127.0.0.1 and
-// a client certificate, as PEM files.
+// a client certificate for gw-a, made by internal/pki (p2pgrid certs).
 func writePKI(t *testing.T, dir string) pkiFiles {
 	t.Helper()
-	key := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	writeKey := func(name string, k *ecdsa.PrivateKey) string {
-		der, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return write(name, "EC PRIVATE KEY", der)
-	}
-	now := time.Now()
-	caKey := key()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "p2pgrid test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, err := pki.NewCA("p2pgrid test CA", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := x509.ParseCertificate(caDER)
+	srv, err := ca.IssueServer([]string{"127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP) ([]byte, *ecdsa.PrivateKey) {
-		k := key()
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, k
+	cli, err := ca.IssueClient("gw-a", time.Hour)
+	if err != nil {
+		t.Fatal(err)
 	}
-	srvDER, srvKey := leaf(2, "127.0.0.1", x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")})
-	cliDER, cliKey := leaf(3, "gw-a", x509.ExtKeyUsageClientAuth, nil)
-	return pkiFiles{
-		ca:         write("ca.pem", "CERTIFICATE", caDER),
-		serverCert: write("server.pem", "CERTIFICATE", srvDER),
-		serverKey:  writeKey("server.key", srvKey),
-		clientCert: write("client.pem", "CERTIFICATE", cliDER),
-		clientKey:  writeKey("client.key", cliKey),
+	f := pkiFiles{
+		ca:         filepath.Join(dir, "ca.crt"),
+		serverCert: filepath.Join(dir, "server.crt"), serverKey: filepath.Join(dir, "server.key"),
+		clientCert: filepath.Join(dir, "client.crt"), clientKey: filepath.Join(dir, "client.key"),
 	}
+	if err := ca.WriteFiles(f.ca, filepath.Join(dir, "ca.key")); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WriteFiles(f.serverCert, f.serverKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.WriteFiles(f.clientCert, f.clientKey); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // TestShippedMosquittoConf runs Mosquitto with configs/mosquitto/mosquitto.conf

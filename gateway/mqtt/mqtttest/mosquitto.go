@@ -4,7 +4,8 @@
 // generated configuration (Start: the ACL file the test names, usually the
 // shipped configs/mosquitto/acl, and no persistence, so that a restart
 // forgets every session and subscription) or the shipped
-// configs/mosquitto/mosquitto.conf itself (StartShipped).
+// configs/mosquitto/mosquitto.conf itself, with its TLS listener and
+// certificates made by internal/pki (StartShipped, StartShippedWith).
 //
 // It is for tests only. A test that uses it should call
 // testtool.Integration first; Start fails the test, saying how to install
@@ -26,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pgrid/p2pgrid/internal/pki"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
 )
 
@@ -53,9 +55,14 @@ type TLSFiles struct {
 // Mosquitto is a running (or killed) Mosquitto.
 type Mosquitto struct {
 	// URL is tcp://127.0.0.1:Port; TLSURL is ssl://127.0.0.1:TLSPort when
-	// Config.TLS was given.
+	// there is a TLS listener (Config.TLS was given, or StartShipped).
 	URL, TLSURL   string
 	Port, TLSPort int
+	// TLS are the files of the TLS listener, when there is one.
+	TLS *TLSFiles
+	// PasswordFile is the password_file, written by mosquitto_passwd; a
+	// test may change it with mosquitto_passwd and Reload.
+	PasswordFile string
 
 	t       testing.TB
 	bin     string
@@ -110,6 +117,7 @@ func newMosquitto(t testing.TB, users map[string]string) (m *Mosquitto, dir, pwF
 	m.URL = "tcp://127.0.0.1:" + strconv.Itoa(m.Port)
 
 	pwFile = filepath.Join(dir, "passwd")
+	m.PasswordFile = pwFile
 	names := make([]string, 0, len(users))
 	for u := range users {
 		names = append(names, u)
@@ -143,15 +151,62 @@ func (m *Mosquitto) run(conf string) {
 	m.Restart()
 }
 
-// StartShipped starts Mosquitto with the shipped mosquitto.conf and acl,
-// changed only where a test must: the loopback listener's port, the
-// password file (users), the persistence directory, the pid file, the log
-// destination (stderr, into the test's log) and, when the test runs as
-// root, the user to run as. It fails the test if the shipped file lacks one of those
-// settings.
+// StartShipped starts Mosquitto with the shipped mosquitto.conf and acl
+// for users (see StartShippedWith), with a new CA.
 func StartShipped(t testing.TB, users map[string]string) *Mosquitto {
 	t.Helper()
-	m, dir, pwFile := newMosquitto(t, users)
+	return StartShippedWith(t, Shipped{Users: users})
+}
+
+// Shipped is what a test wants of a Mosquitto running the shipped files.
+type Shipped struct {
+	// Users are the usernames and passwords of the password file, written
+	// with mosquitto_passwd.
+	Users map[string]string
+	// CA signs the broker's certificate, for 127.0.0.1 and localhost; nil
+	// makes a new one. Pass one to issue client certificates with it.
+	CA *pki.CA
+	// RequireCertificate removes the '#' of the shipped
+	// "#require_certificate true", as configs/mosquitto/README.md says to:
+	// clients must then show a certificate signed by CA.
+	RequireCertificate bool
+}
+
+// StartShippedWith starts Mosquitto with the shipped mosquitto.conf and
+// acl, changed only where a test must: the two listeners' ports (and the
+// TLS listener bound to 127.0.0.1 rather than every interface), the paths
+// of the CA, server certificate and key (made with package pki), of the
+// password file, the persistence directory and the pid file, the log
+// destination (stderr, into the test's log), when the test runs as root
+// the user to run as, and what s asks for. It fails the test if the
+// shipped file lacks one of those settings.
+//
+// TLSURL is then ssl://127.0.0.1:TLSPort and TLS holds the files; URL is
+// the loopback listener.
+func StartShippedWith(t testing.TB, s Shipped) *Mosquitto {
+	t.Helper()
+	m, dir, pwFile := newMosquitto(t, s.Users)
+	ca := s.CA
+	if ca == nil {
+		var err error
+		if ca, err = pki.NewCA("mqtttest CA", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := ca.IssueServer([]string{"127.0.0.1", "localhost"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.TLS = &TLSFiles{CAFile: filepath.Join(dir, "ca.crt"), CertFile: filepath.Join(dir, "server.crt"), KeyFile: filepath.Join(dir, "server.key")}
+	if err := os.WriteFile(m.TLS.CAFile, ca.CertPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WriteFiles(m.TLS.CertFile, m.TLS.KeyFile); err != nil {
+		t.Fatal(err)
+	}
+	m.TLSPort = testtool.FreePort(t)
+	m.TLSURL = "ssl://127.0.0.1:" + strconv.Itoa(m.TLSPort)
+
 	raw, err := os.ReadFile(ShippedConf(t))
 	if err != nil {
 		t.Fatal(err)
@@ -163,11 +218,18 @@ func StartShipped(t testing.TB, users map[string]string) *Mosquitto {
 	rewrite := map[string]string{
 		"user":                 "user " + runAs,
 		"listener 1883":        fmt.Sprintf("listener %d 127.0.0.1", m.Port),
+		"listener 8883":        fmt.Sprintf("listener %d 127.0.0.1", m.TLSPort),
+		"cafile":               "cafile " + m.TLS.CAFile,
+		"certfile":             "certfile " + m.TLS.CertFile,
+		"keyfile":              "keyfile " + m.TLS.KeyFile,
 		"password_file":        "password_file " + pwFile,
 		"acl_file":             "acl_file " + ShippedACL(t),
 		"persistence_location": "persistence_location " + dir + "/",
 		"log_dest":             "log_dest stderr",
 		"pid_file":             "pid_file " + filepath.Join(dir, "mosquitto.pid"),
+	}
+	if s.RequireCertificate {
+		rewrite["#require_certificate"] = "require_certificate true"
 	}
 	seen := map[string]bool{}
 	var conf strings.Builder
@@ -214,6 +276,7 @@ func Start(t testing.TB, cfg Config) *Mosquitto {
 	if cfg.TLS != nil {
 		m.TLSPort = testtool.FreePort(t)
 		m.TLSURL = "ssl://127.0.0.1:" + strconv.Itoa(m.TLSPort)
+		m.TLS = cfg.TLS
 		fmt.Fprintf(&conf, "listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",
 			m.TLSPort, cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile)
 	}
@@ -274,6 +337,21 @@ func (m *Mosquitto) Restart() {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+}
+
+// Reload makes Mosquitto re-read its password and ACL files (SIGHUP, what
+// systemctl reload mosquitto sends). It returns at once; Mosquitto reloads
+// a moment later.
+func (m *Mosquitto) Reload() {
+	m.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		m.t.Fatal("mqtttest: Reload while Mosquitto is not running")
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		m.t.Fatalf("mqtttest: reload: %v", err)
 	}
 }
 

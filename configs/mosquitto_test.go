@@ -1,0 +1,176 @@
+package configs_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/p2pgrid/p2pgrid/gateway/config"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+)
+
+// block is a fenced code block of a Markdown file.
+type block struct {
+	info, text string // the word after ```, and the content
+	line       int    // of the opening fence
+}
+
+// fencedBlocks returns the fenced code blocks of a Markdown file, with the
+// indentation of their fence removed from every line.
+func fencedBlocks(t *testing.T, path string) []block {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []block
+	var cur *block
+	var indent string
+	for i, line := range strings.Split(string(data), "\n") {
+		trimmed := strings.TrimLeft(line, " ")
+		if strings.HasPrefix(trimmed, "```") {
+			if cur == nil {
+				indent = line[:len(line)-len(trimmed)]
+				cur = &block{info: strings.TrimPrefix(trimmed, "```"), line: i + 1}
+			} else {
+				out = append(out, *cur)
+				cur = nil
+			}
+			continue
+		}
+		if cur != nil {
+			cur.text += strings.TrimPrefix(line, indent) + "\n"
+		}
+	}
+	if cur != nil {
+		t.Fatalf("%s:%d: a fenced block is never closed", path, cur.line)
+	}
+	return out
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// isACLRule says whether a line is a Mosquitto ACL rule.
+func isACLRule(line string) bool {
+	f := strings.Fields(line)
+	return len(f) >= 2 && (f[0] == "topic" || f[0] == "pattern" || f[0] == "user")
+}
+
+// There is one ACL, the shipped file: the pages that explain it show it
+// byte for byte, and show no other rules but the README's example of a
+// further clearer, which is the shipped clearer's block under another name.
+func TestACLShownVerbatim(t *testing.T) {
+	acl := readFile(t, filepath.Join("mosquitto", "acl"))
+	const clearerExample = "clearer-north"
+	for _, page := range []string{filepath.Join("..", "docs", "mqtt.md"), filepath.Join("mosquitto", "README.md")} {
+		shown := false
+		for _, b := range fencedBlocks(t, page) {
+			if b.text == acl {
+				shown = true
+				continue
+			}
+			rules := false
+			for _, line := range strings.Split(b.text, "\n") {
+				rules = rules || isACLRule(line)
+			}
+			if !rules {
+				continue
+			}
+			// The example of another clearer: the shipped clearer's block,
+			// which ends the file, with the name changed.
+			operator := strings.ReplaceAll(b.text, "user "+clearerExample+"\n", "user operator\n")
+			if !strings.HasPrefix(b.text, "user "+clearerExample+"\n") || !strings.HasSuffix(acl, "\n"+operator) {
+				t.Errorf("%s:%d: ACL rules that are not configs/mosquitto/acl:\n%s", page, b.line, b.text)
+			}
+		}
+		if !shown {
+			t.Errorf("%s does not show configs/mosquitto/acl verbatim in a fenced block", page)
+		}
+	}
+}
+
+// The shipped ACL lets the gateways publish every kind of topic the
+// protocol has them publish, on their own topics (%u), and the clearer
+// every kind clearers publish. (gateway/broker's tests run the same rules
+// against Mosquitto itself, for every kind.)
+func TestACLGrantsEveryKind(t *testing.T) {
+	acl := readFile(t, filepath.Join("mosquitto", "acl"))
+	var patterns, clearer []string
+	inUser := ""
+	for _, line := range strings.Split(acl, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "user":
+			inUser = f[1]
+		case len(f) == 3 && f[0] == "pattern" && f[1] == "write":
+			patterns = append(patterns, f[2])
+		case len(f) == 3 && f[0] == "topic" && f[1] == "write" && inUser == "operator":
+			clearer = append(clearer, f[2])
+		}
+	}
+	for _, k := range []string{protocol.KindOrders, protocol.KindTelemetry, protocol.KindStatus, protocol.KindMetered} {
+		if want := protocol.TopicRoot + "/+/" + k + "/%u"; !contains(patterns, want) {
+			t.Errorf("the ACL lacks \"pattern write %s\": a gateway's %s would be dropped", want, k)
+		}
+	}
+	for _, k := range []string{protocol.KindBook, protocol.KindResult, protocol.KindSettlement} {
+		if want := protocol.TopicRoot + "/+/" + k + "/#"; !contains(clearer, want) {
+			t.Errorf("the clearer operator lacks \"topic write %s\": its %s would be dropped", want, k)
+		}
+	}
+	if want := protocol.TopicRoot + "/+/" + protocol.KindRoster; !contains(clearer, want) {
+		t.Errorf("the clearer operator lacks \"topic write %s\"", want)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// The gateway configuration configs/mosquitto/README.md tells to write is
+// a valid one, with and without the client certificate lines.
+func TestREADMEGatewayConfig(t *testing.T) {
+	var yamls []string
+	for _, b := range fencedBlocks(t, filepath.Join("mosquitto", "README.md")) {
+		if b.info == "yaml" {
+			yamls = append(yamls, b.text)
+		}
+	}
+	if len(yamls) != 2 || !strings.HasPrefix(yamls[0], "gateway:") || !strings.HasPrefix(yamls[1], "  cert_file:") {
+		t.Fatalf("want two yaml blocks in configs/mosquitto/README.md, a gateway's configuration and its cert_file and key_file; got %q", yamls)
+	}
+	pw := filepath.Join(t.TempDir(), "mqtt.password")
+	if err := os.WriteFile(pw, []byte("its-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"P2PGRID_MQTT_PASSWORD_FILE=" + pw}
+	cfg, err := config.Parse([]byte(yamls[0]), env)
+	if err != nil {
+		t.Fatalf("the README's gateway configuration: %v", err)
+	}
+	m := cfg.MQTT
+	if m.Broker != "mqtts://broker.lan:8883" || m.Username != cfg.Gateway || m.CAFile == "" || string(m.Password) != "its-password" {
+		t.Errorf("the README's gateway configuration gives broker %q, username %q (gateway %q), ca_file %q, password from the file %v",
+			m.Broker, m.Username, cfg.Gateway, m.CAFile, string(m.Password) == "its-password")
+	}
+	cfg, err = config.Parse([]byte(yamls[0]+yamls[1]), env)
+	if err != nil {
+		t.Fatalf("the README's gateway configuration with a client certificate: %v", err)
+	}
+	if cfg.MQTT.CertFile == "" || cfg.MQTT.KeyFile == "" {
+		t.Errorf("cert_file %q, key_file %q: the client certificate lines are not in the mqtt section", cfg.MQTT.CertFile, cfg.MQTT.KeyFile)
+	}
+}
