@@ -69,6 +69,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,10 +205,11 @@ type message struct {
 // password, not authorised, client id rejected) and bad options fail at once.
 // After Connect the client reconnects by itself, for good, until Close.
 func Connect(ctx context.Context, o Options) (*Client, error) {
-	broker, tlsURL, err := checkBroker(o.Broker)
+	tlsURL, err := CheckBroker(o.Broker)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mqtt broker: %w", err)
 	}
+	broker := o.Broker // CheckBroker refuses credentials: nothing to hide
 	if o.ClientID == "" {
 		return nil, fmt.Errorf("mqtt broker %s: ClientID is empty: a persistent session needs a stable client id (the gateway id)", broker)
 	}
@@ -688,29 +690,46 @@ func waitToken(tok paho.Token, d time.Duration) error {
 	}
 }
 
-// checkBroker validates the broker URL and returns it without its password,
-// and whether it is a TLS URL.
-func checkBroker(raw string) (shown string, tlsURL bool, err error) {
+// brokerSchemes are the URL schemes of a broker, and whether each is TLS.
+var brokerSchemes = map[string]bool{
+	"tcp": false, "mqtt": false, "ws": false,
+	"ssl": true, "tls": true, "mqtts": true, "wss": true,
+}
+
+// CheckBroker checks a broker URL as Connect does, and says whether it is a
+// TLS URL: a known scheme (tcp://, mqtt://, ssl://, tls://, mqtts://, ws://,
+// wss://), a host, a port from 1 to 65535 (optional for websockets only),
+// and no credentials (they go in Options.Username and Password). Its errors
+// never quote a URL that carries credentials.
+func CheckBroker(raw string) (tls bool, err error) {
 	if raw == "" {
-		return "", false, errors.New("mqtt: Options.Broker is empty (want tcp://host:1883 or mqtts://host:8883)")
+		return false, errors.New("empty (want tcp://host:1883 or mqtts://host:8883)")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", false, fmt.Errorf("mqtt broker %q: %w", raw, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the url.Error repeats the URL, which may hold a password
+		}
+		return false, fmt.Errorf("not a URL: %w", err)
 	}
-	shown = u.Redacted()
-	switch strings.ToLower(u.Scheme) {
-	case "tcp", "mqtt", "ws":
-	case "ssl", "tls", "mqtts", "wss":
-		tlsURL = true
-	default:
-		return "", false, fmt.Errorf("mqtt broker %s: unsupported scheme %q (want tcp, mqtt, ssl, mqtts, tls, ws or wss)", shown, u.Scheme)
+	if u.User != nil {
+		return false, errors.New("credentials in the URL: give the username and password separately")
+	}
+	tls, ok := brokerSchemes[u.Scheme]
+	if !ok {
+		return false, fmt.Errorf("%q: want a tcp://, mqtt://, ssl://, tls://, mqtts://, ws:// or wss:// URL", raw)
 	}
 	if u.Hostname() == "" {
-		return "", false, fmt.Errorf("mqtt broker %s: no host", shown)
+		return false, fmt.Errorf("%q has no host", raw)
 	}
-	if u.Port() == "" && !strings.HasPrefix(strings.ToLower(u.Scheme), "ws") {
-		return "", false, fmt.Errorf("mqtt broker %s: no port (1883 for tcp, 8883 for TLS)", shown)
+	switch p := u.Port(); {
+	case p != "":
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return false, fmt.Errorf("%q: port %q is not a number from 1 to 65535", raw, p)
+		}
+	case !strings.HasPrefix(u.Scheme, "ws"):
+		return false, fmt.Errorf("%q has no port (1883 for tcp://, 8883 for TLS)", raw)
 	}
-	return shown, tlsURL, nil
+	return tls, nil
 }
