@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,15 +23,70 @@ import (
 )
 
 func TestConfigCheck(t *testing.T) {
-	code, out, errOut := runCLI(t, "", "config", "check", "../../configs/gateway.example.yaml")
-	if code != 0 || !strings.Contains(out, "ok") {
-		t.Errorf("example config: exit %d %q %q", code, out, errOut)
-	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("gateway: g1\ncomunity: c1\n"), 0o644)
-	code, _, errOut = runCLI(t, "", "config", "check", bad)
+	code, _, errOut := runCLI(t, "", "config", "check", bad)
 	if code != 2 || !strings.Contains(errOut, `unknown key "comunity"`) || !strings.Contains(errOut, "line 2") {
 		t.Errorf("bad config: exit %d %q", code, errOut)
+	}
+}
+
+// config check refuses what the gateway refuses: the example's roster,
+// profile_dir and CA file do not exist on this machine, and are listed one
+// per line in file order; with them in place (environment overrides), it
+// passes.
+func TestConfigCheckChecksWhatTheGatewayChecks(t *testing.T) {
+	const example = "../../configs/gateway.example.yaml"
+	code, out, errOut := runCLI(t, "", "config", "check", example)
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	want := []string{"line 50: roster: open /etc/p2pgrid/roster.json", "line 55: profile_dir: stat /etc/p2pgrid/devices", "line 75: mqtt.ca_file: CA file: open /etc/p2pgrid/lindenweg-ca.pem"}
+	if code != 2 || out != "" || len(lines) != len(want) {
+		t.Fatalf("example config on a bare machine: exit %d, stdout %q, stderr:\n%s", code, out, errOut)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], "p2pgrid: config "+example+": "+w) {
+			t.Errorf("line %d: %q, want %q", i+1, lines[i], w)
+		}
+	}
+
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	_, pub, _ := runCLI(t, "", "key", "--data", data)
+	k, err := protocol.ParsePublicKey(strings.TrimSpace(pub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roster := filepath.Join(dir, "roster.json")
+	writeRoster := func(members ...protocol.Member) {
+		r, err := protocol.NewRoster("lindenweg", members)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(roster, r.Encode(), 0o644)
+	}
+	writeRoster(protocol.Member{ID: "home-17", PublicKey: k, Clearer: true})
+	t.Setenv("P2PGRID_ROSTER", roster)
+	t.Setenv("P2PGRID_DATA_DIR", data)
+	t.Setenv("P2PGRID_PROFILE_DIR", dir)
+	t.Setenv("P2PGRID_MQTT_CA_FILE", "")
+	if code, out, errOut := runCLI(t, "", "config", "check", example); code != 0 || !strings.HasPrefix(out, example+": ok\n") {
+		t.Errorf("with its files in place: exit %d %q %q", code, out, errOut)
+	}
+
+	// The gateway's key is not the roster's; and an unknown profile.
+	other, _, _ := protocol.LoadOrCreateKey(t.TempDir())
+	writeRoster(protocol.Member{ID: "home-17", PublicKey: other.Public().(ed25519.PublicKey), Clearer: true})
+	t.Setenv("P2PGRID_DEVICES_0_PROFILE", "nosuch")
+	code, _, errOut = runCLI(t, "", "config", "check", example)
+	lines = strings.Split(strings.TrimSpace(errOut), "\n")
+	if code != 2 || len(lines) != 2 ||
+		!strings.Contains(lines[0], `line 26: gateway: the roster of "lindenweg" has another public key for "home-17"`) ||
+		!strings.Contains(lines[1], `environment P2PGRID_DEVICES_0_PROFILE: devices[0].profile: profile "nosuch"`) {
+		t.Errorf("wrong key, unknown profile: exit %d, stderr:\n%s", code, errOut)
+	}
+	t.Setenv("P2PGRID_DEVICES_0_PROFILE", "SDM630") // profile names are lower case
+	if code, _, errOut := runCLI(t, "", "config", "check", example); code != 2 || !strings.Contains(errOut, `devices[0].profile: "SDM630" is not a profile name`) {
+		t.Errorf("profile SDM630: exit %d %q", code, errOut)
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -41,8 +40,13 @@ const EmbeddedBrokerAddr = "127.0.0.1:1883"
 
 // Options adjust a daemon beyond its configuration.
 type Options struct {
+	// Logger is the root logger; Run scopes it with the gateway id. nil
+	// discards the logs.
 	Logger  *slog.Logger
 	Version string
+	// ConfigFile is the file cfg was loaded from, for the start line ("":
+	// a configuration built in code).
+	ConfigFile string
 	// Now is the clock (nil: time.Now); the demo passes the simulator's.
 	Now func() time.Time
 	// Tick is how often the loop runs (default 1s).
@@ -84,19 +88,19 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	// Everything the gateway refuses, refused before anything else: the
+	// same check as p2pgrid config check.
+	roster, err := check(cfg, o.Roster)
+	if err != nil {
+		return err
+	}
 	key, err := Key(cfg, log)
 	if err != nil {
 		return err
 	}
-	roster := o.Roster
-	if roster == nil {
-		data, err := os.ReadFile(cfg.Roster)
-		if err != nil {
-			return fmt.Errorf("roster: %w", err)
-		}
-		if roster, err = protocol.ParseRoster(data); err != nil {
-			return fmt.Errorf("roster %s: %w", cfg.Roster, err)
-		}
+	// A key created just now: the roster must hold it.
+	if err := cfg.CheckRoster(roster, key.Public().(ed25519.PublicKey)); err != nil {
+		return err
 	}
 	topics, err := protocol.NewTopics(cfg.Community)
 	if err != nil {
