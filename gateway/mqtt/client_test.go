@@ -463,3 +463,69 @@ func TestConnectFailsAtOnceWhenRefused(t *testing.T) {
 		t.Errorf("a refusal took %v: it should not be retried", d)
 	}
 }
+
+// A client from New and Start connects in the background: until the broker
+// is there, Publish fails at once (a gateway loop is not held up), Subscribe
+// is remembered, and the connection, the subscription and the status (the
+// last PublishStatus) come when the broker does.
+func TestStartConnectsInTheBackground(t *testing.T) {
+	b := startBroker(t, ":0")
+	addr := strings.TrimPrefix(b.URL(), "tcp://")
+	b.Close() // nobody listens there yet
+	o := withStatus(options("tcp://"+addr, "gw-a"), statusA)
+	o.Logger = testLog(t)
+	c, err := mqtt.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	c.Start()
+	in := newInbox()
+	if err := c.Subscribe(ordersA, in.handle); err != nil {
+		t.Fatalf("Subscribe while disconnected: %v", err)
+	}
+	start := time.Now()
+	err = c.Publish(context.Background(), ordersA, []byte("early"), false)
+	if !errors.Is(err, mqtt.ErrNotConnected) || !strings.Contains(err.Error(), addr) {
+		t.Errorf("Publish before the broker is up: %v, want ErrNotConnected naming the broker", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("Publish while disconnected took %v; it should fail at once", d)
+	}
+	if err := c.PublishStatus(context.Background(), []byte("online, 1 alarm")); !errors.Is(err, mqtt.ErrNotConnected) {
+		t.Errorf("PublishStatus while disconnected: %v, want ErrNotConnected", err)
+	}
+	if c.Connected() {
+		t.Fatal("connected without a broker")
+	}
+
+	time.Sleep(300 * time.Millisecond) // a few failed attempts
+	b2 := startBroker(t, addr)
+	eventually(t, wait, "the client to connect", c.Connected)
+	other := connect(t, options(b2.URL(), "gw-b"))
+	status := subscribe(t, other, statusA)
+	status.waitForMsg(t, msg{statusA, "online, 1 alarm"})
+	publish(t, other, ordersA, "after the broker came", false)
+	in.waitForMsg(t, msg{ordersA, "after the broker came"})
+}
+
+// Close stops a client that never got a connection, at once.
+func TestCloseBeforeTheFirstConnection(t *testing.T) {
+	b := startBroker(t, ":0")
+	url := b.URL()
+	b.Close()
+	c, err := mqtt.New(options(url, "gw-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	c.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if err := c.Publish(context.Background(), ordersA, []byte("x"), false); !errors.Is(err, mqtt.ErrClosed) {
+		t.Errorf("Publish after Close: %v, want ErrClosed", err)
+	}
+}
