@@ -271,13 +271,48 @@ market:
 		t.Fatal("no exit 20 s after SIGTERM")
 	}
 	waitStatus(t, statuses, "offline")
-	var sawStop bool
+	var lines []string
 	for l := range logs {
-		if strings.Contains(l, `"msg":"gateway stopping"`) && strings.Contains(l, `"gateway":"home1"`) {
-			sawStop = true
+		lines = append(lines, l)
+	}
+	checkGatewayLogs(t, lines, cfgFile, filepath.Join(dir, "data"))
+}
+
+// checkGatewayLogs checks a gateway's JSON logs: the first line says it
+// starts, with version, config file and data directory; the last one that
+// it stopped; the daemon's and the MQTT client's lines name the gateway
+// once (the daemon scopes the logger, nobody else does).
+func checkGatewayLogs(t *testing.T, lines []string, cfgFile, dataDir string) {
+	t.Helper()
+	if len(lines) < 2 {
+		t.Fatalf("logs:\n%s", strings.Join(lines, "\n"))
+	}
+	var first, last map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatalf("first log line %q: %v", lines[0], err)
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatalf("last log line %q: %v", lines[len(lines)-1], err)
+	}
+	if first["msg"] != "gateway starting" || first["version"] != versionString() || first["config"] != cfgFile ||
+		first["data_dir"] != dataDir || first["gateway"] != "home1" {
+		t.Errorf("first log line %s, want the start with version, config file and data directory", lines[0])
+	}
+	if last["msg"] != "gateway stopped" || last["gateway"] != "home1" {
+		t.Errorf("last log line %s, want gateway stopped", lines[len(lines)-1])
+	}
+	var sawStopping bool
+	for _, l := range lines {
+		for _, msg := range []string{"gateway starting", "gateway stopping", "gateway stopped", "mqtt connected", "mqtt closed", "serving /metrics and /healthz"} {
+			if strings.Contains(l, `"msg":"`+msg+`"`) {
+				if n := strings.Count(l, `"gateway":"home1"`); n != 1 {
+					t.Errorf("%d times gateway=home1 in %s", n, l)
+				}
+				sawStopping = sawStopping || msg == "gateway stopping"
+			}
 		}
 	}
-	if !sawStop {
+	if !sawStopping {
 		t.Error("no slog JSON line about stopping")
 	}
 }

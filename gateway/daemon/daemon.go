@@ -57,7 +57,9 @@ type Options struct {
 	OnVerified func(interval string, v *clearing.Verdict, err error)
 	OnSealed   func(s *clearing.Sealed)
 	OnSettled  func(s *settlement.IntervalSettlement)
-	// Ready, if set, is called once the gateway is connected and running.
+	// Ready, if set, is called once the gateway is connected to MQTT and
+	// subscribed (gateway.Start has run); the loop and /healthz run from
+	// before that.
 	Ready func(g *gateway.Gateway)
 }
 
@@ -77,23 +79,52 @@ func Key(cfg *config.Config, log *slog.Logger) (ed25519.PrivateKey, error) {
 
 // Run runs the gateway of cfg until ctx ends, then shuts down cleanly:
 // the loop stops, the offline status is published, connections close.
-func Run(ctx context.Context, cfg *config.Config, o Options) error {
+//
+// In this order: the logger is scoped with the gateway id (once: callers
+// pass the root logger); Check refuses everything the gateway would refuse
+// (the same errors as p2pgrid config check); the data directory is locked
+// (a second gateway on it is refused, before it could take the first one's
+// MQTT session); the key, the ledger and the devices are opened. Only then
+// does the network come in: the HTTP server (/healthz, /metrics) and the
+// loop start at once, reading the meters, while the MQTT connection is made
+// in the background, with backoff, for as long as it takes. Until it is up
+// /healthz says mqtt "disconnected" (503) and publishes fail at once; when
+// it is, the gateway subscribes (gateway.Start) and trades.
+func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = log.With("gateway", cfg.Gateway)
 	if o.Tick <= 0 {
 		o.Tick = time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	log.Info("gateway starting", "version", o.Version, "config", o.ConfigFile, "data_dir", cfg.DataDir)
+	defer func() {
+		if err != nil {
+			log.Error("gateway stopped", "err", err)
+		} else {
+			log.Info("gateway stopped")
+		}
+	}()
+
 	// Everything the gateway refuses, refused before anything else: the
 	// same check as p2pgrid config check.
 	roster, err := check(cfg, o.Roster)
 	if err != nil {
 		return err
 	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	key, err := Key(cfg, log)
 	if err != nil {
 		return err
@@ -106,6 +137,16 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if err != nil {
 		return err
 	}
+	led, err := ledger.Open(LedgerDir(cfg), ledger.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer led.Close()
+	devices, closeBuses, err := Devices(cfg, o.Now, log)
+	if err != nil {
+		return err
+	}
+	defer closeBuses()
 
 	brokerURL := cfg.MQTT.Broker
 	if brokerURL == "" {
@@ -117,18 +158,11 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		brokerURL = b.URL()
 		log.Info("embedded MQTT broker running", "url", brokerURL)
 	}
-
-	devices, closeBuses, err := Devices(cfg, o.Now, log)
-	if err != nil {
-		return err
-	}
-	defer closeBuses()
-
 	online, offline, err := statusPayloads(cfg.Gateway, o.Version, o.Now())
 	if err != nil {
 		return err
 	}
-	mc, err := mqtt.Connect(ctx, mqtt.Options{
+	mc, err := mqtt.New(mqtt.Options{
 		Broker: brokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password),
 		CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
 		WillTopic: topics.Status(cfg.Gateway), WillPayload: offline,
@@ -138,13 +172,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if err != nil {
 		return err
 	}
-	defer mc.Close() // publishes the offline status first
-
-	led, err := ledger.Open(LedgerDir(cfg), ledger.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	defer led.Close()
+	defer mc.Close() // publishes the offline status first, if connected
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -195,17 +223,28 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		}()
 		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
 	}
-	if err := g.Start(); err != nil {
-		return err
-	}
-	log.Info("gateway running", "community", cfg.Community, "clearer", string(cfg.Clearer), "devices", len(devices),
-		"broker", brokerURL, "interval", cfg.Market.Interval)
-	if o.Ready != nil {
-		o.Ready(g)
-	}
+	mc.Start()
+	log.Info("gateway running; connecting to MQTT", "community", cfg.Community, "clearer", string(cfg.Clearer), "devices", len(devices),
+		"broker", brokerURL, "interval", cfg.Market.Interval.String())
+
+	// The loop reads the meters from the start. The gateway subscribes
+	// (Start) on the loop's goroutine once the client is connected, so
+	// that no Tick runs half-way through it; until then its publishes fail
+	// at once (mqtt.ErrNotConnected) and are tried again by the gateway.
+	started := false
 	t := time.NewTicker(o.Tick)
 	defer t.Stop()
 	for {
+		if !started && mc.Connected() {
+			if err := g.Start(); err != nil {
+				return err
+			}
+			started = true
+			log.Info("gateway connected and subscribed", "broker", brokerURL)
+			if o.Ready != nil {
+				o.Ready(g)
+			}
+		}
 		g.Tick(ctx, o.Now())
 		select {
 		case <-ctx.Done():

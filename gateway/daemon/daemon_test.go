@@ -1,11 +1,15 @@
 package daemon
 
 import (
+	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,8 +19,13 @@ import (
 	"time"
 
 	"github.com/p2pgrid/p2pgrid/configs"
+	"github.com/p2pgrid/p2pgrid/gateway"
+	"github.com/p2pgrid/p2pgrid/gateway/broker"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
+	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/internal/testtool"
+	"github.com/p2pgrid/p2pgrid/meter/sim"
 )
 
 // A meter the project does not ship is one file in profile_dir away.
@@ -205,5 +214,224 @@ func TestCheckListsProblemsInFileOrder(t *testing.T) {
 	want := []string{"clearer", "profile_dir", "mqtt.ca_file", "telemetry.every"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("keys in order %q, want %q; error:\n%v", keys, want, err)
+	}
+}
+
+// startSim serves one simulated home over Modbus TCP and returns its URL.
+func startSim(t *testing.T) string {
+	t.Helper()
+	wall := time.Now()
+	s, err := sim.New(sim.Options{Homes: sim.DefaultHomes(1, 1),
+		Start: time.Date(2026, 6, 21, 12, 0, 0, 0, time.UTC), Now: func() time.Time { return wall }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.ServeTCP(fmt.Sprintf("127.0.0.1:%d", testtool.FreePort(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.URL
+}
+
+// runConfig is a gateway g1 (not a clearer) on broker, with its meter on
+// the simulator and /healthz on a free port.
+func runConfig(t *testing.T, f *checkFixture, broker, httpAddr string) *config.Config {
+	t.Helper()
+	f.writeRoster(t, "c1", protocol.Member{ID: "g1", PublicKey: f.key.Public().(ed25519.PublicKey)}, operator(t))
+	cfg := f.load(t, fmt.Sprintf("mqtt:\n  broker: %s\ndevices:\n  - {name: grid, url: %q, unit: %d, profile: %s, role: grid, poll: 200ms}\n",
+		broker, startSim(t), sim.MeterUnit, sim.MeterProfile))
+	cfg.Clearer, cfg.HTTP = config.ClearerNone, httpAddr
+	return cfg
+}
+
+// run runs the daemon until the test ends; the returned channel gets Run's
+// error.
+func run(t *testing.T, cfg *config.Config, o Options) <-chan error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	if o.Tick == 0 {
+		o.Tick = 50 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	go func() { done <- Run(ctx, cfg, o) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("Run did not return 20s after its context ended")
+		}
+	})
+	return done
+}
+
+// get returns the status code and body of an HTTP GET.
+func get(url string) (int, string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A gateway whose broker is unreachable serves /healthz (503, mqtt
+// disconnected) and /metrics and reads its meter from the start; when the
+// broker appears it connects, subscribes and says it is online.
+func TestRunServesAndReadsMetersWhileTheBrokerIsDown(t *testing.T) {
+	f := newCheckFixture(t)
+	brokerAddr := fmt.Sprintf("127.0.0.1:%d", testtool.FreePort(t)) // nobody listens there yet
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testtool.FreePort(t))
+	cfg := runConfig(t, f, "tcp://"+brokerAddr, httpAddr)
+	ready := make(chan *gateway.Gateway, 1)
+	run(t, cfg, Options{Ready: func(g *gateway.Gateway) { ready <- g }})
+
+	var health gateway.Health
+	eventually(t, "/healthz to report the meter read while MQTT is down", func() bool {
+		code, body, err := get("http://" + httpAddr + "/healthz")
+		if err != nil || json.Unmarshal([]byte(body), &health) != nil {
+			return false
+		}
+		if code != http.StatusServiceUnavailable || health.MQTT != "disconnected" || health.Status != "degraded" {
+			t.Fatalf("/healthz without a broker: %d %s", code, body)
+		}
+		return health.Devices["grid"] == "ok"
+	})
+	code, metrics, err := get("http://" + httpAddr + "/metrics")
+	if err != nil || code != 200 {
+		t.Fatalf("/metrics: %d %v", code, err)
+	}
+	for _, m := range []string{`p2pgrid_meter_reads_total{device="grid",result="ok"}`, "p2pgrid_mqtt_connected 0"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+	select {
+	case <-ready:
+		t.Fatal("Ready called without a broker")
+	default:
+	}
+
+	b, err := broker.Start(brokerAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	select {
+	case <-ready:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the gateway did not connect when the broker came")
+	}
+	eventually(t, "/healthz to say ok", func() bool {
+		code, body, _ := get("http://" + httpAddr + "/healthz")
+		return code == 200 && strings.Contains(body, `"mqtt":"connected"`)
+	})
+	topics, _ := protocol.NewTopics("c1")
+	if st := retainedStatus(t, b.URL(), topics.Status("g1")); st.State != protocol.StateOnline {
+		t.Errorf("retained status %+v, want online", st)
+	}
+}
+
+// retainedStatus reads the retained status on topic.
+func retainedStatus(t *testing.T, url, topic string) protocol.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := mqtt.Connect(ctx, mqtt.Options{Broker: url, ClientID: "watcher-" + t.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got := make(chan []byte, 1)
+	if err := c.Subscribe(topic, func(_ string, p []byte) {
+		select {
+		case got <- p:
+		default:
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-got:
+		st, err := protocol.DecodeStatus(p)
+		if err != nil {
+			t.Fatalf("status %q: %v", p, err)
+		}
+		return *st
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no retained status on %s", topic)
+	}
+	return protocol.Status{}
+}
+
+// A second gateway on the same data directory is refused before it
+// connects: the running one keeps its MQTT session (its will does not
+// fire) and the error names the data directory and the holder's pid.
+func TestRunRefusesASecondGatewayOnTheDataDir(t *testing.T) {
+	b, err := broker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	f := newCheckFixture(t)
+	cfg := runConfig(t, f, b.URL(), "")
+	ready := make(chan *gateway.Gateway, 1)
+	run(t, cfg, Options{Ready: func(g *gateway.Gateway) { ready <- g }})
+	var g *gateway.Gateway
+	select {
+	case g = <-ready:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the first gateway did not connect")
+	}
+
+	// A neighbour watches the first gateway's status from now on.
+	topics, _ := protocol.NewTopics("c1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w, err := mqtt.Connect(ctx, mqtt.Options{Broker: b.URL(), ClientID: "watcher"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	offline := make(chan struct{}, 16)
+	w.Subscribe(topics.Status("g1"), func(_ string, p []byte) {
+		if st, err := protocol.DecodeStatus(p); err == nil && st.State == protocol.StateOffline {
+			offline <- struct{}{}
+		}
+	})
+
+	second, cancelSecond := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelSecond()
+	err = Run(second, cfg, Options{Logger: slog.New(slog.DiscardHandler), Tick: 50 * time.Millisecond})
+	want := fmt.Sprintf("data directory %s: in use by another gateway (pid %d holds %s)", f.dataDir, os.Getpid(), filepath.Join(f.dataDir, LockFile))
+	if !errors.Is(err, ErrDataDirInUse) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("second Run: %v\nwant ErrDataDirInUse: %s", err, want)
+	}
+	select {
+	case <-offline:
+		t.Fatal("the running gateway went offline: the second one reached the broker")
+	case <-time.After(500 * time.Millisecond):
+	}
+	if h := g.Health(); h.MQTT != "connected" {
+		t.Errorf("the running gateway's MQTT is %s", h.MQTT)
 	}
 }
