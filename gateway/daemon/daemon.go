@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -177,8 +178,9 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(mqttCollector{mc})
+	msgr := &messenger{Client: mc}
 	g, err := gateway.New(gateway.Options{
-		Config: cfg, Key: key, Roster: roster, MQTT: mc, Devices: devices, Now: o.Now,
+		Config: cfg, Key: key, Roster: roster, MQTT: msgr, Devices: devices, Now: o.Now,
 		Logger: log, Registry: reg, Version: o.Version,
 		OnVerified: o.OnVerified, OnSealed: o.OnSealed, OnSettled: o.OnSettled, Ledger: led,
 	})
@@ -226,6 +228,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	mc.Start()
 	log.Info("gateway running; connecting to MQTT", "community", cfg.Community, "clearer", string(cfg.Clearer), "devices", len(devices),
 		"broker", brokerURL, "interval", cfg.Market.Interval.String())
+	// A broker that answers at once is given that moment, so that the
+	// first Tick's publishes do not fail for nothing; one that does not
+	// holds up the meters no longer than firstConnectWait.
+	waitConnected(ctx, mc, firstConnectWait)
 
 	// The loop reads the meters from the start. The gateway subscribes
 	// (Start) on the loop's goroutine once the client is connected, so
@@ -236,6 +242,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	defer t.Stop()
 	for {
 		if !started && mc.Connected() {
+			msgr.live.Store(true)
 			if err := g.Start(); err != nil {
 				return err
 			}
@@ -251,6 +258,27 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 			log.Info("gateway stopping")
 			return nil
 		case <-t.C:
+		}
+	}
+}
+
+// firstConnectWait is how long Run waits for the first MQTT connection
+// before its loop starts without it.
+const firstConnectWait = 2 * time.Second
+
+// waitConnected returns when c is connected, ctx ends or d has passed.
+func waitConnected(ctx context.Context, c *mqtt.Client, d time.Duration) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for !c.Connected() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-poll.C:
 		}
 	}
 }
@@ -337,6 +365,24 @@ func (l *lazySunSpec) Read(ctx context.Context) (meter.Reading, error) {
 		l.dev = nil // the device may have changed: discover again
 	}
 	return r, err
+}
+
+// messenger is the gateway's MQTT until it has started: its publishes fail
+// (as the client's do while disconnected) until the loop has seen the
+// client connected and is about to call gateway.Start, so that nothing a
+// Tick before Start does (a clearer sealing a book it did not collect)
+// reaches the broker, even if the connection comes up in the middle of
+// that Tick. Everything else is the client's.
+type messenger struct {
+	*mqtt.Client
+	live atomic.Bool
+}
+
+func (m *messenger) Publish(ctx context.Context, topic string, payload []byte, retained bool) error {
+	if !m.live.Load() {
+		return fmt.Errorf("mqtt: publish to %q: %w (the gateway has not subscribed yet)", topic, mqtt.ErrNotConnected)
+	}
+	return m.Client.Publish(ctx, topic, payload, retained)
 }
 
 // mqttCollector exposes the MQTT client's counters.

@@ -393,12 +393,12 @@ func TestRunRefusesASecondGatewayOnTheDataDir(t *testing.T) {
 	}
 	t.Cleanup(func() { b.Close() })
 	f := newCheckFixture(t)
-	cfg := runConfig(t, f, b.URL(), "")
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testtool.FreePort(t))
+	cfg := runConfig(t, f, b.URL(), httpAddr)
 	ready := make(chan *gateway.Gateway, 1)
 	run(t, cfg, Options{Ready: func(g *gateway.Gateway) { ready <- g }})
-	var g *gateway.Gateway
 	select {
-	case g = <-ready:
+	case <-ready:
 	case <-time.After(15 * time.Second):
 		t.Fatal("the first gateway did not connect")
 	}
@@ -431,7 +431,13 @@ func TestRunRefusesASecondGatewayOnTheDataDir(t *testing.T) {
 		t.Fatal("the running gateway went offline: the second one reached the broker")
 	case <-time.After(500 * time.Millisecond):
 	}
-	if h := g.Health(); h.MQTT != "connected" {
-		t.Errorf("the running gateway's MQTT is %s", h.MQTT)
+	_, metrics, err := get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"p2pgrid_mqtt_connected 1", "p2pgrid_mqtt_connection_lost_total 0"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("the running gateway's metrics lack %q", m)
+		}
 	}
 }
