@@ -90,6 +90,34 @@ func TestConfigCheckChecksWhatTheGatewayChecks(t *testing.T) {
 	}
 }
 
+// The gateway refuses at start what config check refuses, with the same
+// lines and exit status, before it opens anything.
+func TestGatewayRefusesWhatConfigCheckRefuses(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gateway.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("gateway: home1\ncommunity: c1\ndata_dir: %s\nroster: %s\nhttp: \"\"\n"+
+		"devices:\n  - {name: grid, url: \"tcp://127.0.0.1:1\", unit: 1, profile: nosuch, role: grid}\n",
+		filepath.Join(dir, "data"), filepath.Join(dir, "roster.json"))), 0o644)
+	code, _, checkErr := runCLI(t, "", "config", "check", cfg)
+	if code != 2 || strings.Count(checkErr, "\n") != 2 || !strings.Contains(checkErr, "line 4: roster: open ") ||
+		!strings.Contains(checkErr, `line 7: devices[0].profile: profile "nosuch"`) {
+		t.Fatalf("config check: exit %d\n%s", code, checkErr)
+	}
+	code, _, runErr := runCLI(t, "", "gateway", "--config", cfg, "--log-level", "error")
+	var printed []string // the logs aside (the last says the gateway stopped, and why)
+	for _, l := range strings.SplitAfter(runErr, "\n") {
+		if strings.HasPrefix(l, "p2pgrid: ") {
+			printed = append(printed, l)
+		}
+	}
+	if code != 2 || strings.Join(printed, "") != checkErr || !strings.Contains(runErr, `msg="gateway stopped"`) {
+		t.Errorf("gateway: exit %d\n%s\nwant exit 2 and what config check said:\n%s", code, runErr, checkErr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+		t.Error("the refused gateway created its data directory")
+	}
+}
+
 func TestKeyCommand(t *testing.T) {
 	dir := t.TempDir()
 	code, first, errOut := runCLI(t, "", "key", "--data", dir)
