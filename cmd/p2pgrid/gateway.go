@@ -90,8 +90,10 @@ per line in file order with its key and line, and exits 2.`,
 		Example: `  p2pgrid config check configs/gateway.example.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := config.Load(args[0], os.Environ())
-			if err != nil {
+			// Every problem at once: a file that decodes is checked
+			// whole, Validate included, as the gateway checks it at start.
+			cfg, err := config.LoadForCheck(args[0], os.Environ())
+			if cfg == nil {
 				return badInput(err)
 			}
 			if err := daemon.Check(cfg); err != nil {

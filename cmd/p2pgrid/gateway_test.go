@@ -84,9 +84,13 @@ func TestConfigCheckChecksWhatTheGatewayChecks(t *testing.T) {
 		!strings.Contains(lines[1], `environment P2PGRID_DEVICES_0_PROFILE: devices[0].profile: profile "nosuch"`) {
 		t.Errorf("wrong key, unknown profile: exit %d, stderr:\n%s", code, errOut)
 	}
+	// A setting that does not validate does not hide the rest.
 	t.Setenv("P2PGRID_DEVICES_0_PROFILE", "SDM630") // profile names are lower case
-	if code, _, errOut := runCLI(t, "", "config", "check", example); code != 2 || !strings.Contains(errOut, `devices[0].profile: "SDM630" is not a profile name`) {
-		t.Errorf("profile SDM630: exit %d %q", code, errOut)
+	code, _, errOut = runCLI(t, "", "config", "check", example)
+	lines = strings.Split(strings.TrimSpace(errOut), "\n")
+	if code != 2 || len(lines) != 2 || !strings.Contains(lines[0], `line 26: gateway: the roster of "lindenweg" has another public key`) ||
+		!strings.Contains(lines[1], `devices[0].profile: "SDM630" is not a profile name`) {
+		t.Errorf("wrong key, profile SDM630: exit %d, stderr:\n%s", code, errOut)
 	}
 }
 
@@ -250,7 +254,9 @@ market:
 		t.Fatal(err)
 	}
 	logs := make(chan string, 1000)
+	logsDone := make(chan struct{}) // the gateway closed its stderr: exited
 	go func() {
+		defer close(logsDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			logs <- sc.Text()
@@ -288,7 +294,14 @@ market:
 
 	cmd.Process.Signal(syscall.SIGTERM)
 	errc := make(chan error, 1)
-	go func() { errc <- cmd.Wait() }()
+	go func() {
+		// Wait closes the pipe: read the logs to the end first.
+		select {
+		case <-logsDone:
+		case <-time.After(20 * time.Second):
+		}
+		errc <- cmd.Wait()
+	}()
 	select {
 	case err := <-errc:
 		if err != nil {

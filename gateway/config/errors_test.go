@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -257,6 +259,30 @@ func TestErrorsInFileOrder(t *testing.T) {
 		"config: environment P2PGRID_MARKET_K: market.k: "
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("error:\n%v\nwant it to start:\n%s", err, want)
+	}
+}
+
+// LoadForCheck returns a file that decodes but does not validate, with
+// Validate's errors, so that config check can check it further; one that
+// does not decode, not at all.
+func TestLoadForCheck(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(minimal+"telemetry:\n  every: 1s\n"), 0o644)
+	c, err := LoadForCheck(bad, nil)
+	if c == nil || c.Gateway != "g1" || err == nil || !strings.Contains(err.Error(), "line 5: telemetry.every") {
+		t.Errorf("LoadForCheck of an invalid file: %v, %v", c, err)
+	}
+	if c, err := Load(bad, nil); c != nil || err == nil {
+		t.Errorf("Load of an invalid file: %v, %v", c, err)
+	}
+	broken := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(broken, []byte(minimal+"market: [\n"), 0o644)
+	if c, err := LoadForCheck(broken, nil); c != nil || err == nil {
+		t.Errorf("LoadForCheck of a file that does not decode: %v, %v", c, err)
+	}
+	if c, err := LoadForCheck(filepath.Join(dir, "nope.yaml"), nil); c != nil || err == nil {
+		t.Errorf("LoadForCheck of no file: %v, %v", c, err)
 	}
 }
 

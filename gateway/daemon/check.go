@@ -47,7 +47,8 @@ func check(cfg *config.Config, roster *protocol.Roster) (*protocol.Roster, error
 			fail("roster", err)
 		}
 	}
-	if roster != nil && cfg.Gateway != "" {
+	// Against the roster only ids Validate took (else it said what is wrong).
+	if roster != nil && protocol.CheckID(cfg.Gateway) == nil && protocol.CheckID(cfg.Community) == nil {
 		var pub ed25519.PublicKey
 		if key != nil {
 			pub = key.Public().(ed25519.PublicKey)
