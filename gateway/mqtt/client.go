@@ -382,6 +382,11 @@ func (c *Client) setConnection(pc paho.Client) {
 	}
 	c.mu.Unlock()
 	if closed {
+		// No online status from this connection's onConnect after the
+		// offline one.
+		c.statusMu.Lock()
+		c.closing = true
+		c.statusMu.Unlock()
 		c.dropConnection(pc)
 		return
 	}
