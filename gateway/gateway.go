@@ -97,7 +97,7 @@ type Gateway struct {
 	lastTelem time.Time
 
 	bounds   *boundaries // grid counters at interval starts
-	rejects  logLimiter  // rate-limits the logging of rejected messages
+	limit    logLimiter  // rate-limits repeated log lines (rejections, failed publishes)
 	settleMu sync.Mutex  // one settlement check at a time (checkSettlement)
 	ledgerMu sync.Mutex  // one ledger check-and-append at a time (record)
 }
@@ -117,19 +117,8 @@ func New(o Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: market: %w", cfg.Gateway, err)
 	}
-	if o.Roster.Community != cfg.Community {
-		return nil, fmt.Errorf("gateway %s: the roster is for community %q, the config for %q", cfg.Gateway, o.Roster.Community, cfg.Community)
-	}
-	pub, ok := o.Roster.Key(cfg.Gateway)
-	if !ok {
-		return nil, fmt.Errorf("gateway %s: not in the roster of %q; add its public key %s", cfg.Gateway, cfg.Community,
-			protocol.PublicKeyString(o.Key.Public().(ed25519.PublicKey)))
-	}
-	if !pub.Equal(o.Key.Public()) {
-		return nil, fmt.Errorf("gateway %s: the roster has another public key for this gateway than its key file", cfg.Gateway)
-	}
-	if cfg.Clearer != config.ClearerNone && !o.Roster.IsClearer(cfg.Gateway) {
-		return nil, fmt.Errorf("gateway %s: configured as %s clearer but the roster does not mark it clearer", cfg.Gateway, cfg.Clearer)
+	if err := cfg.CheckRoster(o.Roster, o.Key.Public().(ed25519.PublicKey)); err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", cfg.Gateway, err)
 	}
 	topics, err := protocol.NewTopics(cfg.Community)
 	if err != nil {
@@ -248,7 +237,7 @@ func (g *Gateway) handle(topic string, payload []byte) {
 		}
 		if max := maxSize[kind]; len(payload) > max {
 			g.metrics.badMessages.WithLabelValues(kind).Inc()
-			if ok, held := g.rejects.allow("size/"+kind, g.now()); ok {
+			if ok, held := g.limit.allow("size/"+kind, g.now()); ok {
 				g.log.Warn("message too large; ignored", "topic", topic, "bytes", len(payload), "max", max, "similar_not_logged", held)
 			}
 			return
@@ -298,7 +287,7 @@ func (g *Gateway) offer(topicGateway string, payload []byte) {
 	if err != nil {
 		reason := protocol.ReasonOf(err)
 		g.metrics.ordersRejected.WithLabelValues(string(reason)).Inc()
-		if ok, held := g.rejects.allow("order/"+topicGateway+"/"+string(reason), g.now()); ok {
+		if ok, held := g.limit.allow("order/"+topicGateway+"/"+string(reason), g.now()); ok {
 			g.log.Warn("order rejected", "from", gw, "interval", interval, "reason", reason, "err", err, "similar_not_logged", held)
 		}
 		return
@@ -338,7 +327,7 @@ func (g *Gateway) verify(interval string) {
 	}
 	if err != nil {
 		g.metrics.badMessages.WithLabelValues(protocol.KindResult).Inc()
-		if ok, held := g.rejects.allow("result", g.now()); ok {
+		if ok, held := g.limit.allow("result", g.now()); ok {
 			g.log.Warn("result rejected", "interval", interval, "err", err, "similar_not_logged", held)
 		}
 		return
@@ -385,11 +374,21 @@ func (g *Gateway) publish(ctx context.Context, topic string, payload []byte, ret
 	return g.mq.Publish(ctx, topic, payload, retained)
 }
 
-// Tick does what is due at now: poll devices, publish telemetry, place the
-// order for the open interval, and (a clearer) seal the interval whose
-// gate has closed. The loop calls it; tests call it with their own times.
+// Tick does what is due at now: poll devices, publish telemetry and metered
+// figures, place the order for the open interval, (a clearer) seal the
+// interval whose gate has closed and settle the one due, and raise alarms
+// about overdue results and settlements. Before Start it only polls: until
+// the gateway has subscribed it cannot tell what was published. The loop
+// calls it; tests call it with their own times.
 func (g *Gateway) Tick(ctx context.Context, now time.Time) {
 	g.poll(ctx, now)
+	g.mu.Lock()
+	started := !g.startedAt.IsZero()
+	g.mu.Unlock()
+	if !started {
+		g.forget(now)
+		return // not subscribed yet (the broker is not reachable): meters only
+	}
 	g.telemetry(ctx, now)
 	g.publishMetered(ctx)
 	g.submit(ctx, now)
@@ -457,7 +456,9 @@ func (g *Gateway) telemetry(ctx context.Context, now time.Time) {
 		err = g.publish(ctx, g.topics.Telemetry(g.id), payload, false)
 	}
 	if err != nil {
-		g.log.Warn("telemetry not published", "err", err)
+		if ok, held := g.limit.allow("publish/telemetry", g.now()); ok {
+			g.log.Warn("telemetry not published", "err", err, "similar_not_logged", held)
+		}
 	}
 }
 
@@ -503,7 +504,9 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 		return
 	}
 	if err := g.publish(ctx, g.topics.Orders(g.id), raw, false); err != nil {
-		g.log.Warn("order not published; will retry", "interval", interval, "err", err)
+		if ok, held := g.limit.allow("publish/order", g.now()); ok {
+			g.log.Warn("order not published; will retry", "interval", interval, "err", err, "similar_not_logged", held)
+		}
 		return
 	}
 	g.mu.Lock()
@@ -634,7 +637,9 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 		{g.topics.ResultLatest(), s.Result},
 	} {
 		if err := g.publish(ctx, p.topic, p.payload, true); err != nil {
-			g.log.Error("clearing not published; will retry", "interval", interval, "topic", p.topic, "err", err)
+			if ok, held := g.limit.allow("publish/clearing", g.now()); ok {
+				g.log.Error("clearing not published; will retry", "interval", interval, "topic", p.topic, "err", err, "similar_not_logged", held)
+			}
 			return
 		}
 	}

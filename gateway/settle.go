@@ -105,7 +105,9 @@ func (g *Gateway) publishMetered(ctx context.Context) {
 			err = g.publish(ctx, g.topics.Metered(g.id), raw, false)
 		}
 		if err != nil {
-			g.log.Warn("metered figures not published; will retry", "interval", interval, "err", err)
+			if ok, held := g.limit.allow("publish/metered", g.now()); ok {
+				g.log.Warn("metered figures not published; will retry", "interval", interval, "err", err, "similar_not_logged", held)
+			}
 			return
 		}
 		done(figuresSent)
@@ -142,7 +144,7 @@ func (g *Gateway) collectMetered(topicGateway string, payload []byte) {
 	}
 	if err != nil {
 		g.metrics.badMessages.WithLabelValues(protocol.KindMetered).Inc()
-		if ok, held := g.rejects.allow("metered/"+topicGateway, g.now()); ok {
+		if ok, held := g.limit.allow("metered/"+topicGateway, g.now()); ok {
 			g.log.Warn("metered figures rejected", "from", topicGateway, "err", err, "similar_not_logged", held)
 		}
 		return
@@ -212,7 +214,9 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 		err = g.publish(ctx, g.topics.Settlement(interval), msg, true)
 	}
 	if err != nil {
-		g.log.Error("settlement not published; will retry", "interval", interval, "err", err)
+		if ok, held := g.limit.allow("publish/settlement", g.now()); ok {
+			g.log.Error("settlement not published; will retry", "interval", interval, "err", err, "similar_not_logged", held)
+		}
 		return
 	}
 	g.mu.Lock()
@@ -282,7 +286,7 @@ func (g *Gateway) checkSettlement(interval string) {
 	}
 	if err != nil {
 		g.metrics.badMessages.WithLabelValues(protocol.KindSettlement).Inc()
-		if ok, held := g.rejects.allow("settlement", g.now()); ok {
+		if ok, held := g.limit.allow("settlement", g.now()); ok {
 			g.log.Warn("settlement rejected", "interval", interval, "err", err, "similar_not_logged", held)
 		}
 		return

@@ -217,7 +217,7 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 		go func() {
 			defer wg.Done()
 			err := daemon.Run(runCtx, cfgs[id], daemon.Options{
-				Logger: log.With("gateway", id), Version: versionString(), Now: s.Now, Tick: f.interval / 100,
+				Logger: log, Version: versionString(), Now: s.Now, Tick: f.interval / 100,
 				Roster: roster,
 				OnVerified: func(interval string, v *clearing.Verdict, err error) {
 					tr.verified(interval, id, err)

@@ -58,8 +58,13 @@ to standard error; stops cleanly on SIGTERM or SIGINT.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			log := logger().With("gateway", cfg.Gateway)
-			return daemon.Run(ctx, cfg, daemon.Options{Logger: log, Version: versionString()})
+			// Run scopes the logger with the gateway id, once.
+			err = daemon.Run(ctx, cfg, daemon.Options{Logger: logger(), Version: versionString(), ConfigFile: p})
+			var ce *config.Error
+			if errors.As(err, &ce) {
+				return badInput(err) // refused at the door: exit 2, as config check
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "configuration file (YAML); default $"+config.ConfigEnv)
@@ -74,14 +79,24 @@ func newConfigCmd() *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check FILE",
 		Short: "Validate a gateway configuration file (and the environment overrides)",
-		Long: `Validate a gateway configuration file as the gateway would at start, including
-P2PGRID_ environment overrides. Prints a summary and exits 0 when it is valid;
-otherwise prints every problem with its key and line and exits 2.`,
+		Long: `Validate a gateway configuration file as the gateway does at start, including
+P2PGRID_ environment overrides: every setting, the device URLs and profiles
+(profile_dir included), the MQTT CA, certificate and key files, the roster
+file (it lists this gateway, marks it clearer if it is configured as one,
+and, once the gateway has a key in data_dir, holds that key), and the key
+file. Nothing is created and nothing is connected to. Prints a summary and
+exits 0 when the gateway would start; otherwise prints every problem, one
+per line in file order with its key and line, and exits 2.`,
 		Example: `  p2pgrid config check configs/gateway.example.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := config.Load(args[0], os.Environ())
-			if err != nil {
+			// Every problem at once: a file that decodes is checked
+			// whole, Validate included, as the gateway checks it at start.
+			cfg, err := config.LoadForCheck(args[0], os.Environ())
+			if cfg == nil {
+				return badInput(err)
+			}
+			if err := daemon.Check(cfg); err != nil {
 				return badInput(err)
 			}
 			w := cmd.OutOrStdout()

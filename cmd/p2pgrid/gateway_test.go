@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,15 +23,123 @@ import (
 )
 
 func TestConfigCheck(t *testing.T) {
-	code, out, errOut := runCLI(t, "", "config", "check", "../../configs/gateway.example.yaml")
-	if code != 0 || !strings.Contains(out, "ok") {
-		t.Errorf("example config: exit %d %q %q", code, out, errOut)
-	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("gateway: g1\ncomunity: c1\n"), 0o644)
-	code, _, errOut = runCLI(t, "", "config", "check", bad)
+	code, _, errOut := runCLI(t, "", "config", "check", bad)
 	if code != 2 || !strings.Contains(errOut, `unknown key "comunity"`) || !strings.Contains(errOut, "line 2") {
 		t.Errorf("bad config: exit %d %q", code, errOut)
+	}
+}
+
+// lineOf returns the number of the first line of file that starts with
+// prefix.
+func lineOf(t *testing.T, file, prefix string) int {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return i + 1
+		}
+	}
+	t.Fatalf("%s has no line starting with %q", file, prefix)
+	return 0
+}
+
+// config check refuses what the gateway refuses: the example's roster,
+// profile_dir and CA file do not exist on this machine, and are listed one
+// per line in file order; with them in place (environment overrides), it
+// passes.
+func TestConfigCheckChecksWhatTheGatewayChecks(t *testing.T) {
+	const example = "../../configs/gateway.example.yaml"
+	code, out, errOut := runCLI(t, "", "config", "check", example)
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	want := []string{
+		fmt.Sprintf("line %d: roster: open /etc/p2pgrid/roster.json", lineOf(t, example, "roster:")),
+		fmt.Sprintf("line %d: profile_dir: stat /etc/p2pgrid/devices", lineOf(t, example, "profile_dir:")),
+		fmt.Sprintf("line %d: mqtt.ca_file: CA file: open /etc/p2pgrid/lindenweg-ca.pem", lineOf(t, example, "  ca_file:")),
+	}
+	if code != 2 || out != "" || len(lines) != len(want) {
+		t.Fatalf("example config on a bare machine: exit %d, stdout %q, stderr:\n%s", code, out, errOut)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], "p2pgrid: config "+example+": "+w) {
+			t.Errorf("line %d: %q, want %q", i+1, lines[i], w)
+		}
+	}
+
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	_, pub, _ := runCLI(t, "", "key", "--data", data)
+	k, err := protocol.ParsePublicKey(strings.TrimSpace(pub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roster := filepath.Join(dir, "roster.json")
+	writeRoster := func(members ...protocol.Member) {
+		r, err := protocol.NewRoster("lindenweg", members)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(roster, r.Encode(), 0o644)
+	}
+	writeRoster(protocol.Member{ID: "home-17", PublicKey: k, Clearer: true})
+	t.Setenv("P2PGRID_ROSTER", roster)
+	t.Setenv("P2PGRID_DATA_DIR", data)
+	t.Setenv("P2PGRID_PROFILE_DIR", dir)
+	t.Setenv("P2PGRID_MQTT_CA_FILE", "")
+	if code, out, errOut := runCLI(t, "", "config", "check", example); code != 0 || !strings.HasPrefix(out, example+": ok\n") {
+		t.Errorf("with its files in place: exit %d %q %q", code, out, errOut)
+	}
+
+	// The gateway's key is not the roster's; and an unknown profile.
+	other, _, _ := protocol.LoadOrCreateKey(t.TempDir())
+	writeRoster(protocol.Member{ID: "home-17", PublicKey: other.Public().(ed25519.PublicKey), Clearer: true})
+	t.Setenv("P2PGRID_DEVICES_0_PROFILE", "nosuch")
+	code, _, errOut = runCLI(t, "", "config", "check", example)
+	lines = strings.Split(strings.TrimSpace(errOut), "\n")
+	if code != 2 || len(lines) != 2 ||
+		!strings.Contains(lines[0], `line 26: gateway: the roster of "lindenweg" has another public key for "home-17"`) ||
+		!strings.Contains(lines[1], `environment P2PGRID_DEVICES_0_PROFILE: devices[0].profile: profile "nosuch"`) {
+		t.Errorf("wrong key, unknown profile: exit %d, stderr:\n%s", code, errOut)
+	}
+	// A setting that does not validate does not hide the rest.
+	t.Setenv("P2PGRID_DEVICES_0_PROFILE", "SDM630") // profile names are lower case
+	code, _, errOut = runCLI(t, "", "config", "check", example)
+	lines = strings.Split(strings.TrimSpace(errOut), "\n")
+	if code != 2 || len(lines) != 2 || !strings.Contains(lines[0], `line 26: gateway: the roster of "lindenweg" has another public key`) ||
+		!strings.Contains(lines[1], `devices[0].profile: "SDM630" is not a profile name`) {
+		t.Errorf("wrong key, profile SDM630: exit %d, stderr:\n%s", code, errOut)
+	}
+}
+
+// The gateway refuses at start what config check refuses, with the same
+// lines and exit status, before it opens anything.
+func TestGatewayRefusesWhatConfigCheckRefuses(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gateway.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("gateway: home1\ncommunity: c1\ndata_dir: %s\nroster: %s\nhttp: \"\"\n"+
+		"devices:\n  - {name: grid, url: \"tcp://127.0.0.1:1\", unit: 1, profile: nosuch, role: grid}\n",
+		filepath.Join(dir, "data"), filepath.Join(dir, "roster.json"))), 0o644)
+	code, _, checkErr := runCLI(t, "", "config", "check", cfg)
+	if code != 2 || strings.Count(checkErr, "\n") != 2 || !strings.Contains(checkErr, "line 4: roster: open ") ||
+		!strings.Contains(checkErr, `line 7: devices[0].profile: profile "nosuch"`) {
+		t.Fatalf("config check: exit %d\n%s", code, checkErr)
+	}
+	code, _, runErr := runCLI(t, "", "gateway", "--config", cfg, "--log-level", "error")
+	var printed []string // the logs aside (the last says the gateway stopped, and why)
+	for _, l := range strings.SplitAfter(runErr, "\n") {
+		if strings.HasPrefix(l, "p2pgrid: ") {
+			printed = append(printed, l)
+		}
+	}
+	if code != 2 || strings.Join(printed, "") != checkErr || !strings.Contains(runErr, `msg="gateway stopped"`) {
+		t.Errorf("gateway: exit %d\n%s\nwant exit 2 and what config check said:\n%s", code, runErr, checkErr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+		t.Error("the refused gateway created its data directory")
 	}
 }
 
@@ -179,7 +288,9 @@ influx:
 		t.Fatal(err)
 	}
 	logs := make(chan string, 1000)
+	logsDone := make(chan struct{}) // the gateway closed its stderr: exited
 	go func() {
+		defer close(logsDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			logs <- sc.Text()
@@ -218,7 +329,14 @@ influx:
 
 	cmd.Process.Signal(syscall.SIGTERM)
 	errc := make(chan error, 1)
-	go func() { errc <- cmd.Wait() }()
+	go func() {
+		// Wait closes the pipe: read the logs to the end first.
+		select {
+		case <-logsDone:
+		case <-time.After(20 * time.Second):
+		}
+		errc <- cmd.Wait()
+	}()
 	select {
 	case err := <-errc:
 		if err != nil {
@@ -229,13 +347,48 @@ influx:
 		t.Fatal("no exit 20 s after SIGTERM")
 	}
 	waitStatus(t, statuses, "offline")
-	var sawStop bool
+	var lines []string
 	for l := range logs {
-		if strings.Contains(l, `"msg":"gateway stopping"`) && strings.Contains(l, `"gateway":"home1"`) {
-			sawStop = true
+		lines = append(lines, l)
+	}
+	checkGatewayLogs(t, lines, cfgFile, filepath.Join(dir, "data"))
+}
+
+// checkGatewayLogs checks a gateway's JSON logs: the first line says it
+// starts, with version, config file and data directory; the last one that
+// it stopped; the daemon's and the MQTT client's lines name the gateway
+// once (the daemon scopes the logger, nobody else does).
+func checkGatewayLogs(t *testing.T, lines []string, cfgFile, dataDir string) {
+	t.Helper()
+	if len(lines) < 2 {
+		t.Fatalf("logs:\n%s", strings.Join(lines, "\n"))
+	}
+	var first, last map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatalf("first log line %q: %v", lines[0], err)
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatalf("last log line %q: %v", lines[len(lines)-1], err)
+	}
+	if first["msg"] != "gateway starting" || first["version"] != versionString() || first["config"] != cfgFile ||
+		first["data_dir"] != dataDir || first["gateway"] != "home1" {
+		t.Errorf("first log line %s, want the start with version, config file and data directory", lines[0])
+	}
+	if last["msg"] != "gateway stopped" || last["gateway"] != "home1" {
+		t.Errorf("last log line %s, want gateway stopped", lines[len(lines)-1])
+	}
+	var sawStopping bool
+	for _, l := range lines {
+		for _, msg := range []string{"gateway starting", "gateway stopping", "gateway stopped", "mqtt connected", "mqtt closed", "serving /metrics and /healthz"} {
+			if strings.Contains(l, `"msg":"`+msg+`"`) {
+				if n := strings.Count(l, `"gateway":"home1"`); n != 1 {
+					t.Errorf("%d times gateway=home1 in %s", n, l)
+				}
+				sawStopping = sawStopping || msg == "gateway stopping"
+			}
 		}
 	}
-	if !sawStop {
+	if !sawStopping {
 		t.Error("no slog JSON line about stopping")
 	}
 }

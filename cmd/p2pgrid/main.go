@@ -44,8 +44,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	msg := strings.Join(strings.Fields(err.Error()), " ") // one line, always
-	fmt.Fprintf(stderr, "p2pgrid: %s\n", msg)
+	for _, e := range problems(err) {
+		msg := strings.Join(strings.Fields(e.Error()), " ") // one line each, always
+		fmt.Fprintf(stderr, "p2pgrid: %s\n", msg)
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -54,6 +56,20 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 1
+}
+
+// problems splits an error that lists several problems (errors.Join, as a
+// configuration's errors are) into them, for one line each; any other
+// error is one problem.
+func problems(err error) []error {
+	e := err
+	if ee, ok := e.(*exitError); ok {
+		e = ee.err
+	}
+	if j, ok := e.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

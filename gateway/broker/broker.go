@@ -11,6 +11,11 @@
 // Mosquitto ACL (configs/mosquitto/acl): see acl.go and hook.go. Production brokers are
 // Mosquitto; this one never replaces it in integration tests.
 //
+// Mochi logs through the Logger given, adapted to p2pgrid's style: its
+// message-less record for every client connection that ends (one Warn per
+// client at every Close) is "client connection ended" at Debug, and its
+// "error" attribute is "err" (log.go).
+//
 // It knows nothing of the gateway or of what the topics mean beyond the ACL.
 package broker
 
@@ -85,7 +90,7 @@ func StartWith(o Options) (*Broker, error) {
 	}
 	ln := newTrackingListener(raw)
 	s := mochi.New(&mochi.Options{
-		Logger: logger,
+		Logger: slog.New(mochiLog{logger.Handler()}),
 		// $SYS topics every second would only be noise here.
 		SysTopicResendInterval: 3600,
 	})

@@ -1,9 +1,13 @@
 package broker_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -158,4 +162,67 @@ func TestRetainedAndWildcardSubscriptionsConcurrently(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("no retained status")
 	}
+}
+
+// Closing a broker with clients connected logs nothing at Warn: mochi's
+// message-less record for every connection that ends is "client
+// connection ended" at Debug, with the error under "err".
+func TestCloseWithClientsLogsNoEmptyWarnings(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		t.Run(level.String(), func(t *testing.T) {
+			var mu sync.Mutex
+			var buf bytes.Buffer
+			logger := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: level}))
+			b, err := broker.Start("127.0.0.1:0", logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for _, id := range []string{"gw-a", "gw-b"} {
+				c, err := mqtt.Connect(ctx, mqtt.Options{Broker: b.URL(), ClientID: id, MaxReconnectInterval: time.Hour})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+			}
+			b.Close()
+			time.Sleep(200 * time.Millisecond) // mochi logs from the connections' goroutines
+			mu.Lock()
+			defer mu.Unlock()
+			ended := 0
+			for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+				var r map[string]any
+				if err := json.Unmarshal([]byte(l), &r); err != nil {
+					t.Fatalf("log line %q: %v", l, err)
+				}
+				if r["msg"] == "" || r["level"] == "WARN" || r["level"] == "ERROR" {
+					t.Errorf("log line %s", l)
+				}
+				if _, ok := r["error"]; ok {
+					t.Errorf("log line with \"error\", not \"err\": %s", l)
+				}
+				if r["msg"] == "client connection ended" {
+					ended++
+					if r["level"] != "DEBUG" || r["err"] == nil || r["component"] != "broker" {
+						t.Errorf("log line %s", l)
+					}
+				}
+			}
+			if level == slog.LevelDebug && ended == 0 {
+				t.Errorf("at debug, no \"client connection ended\" line:\n%s", buf.String())
+			}
+		})
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -269,6 +269,15 @@ func defaultDevice() Device { return Device{Poll: DefaultPoll} }
 // env is the environment, as os.Environ returns it; only P2PGRID_ variables
 // are looked at. Pass nil for no overrides.
 func Load(path string, env []string) (*Config, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(path, data, env)
+}
+
+// readFile reads the configuration file, at most MaxFileSize+1 bytes.
+func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -278,7 +287,25 @@ func Load(path string, env []string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return parse(path, data, env)
+	return data, nil
+}
+
+// LoadForCheck is Load for a caller that checks the configuration further
+// and wants every problem at once (p2pgrid config check, which runs
+// daemon.Check, Validate included): a file that decodes but does not
+// validate is returned with Validate's errors, not nil. A file that cannot
+// be read or decoded returns nil and the error, as Load does. Use Load to
+// run a gateway.
+func LoadForCheck(path string, env []string) (*Config, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := decode(path, data, env)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
 }
 
 // Parse builds the configuration from the YAML document data: the defaults,
@@ -292,6 +319,18 @@ func Parse(data []byte, env []string) (*Config, error) {
 }
 
 func parse(file string, data []byte, env []string) (*Config, error) {
+	c, err := decode(file, data, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decode is parse without Validate.
+func decode(file string, data []byte, env []string) (*Config, error) {
 	c := Default()
 	c.src = &source{file: file, origins: map[string]origin{}}
 	if len(data) > MaxFileSize {
@@ -307,9 +346,6 @@ func parse(file string, data []byte, env []string) (*Config, error) {
 		c.MQTT.ClientID = c.Gateway
 	}
 	if err := c.readPasswordFile(); err != nil {
-		return nil, err
-	}
-	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return c, nil

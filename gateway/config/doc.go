@@ -23,8 +23,16 @@
 //     are checked by Validate, and the market section must make a valid
 //     auction.Market.
 //
+// Validate checks a setting with the check of the component that uses it:
+// device URLs with meter/bus.CheckURL, profile names with
+// meter/profile.ValidName, the broker URL with gateway/mqtt.CheckBroker. So
+// a value the file passes with is one the component takes. CheckRoster
+// checks the configuration against a roster the caller has read. Errors are
+// *Error, joined in file order (Join); KeyError places an error found
+// elsewhere at its key's line.
+//
 // The package reads the configuration file and, when mqtt.password_file is
-// set, the password file; nothing else. It does not open devices, brokers
-// or the roster, and knows nothing of what the gateway does with the values
-// beyond checking that they make sense together.
+// set, the password file; nothing else. It does not open devices, brokers,
+// profiles or the roster: gateway/daemon.Check does, the one check of
+// everything the gateway refuses at start, which p2pgrid config check runs.
 package config

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -38,6 +41,54 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// KeyError returns an *Error about key (a full path such as "roster" or
+// "devices[1].profile"), placed where the key's value came from: its line
+// of the file or its environment variable. A check made outside this
+// package (the roster, a profile file) reports with it in the same style.
+func (c *Config) KeyError(key string, err error) *Error {
+	return c.src.errorf(key, "%w", err)
+}
+
+// Join returns errs as one error, in file order: the *Errors about a line
+// of the file by line, then the others (environment variables, defaults,
+// errors of no key) in the order given, then "further errors not shown"
+// if one of errs says so. Joined errors in errs are flattened; nil errors
+// are dropped. Its message has one error per line. It returns nil if no
+// error is left.
+func Join(errs ...error) error {
+	var flat []error
+	var walk func(err error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if err != nil {
+			flat = append(flat, err)
+		}
+	}
+	for _, err := range errs {
+		walk(err)
+	}
+	rank := func(err error) int {
+		var e *Error
+		switch {
+		case errors.Is(err, errTooMany):
+			return 1 << 30
+		case errors.As(err, &e) && e.Line > 0 && e.Env == "":
+			return e.Line
+		}
+		return 1<<30 - 1
+	}
+	slices.SortStableFunc(flat, func(a, b error) int { return cmp.Compare(rank(a), rank(b)) })
+	if len(flat) == 0 {
+		return nil
+	}
+	return errors.Join(flat...)
+}
 
 // origin is where a value came from: a line of the file or a variable.
 type origin struct {

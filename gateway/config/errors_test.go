@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -131,17 +133,19 @@ func TestErrors(t *testing.T) {
 		{"max order below min trade", "policy:\n  max_order_kwh: 0.05\n",
 			`config: line 5: policy.max_order_kwh: policy.max_order_kwh 0.05 is below market.min_trade_kwh 0.1`, "policy.max_order_kwh", 5},
 		{"telemetry", "telemetry:\n  every: 0s\n",
-			`config: line 5: telemetry.every: 0s is not positive`, "telemetry.every", 5},
+			`config: line 5: telemetry.every: 0s is shorter than 5s, the protocol's limit`, "telemetry.every", 5},
+		{"telemetry faster than the protocol allows", "telemetry:\n  every: 1s\n",
+			`config: line 5: telemetry.every: 1s is shorter than 5s, the protocol's limit`, "telemetry.every", 5},
 
 		// MQTT.
 		{"broker scheme", "mqtt:\n  broker: http://broker:1883\n",
-			`config: line 5: mqtt.broker: "http://broker:1883": want a tcp://, mqtt://, ssl://, tls://, mqtts://, ws:// or wss:// URL (or "" for the embedded broker)`, "mqtt.broker", 5},
+			`config: line 5: mqtt.broker: "http://broker:1883": want a tcp://, mqtt://, ssl://, tls://, mqtts://, ws:// or wss:// URL`, "mqtt.broker", 5},
 		{"broker without host", "mqtt:\n  broker: tcp://:1883\n",
 			`config: line 5: mqtt.broker: "tcp://:1883" has no host`, "mqtt.broker", 5},
 		{"broker without port", "mqtt:\n  broker: mqtts://broker\n",
 			`config: line 5: mqtt.broker: "mqtts://broker" has no port (1883 for tcp://, 8883 for TLS)`, "mqtt.broker", 5},
 		{"broker credentials are not echoed", "mqtt:\n  broker: tcp://u:hunter2@broker\n",
-			`config: line 5: mqtt.broker: credentials in the URL: put them in mqtt.username and mqtt.password`, "mqtt.broker", 5},
+			`config: line 5: mqtt.broker: credentials in the URL: give the username and password separately`, "mqtt.broker", 5},
 		{"tls file without tls", "mqtt:\n  broker: tcp://broker:1883\n  ca_file: /ca.pem\n",
 			`config: line 6: mqtt.ca_file: set, but mqtt.broker "tcp://broker:1883" is not a TLS URL (ssl://, tls://, mqtts:// or wss://)`, "mqtt.ca_file", 6},
 		{"tls file with embedded broker", "mqtt:\n  ca_file: /ca.pem\n",
@@ -165,15 +169,22 @@ func TestErrors(t *testing.T) {
 		{"unit range", strings.Replace(devices, "unit: 1", "unit: 248", 1),
 			`config: line 7: devices[0].unit: 248 is outside 1..247`, "devices[0].unit", 7},
 		{"url scheme", strings.Replace(devices, "tcp://10.0.0.2", "modbus://10.0.0.2", 1),
-			`config: line 6: devices[0].url: "modbus://10.0.0.2": unknown scheme "modbus" (want tcp://, rtu://, rtutcp://)`, "devices[0].url", 6},
+			`config: line 6: devices[0].url: modbus url "modbus://10.0.0.2": unknown scheme "modbus" (want tcp, rtu or rtutcp)`, "devices[0].url", 6},
 		{"url without scheme", strings.Replace(devices, "tcp://10.0.0.2", "10.0.0.2:502", 1),
-			`config: line 6: devices[0].url: "10.0.0.2:502" has no scheme (want tcp://, rtu://, rtutcp://)`, "devices[0].url", 6},
+			`config: line 6: devices[0].url: modbus url "10.0.0.2:502": first path segment in URL cannot contain colon`, "devices[0].url", 6},
 		{"rtu url with host", strings.Replace(devices, "tcp://10.0.0.2", "rtu://dev/ttyUSB0", 1),
-			`config: line 6: devices[0].url: "rtu://dev/ttyUSB0": want rtu:// and the serial device's path, as in rtu:///dev/ttyUSB0`, "devices[0].url", 6},
+			`config: line 6: devices[0].url: modbus url "rtu://dev/ttyUSB0": host "dev" in an rtu url: the device path goes after three slashes, as in rtu:///dev/ttyUSB0`, "devices[0].url", 6},
+		// The bus's own check: what config check passes, Open accepts.
+		{"rtu baud", strings.Replace(devices, "tcp://10.0.0.2", "rtu:///dev/ttyUSB0?baud=9601", 1),
+			`config: line 6: devices[0].url: modbus url "rtu:///dev/ttyUSB0?baud=9601": baud "9601": want a standard rate such as 9600 or 19200`, "devices[0].url", 6},
+		{"tcp port", strings.Replace(devices, "tcp://10.0.0.2", "tcp://10.0.0.2:70000", 1),
+			`config: line 6: devices[0].url: modbus url "tcp://10.0.0.2:70000": port "70000" out of range 1..65535`, "devices[0].url", 6},
 		{"role", strings.Replace(devices, "role: grid", "role: battery", 1),
 			`config: line 9: devices[0].role: "battery" is not a device role (want grid or pv)`, "devices[0].role", 9},
 		{"profile", strings.Replace(devices, "profile: sdm630", "profile: ../sdm630", 1),
-			`config: line 8: devices[0].profile: "../sdm630" is not a profile name: character '/' at 2 is not one of [A-Za-z0-9._:-]`, "devices[0].profile", 8},
+			`config: line 8: devices[0].profile: "../sdm630" is not a profile name (lower-case letters, digits, - and _, as in sdm630)`, "devices[0].profile", 8},
+		{"profile in capitals", strings.Replace(devices, "profile: sdm630", "profile: SDM630", 1),
+			`config: line 8: devices[0].profile: "SDM630" is not a profile name (lower-case letters, digits, - and _, as in sdm630)`, "devices[0].profile", 8},
 		{"poll too short", devices + "    poll: 50ms\n",
 			`config: line 10: devices[0].poll: 50ms is shorter than 100ms`, "devices[0].poll", 10},
 		{"poll longer than the interval", devices + "    poll: 20m\n",
@@ -234,6 +245,44 @@ func TestErrorsWholeFile(t *testing.T) {
 				requireErrorLine(t, err, w)
 			}
 		})
+	}
+}
+
+// Errors are listed one per line in the order of the file's lines, not in
+// the order the checks run (the market is checked before the devices).
+func TestErrorsInFileOrder(t *testing.T) {
+	yaml := minimal + devices + "    poll: 50ms\nmarket:\n  grace: 0s\ntelemetry:\n  every: 1s\n"
+	_, err := Parse([]byte(yaml), []string{"P2PGRID_MARKET_K=2"})
+	want := "config: line 10: devices[0].poll: 50ms is shorter than 100ms\n" +
+		"config: line 12: market.grace: 0s is not positive\n" +
+		"config: line 14: telemetry.every: 1s is shorter than 5s, the protocol's limit\n" +
+		"config: environment P2PGRID_MARKET_K: market.k: "
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error:\n%v\nwant it to start:\n%s", err, want)
+	}
+}
+
+// LoadForCheck returns a file that decodes but does not validate, with
+// Validate's errors, so that config check can check it further; one that
+// does not decode, not at all.
+func TestLoadForCheck(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(minimal+"telemetry:\n  every: 1s\n"), 0o644)
+	c, err := LoadForCheck(bad, nil)
+	if c == nil || c.Gateway != "g1" || err == nil || !strings.Contains(err.Error(), "line 5: telemetry.every") {
+		t.Errorf("LoadForCheck of an invalid file: %v, %v", c, err)
+	}
+	if c, err := Load(bad, nil); c != nil || err == nil {
+		t.Errorf("Load of an invalid file: %v, %v", c, err)
+	}
+	broken := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(broken, []byte(minimal+"market: [\n"), 0o644)
+	if c, err := LoadForCheck(broken, nil); c != nil || err == nil {
+		t.Errorf("LoadForCheck of a file that does not decode: %v, %v", c, err)
+	}
+	if c, err := LoadForCheck(filepath.Join(dir, "nope.yaml"), nil); c != nil || err == nil {
+		t.Errorf("LoadForCheck of no file: %v, %v", c, err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -12,6 +11,10 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/meter/bus"
+	"github.com/p2pgrid/p2pgrid/meter/profile"
 )
 
 // Limits that Validate enforces.
@@ -25,8 +28,10 @@ const (
 )
 
 // Validate checks every setting and the rules between them, and returns
-// every problem found (errors.Join of *Error), or nil. A Config from Load or
-// Parse has passed it; call it on a Config built or changed in code.
+// every problem found (Join of *Error: one per line, in file order), or nil.
+// A Config from Load or Parse has passed it; call it on a Config built or
+// changed in code. It looks at nothing outside the Config: the gateway's
+// whole check at start, files and roster included, is daemon.Check.
 func (c *Config) Validate() error {
 	v := &validator{c: c}
 	v.top()
@@ -46,10 +51,10 @@ func (c *Config) Validate() error {
 			v.fail("influx.bucket", "is required with influx.url (InfluxDB 1.8: database/retention-policy)")
 		}
 	}
-	if c.Telemetry.Every <= 0 {
-		v.fail("telemetry.every", "%s is not positive", c.Telemetry.Every)
+	if c.Telemetry.Every < protocol.TelemetryMinPeriod {
+		v.fail("telemetry.every", "%s is shorter than %s, the protocol's limit", c.Telemetry.Every, protocol.TelemetryMinPeriod)
 	}
-	return errors.Join(v.errs...)
+	return Join(v.errs...)
 }
 
 type validator struct {
@@ -149,19 +154,12 @@ func checkListen(addr string) error {
 	return nil
 }
 
-// brokerSchemes are the URL schemes of an MQTT broker, and whether each
-// is TLS.
-var brokerSchemes = map[string]bool{
-	"tcp": false, "mqtt": false, "ws": false,
-	"ssl": true, "tls": true, "mqtts": true, "wss": true,
-}
-
 func (v *validator) mqtt() {
 	m := v.c.MQTT
 	tls := false
 	if m.Broker != "" {
 		var err error
-		if tls, err = checkBroker(m.Broker); err != nil {
+		if tls, err = mqtt.CheckBroker(m.Broker); err != nil {
 			v.fail("mqtt.broker", "%w", err)
 			tls = true // do not pile TLS errors on a broken URL
 		}
@@ -196,79 +194,13 @@ func (v *validator) mqtt() {
 	}
 }
 
-// checkBroker checks an MQTT broker URL and says whether it is TLS. Its
-// errors never quote a URL that carries credentials.
-func checkBroker(raw string) (tls bool, err error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the url.Error repeats the URL, which may hold a password
-		}
-		return false, fmt.Errorf("not a URL: %w", err)
-	}
-	if u.User != nil {
-		return false, errors.New("credentials in the URL: put them in mqtt.username and mqtt.password")
-	}
-	tls, ok := brokerSchemes[u.Scheme]
-	if !ok {
-		return false, fmt.Errorf("%q: want a tcp://, mqtt://, ssl://, tls://, mqtts://, ws:// or wss:// URL (or \"\" for the embedded broker)", raw)
-	}
-	if u.Hostname() == "" {
-		return false, fmt.Errorf("%q has no host", raw)
-	}
-	switch p := u.Port(); {
-	case p != "":
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return false, fmt.Errorf("%q: port %q is not a number from 1 to 65535", raw, p)
-		}
-	case !strings.HasPrefix(u.Scheme, "ws"): // gateway/mqtt wants the port
-		return false, fmt.Errorf("%q has no port (1883 for tcp://, 8883 for TLS)", raw)
-	}
-	return tls, nil
-}
-
-// modbusSchemes are the bus URL schemes of meter/bus.
-var modbusSchemes = []string{"tcp", "rtu", "rtutcp"}
-
-// checkModbusURL checks the shape of a bus URL: a known scheme, a host for
-// tcp and rtutcp, a device path for rtu. meter/bus checks the rest (ports,
-// serial parameters) when it opens the bus.
-func checkModbusURL(raw string) error {
-	if !strings.Contains(raw, "://") {
-		return fmt.Errorf("%q has no scheme (want %s)", raw, strings.Join(modbusSchemes, "://, ")+"://")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("%q is not a URL", raw)
-	}
-	switch u.Scheme {
-	case "tcp", "rtutcp":
-		if u.Hostname() == "" {
-			return fmt.Errorf("%q has no host (want %s://host:port)", raw, u.Scheme)
-		}
-	case "rtu":
-		if u.Host != "" || u.Path == "" || u.Path == "/" {
-			return fmt.Errorf("%q: want rtu:// and the serial device's path, as in rtu:///dev/ttyUSB0", raw)
-		}
-	case "":
-		return fmt.Errorf("%q has no scheme (want %s)", raw, strings.Join(modbusSchemes, "://, ")+"://")
-	default:
-		return fmt.Errorf("%q: unknown scheme %q (want %s)", raw, u.Scheme, strings.Join(modbusSchemes, "://, ")+"://")
-	}
-	if u.User != nil {
-		return fmt.Errorf("%q: user information is not supported", raw)
-	}
-	return nil
-}
-
 func (v *validator) devices() {
 	names := map[string]int{}
-	type bus struct {
+	type busUnit struct {
 		url  string
 		unit int
 	}
-	buses := map[bus]int{}
+	buses := map[busUnit]int{}
 	grid := -1
 	interval := v.c.Market.Interval
 	for i, d := range v.c.Devices {
@@ -282,7 +214,7 @@ func (v *validator) devices() {
 		}
 		if d.URL == "" {
 			v.failIn(key("url"), entry, "missing: the Modbus bus, as in tcp://192.168.1.50:502 or rtu:///dev/ttyUSB0")
-		} else if err := checkModbusURL(d.URL); err != nil {
+		} else if err := bus.CheckURL(d.URL); err != nil {
 			v.fail(key("url"), "%w", err)
 		}
 		switch {
@@ -291,7 +223,7 @@ func (v *validator) devices() {
 		case d.Unit < 1 || d.Unit > MaxUnit:
 			v.fail(key("unit"), "%d is outside 1..%d", d.Unit, MaxUnit)
 		default:
-			b := bus{d.URL, d.Unit}
+			b := busUnit{d.URL, d.Unit}
 			if j, dup := buses[b]; dup {
 				v.fail(key("unit"), "devices[%d] has the same url and unit", j)
 			} else {
@@ -300,8 +232,8 @@ func (v *validator) devices() {
 		}
 		if d.Profile == "" {
 			v.failIn(key("profile"), entry, "missing: a device profile such as sdm630, or sunspec")
-		} else if err := auction.CheckName(d.Profile); err != nil {
-			v.fail(key("profile"), "%q is not a profile name: %v", d.Profile, err)
+		} else if !profile.ValidName(d.Profile) {
+			v.fail(key("profile"), "%q is not a profile name (lower-case letters, digits, - and _, as in sdm630)", d.Profile)
 		}
 		switch d.Role {
 		case RoleGrid:

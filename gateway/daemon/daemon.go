@@ -12,9 +12,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,8 +41,13 @@ const EmbeddedBrokerAddr = "127.0.0.1:1883"
 
 // Options adjust a daemon beyond its configuration.
 type Options struct {
+	// Logger is the root logger; Run scopes it with the gateway id. nil
+	// discards the logs.
 	Logger  *slog.Logger
 	Version string
+	// ConfigFile is the file cfg was loaded from, for the start line ("":
+	// a configuration built in code).
+	ConfigFile string
 	// Now is the clock (nil: time.Now); the demo passes the simulator's.
 	Now func() time.Time
 	// Tick is how often the loop runs (default 1s).
@@ -53,7 +58,9 @@ type Options struct {
 	OnVerified func(interval string, v *clearing.Verdict, err error)
 	OnSealed   func(s *clearing.Sealed)
 	OnSettled  func(s *settlement.IntervalSettlement)
-	// Ready, if set, is called once the gateway is connected and running.
+	// Ready, if set, is called once the gateway is connected to MQTT and
+	// subscribed (gateway.Start has run); the loop and /healthz run from
+	// before that.
 	Ready func(g *gateway.Gateway)
 }
 
@@ -73,35 +80,74 @@ func Key(cfg *config.Config, log *slog.Logger) (ed25519.PrivateKey, error) {
 
 // Run runs the gateway of cfg until ctx ends, then shuts down cleanly:
 // the loop stops, the offline status is published, connections close.
-func Run(ctx context.Context, cfg *config.Config, o Options) error {
+//
+// In this order: the logger is scoped with the gateway id (once: callers
+// pass the root logger); Check refuses everything the gateway would refuse
+// (the same errors as p2pgrid config check); the data directory is locked
+// (a second gateway on it is refused, before it could take the first one's
+// MQTT session); the key, the ledger and the devices are opened. Only then
+// does the network come in: the HTTP server (/healthz, /metrics) and the
+// loop start at once, reading the meters, while the MQTT connection is made
+// in the background, with backoff, for as long as it takes. Until it is up
+// /healthz says mqtt "disconnected" (503) and publishes fail at once; when
+// it is, the gateway subscribes (gateway.Start) and trades.
+func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = log.With("gateway", cfg.Gateway)
 	if o.Tick <= 0 {
 		o.Tick = time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	log.Info("gateway starting", "version", o.Version, "config", o.ConfigFile, "data_dir", cfg.DataDir)
+	defer func() {
+		if err != nil {
+			log.Error("gateway stopped", "err", err)
+		} else {
+			log.Info("gateway stopped")
+		}
+	}()
+
+	// Everything the gateway refuses, refused before anything else: the
+	// same check as p2pgrid config check.
+	roster, err := check(cfg, o.Roster)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	key, err := Key(cfg, log)
 	if err != nil {
 		return err
 	}
-	roster := o.Roster
-	if roster == nil {
-		data, err := os.ReadFile(cfg.Roster)
-		if err != nil {
-			return fmt.Errorf("roster: %w", err)
-		}
-		if roster, err = protocol.ParseRoster(data); err != nil {
-			return fmt.Errorf("roster %s: %w", cfg.Roster, err)
-		}
+	// A key created just now: the roster must hold it.
+	if err := cfg.CheckRoster(roster, key.Public().(ed25519.PublicKey)); err != nil {
+		return err
 	}
 	topics, err := protocol.NewTopics(cfg.Community)
 	if err != nil {
 		return err
 	}
+	led, err := ledger.Open(LedgerDir(cfg), ledger.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer led.Close()
+	devices, closeBuses, err := Devices(cfg, o.Now, log)
+	if err != nil {
+		return err
+	}
+	defer closeBuses()
 
 	brokerURL := cfg.MQTT.Broker
 	if brokerURL == "" {
@@ -113,18 +159,11 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		brokerURL = b.URL()
 		log.Info("embedded MQTT broker running", "url", brokerURL)
 	}
-
-	devices, closeBuses, err := Devices(cfg, o.Now, log)
-	if err != nil {
-		return err
-	}
-	defer closeBuses()
-
 	online, offline, err := statusPayloads(cfg.Gateway, o.Version, o.Now())
 	if err != nil {
 		return err
 	}
-	mc, err := mqtt.Connect(ctx, mqtt.Options{
+	mc, err := mqtt.New(mqtt.Options{
 		Broker: brokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password),
 		CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
 		WillTopic: topics.Status(cfg.Gateway), WillPayload: offline,
@@ -134,19 +173,14 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if err != nil {
 		return err
 	}
-	defer mc.Close() // publishes the offline status first
-
-	led, err := ledger.Open(LedgerDir(cfg), ledger.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	defer led.Close()
+	defer mc.Close() // publishes the offline status first, if connected
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(mqttCollector{mc})
+	msgr := &messenger{Client: mc}
 	g, err := gateway.New(gateway.Options{
-		Config: cfg, Key: key, Roster: roster, MQTT: mc, Devices: devices, Now: o.Now,
+		Config: cfg, Key: key, Roster: roster, MQTT: msgr, Devices: devices, Now: o.Now,
 		Logger: log, Registry: reg, Version: o.Version, StateDir: cfg.DataDir,
 		OnVerified: o.OnVerified, OnSealed: o.OnSealed, OnSettled: o.OnSettled, Ledger: led,
 	})
@@ -191,23 +225,60 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		}()
 		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
 	}
-	if err := g.Start(); err != nil {
-		return err
-	}
-	log.Info("gateway running", "community", cfg.Community, "clearer", string(cfg.Clearer), "devices", len(devices),
-		"broker", brokerURL, "interval", cfg.Market.Interval)
-	if o.Ready != nil {
-		o.Ready(g)
-	}
+	mc.Start()
+	log.Info("gateway running; connecting to MQTT", "community", cfg.Community, "clearer", string(cfg.Clearer), "devices", len(devices),
+		"broker", brokerURL, "interval", cfg.Market.Interval.String())
+	// A broker that answers at once is given that moment, so that the
+	// first Tick's publishes do not fail for nothing; one that does not
+	// holds up the meters no longer than firstConnectWait.
+	waitConnected(ctx, mc, firstConnectWait)
+
+	// The loop reads the meters from the start. The gateway subscribes
+	// (Start) on the loop's goroutine once the client is connected, so
+	// that no Tick runs half-way through it; until then its publishes fail
+	// at once (mqtt.ErrNotConnected) and are tried again by the gateway.
+	started := false
 	t := time.NewTicker(o.Tick)
 	defer t.Stop()
 	for {
+		if !started && mc.Connected() {
+			msgr.live.Store(true)
+			if err := g.Start(); err != nil {
+				return err
+			}
+			started = true
+			log.Info("gateway connected and subscribed", "broker", brokerURL)
+			if o.Ready != nil {
+				o.Ready(g)
+			}
+		}
 		g.Tick(ctx, o.Now())
 		select {
 		case <-ctx.Done():
 			log.Info("gateway stopping")
 			return nil
 		case <-t.C:
+		}
+	}
+}
+
+// firstConnectWait is how long Run waits for the first MQTT connection
+// before its loop starts without it.
+const firstConnectWait = 2 * time.Second
+
+// waitConnected returns when c is connected, ctx ends or d has passed.
+func waitConnected(ctx context.Context, c *mqtt.Client, d time.Duration) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for !c.Connected() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-poll.C:
 		}
 	}
 }
@@ -294,6 +365,24 @@ func (l *lazySunSpec) Read(ctx context.Context) (meter.Reading, error) {
 		l.dev = nil // the device may have changed: discover again
 	}
 	return r, err
+}
+
+// messenger is the gateway's MQTT until it has started: its publishes fail
+// (as the client's do while disconnected) until the loop has seen the
+// client connected and is about to call gateway.Start, so that nothing a
+// Tick before Start does (a clearer sealing a book it did not collect)
+// reaches the broker, even if the connection comes up in the middle of
+// that Tick. Everything else is the client's.
+type messenger struct {
+	*mqtt.Client
+	live atomic.Bool
+}
+
+func (m *messenger) Publish(ctx context.Context, topic string, payload []byte, retained bool) error {
+	if !m.live.Load() {
+		return fmt.Errorf("mqtt: publish to %q: %w (the gateway has not subscribed yet)", topic, mqtt.ErrNotConnected)
+	}
+	return m.Client.Publish(ctx, topic, payload, retained)
 }
 
 // mqttCollector exposes the MQTT client's counters.

@@ -2,7 +2,13 @@
 // over github.com/eclipse/paho.mqtt.golang (MQTT 3.1.1) that publishes and
 // subscribes with QoS 1 on a persistent session, reconnects by itself with
 // backoff, re-subscribes after every reconnect, and keeps the gateway's
-// retained online/offline status true.
+// retained status true.
+//
+// Connect returns once connected. New and Start connect in the background
+// instead, for a gateway that must run (read its meters, serve /healthz)
+// while the broker is unreachable: until the connection is up, and while
+// it is down later, Publish fails at once with ErrNotConnected and
+// Subscribe is remembered for the connection.
 //
 // It knows nothing of orders, books or auctions: topics and payloads are
 // opaque strings and bytes. The gateway core declares the small
@@ -39,14 +45,17 @@
 // # Status
 //
 // With Options.WillTopic and OnlineTopic set (usually the same topic), the
-// retained status is "online" after every connect, the broker's will says
-// "offline" when the connection dies without a DISCONNECT, and Close says
-// "offline" itself (a clean disconnect does not fire the will). The client
-// also watches its own status topic: when a gateway reconnects before the
-// broker has noticed that its old connection died, the broker publishes the
-// old connection's will as it takes the session over, and the embedded
-// broker may do so after the new "online"; the client then says "online"
-// again (see watchStatus).
+// retained status is the client's current status after every connect
+// (OnlinePayload, or what PublishStatus last published: a status with
+// alarms), the broker's will says "offline" when the connection dies
+// without a DISCONNECT, and Close says "offline" itself (a clean disconnect
+// does not fire the will). The client also watches its own status topic:
+// when a gateway reconnects before the broker has noticed that its old
+// connection died, the broker publishes the old connection's will as it
+// takes the session over, and the embedded broker may do so after the new
+// status; the client then states its current status again (see
+// watchStatus). A status published with plain Publish is not the client's
+// status and would be overwritten so: use PublishStatus.
 //
 // # Paho's pitfalls guarded against
 //
@@ -57,9 +66,10 @@
 //   - The session store hands paho copies (a data race in paho's resume,
 //     issue #703) and has nothing to resume on the first connection (paho
 //     would send what OnConnect published a second time): see sessionStore.
-//   - Connect retries by itself rather than with paho's ConnectRetry, so
-//     that it can give up at once on a refusal (bad password, not
-//     authorised) and report the last error.
+//   - Connect and Start retry by themselves rather than with paho's
+//     ConnectRetry, so that Connect can give up at once on a refusal (bad
+//     password, not authorised) and report the last error, and Start can
+//     log every refusal and keep trying.
 package mqtt
 
 import (
@@ -69,6 +79,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,6 +117,11 @@ const (
 // ErrClosed is returned by Publish and Subscribe after Close.
 var ErrClosed = errors.New("mqtt client closed")
 
+// ErrNotConnected is wrapped by the error of a Publish while the
+// connection is down: Publish fails at once rather than wait for the
+// reconnect.
+var ErrNotConnected = errors.New("not connected to the broker")
+
 // ErrRefused is wrapped by the error of a Subscribe the broker refused
 // (SUBACK 0x80, e.g. an ACL that denies the filter).
 var ErrRefused = errors.New("refused by the broker")
@@ -126,7 +142,7 @@ type Options struct {
 	// CAFile is a PEM file of the CAs to trust for the broker's certificate;
 	// empty means the system roots. CertFile and KeyFile are this client's
 	// PEM certificate and key for mutual TLS; give both or neither. The
-	// files are read once, by Connect. They need a TLS broker URL.
+	// files are read once, by New (or Connect). They need a TLS broker URL.
 	CAFile   string `yaml:"ca_file" json:"ca_file"`
 	CertFile string `yaml:"cert_file" json:"cert_file"`
 	KeyFile  string `yaml:"key_file" json:"key_file"`
@@ -137,9 +153,10 @@ type Options struct {
 	WillPayload []byte `yaml:"will_payload" json:"will_payload"`
 	// OnlineTopic and OnlinePayload are published, retained, after every
 	// connect and reconnect, and again whenever a live message other than
-	// OnlinePayload appears there while the client is up (a late will of
-	// its own): the client subscribes to OnlineTopic for that, so it needs
-	// read access to it. Usually OnlineTopic == WillTopic.
+	// the current status appears there while the client is up (a late will
+	// of its own): the client subscribes to OnlineTopic for that, so it
+	// needs read access to it. PublishStatus replaces OnlinePayload as the
+	// current status. Usually OnlineTopic == WillTopic.
 	OnlineTopic   string `yaml:"online_topic" json:"online_topic"`
 	OnlinePayload []byte `yaml:"online_payload" json:"online_payload"`
 	// KeepAlive is the MQTT keep-alive (PINGREQ) interval; it is how soon a
@@ -167,12 +184,18 @@ type Stats struct {
 	HandlerPanics  uint64 // handler calls that panicked (recovered)
 }
 
-// Client is a connected MQTT client. Its methods are safe for concurrent use.
+// Client is an MQTT client. Its methods are safe for concurrent use.
 type Client struct {
 	opts   Options
-	broker string // the broker URL without password, for errors and logs
+	broker string // the broker URL (CheckBroker refuses credentials), for errors and logs
 	log    *slog.Logger
-	pc     paho.Client // set once by Connect before it returns
+	po     *paho.ClientOptions
+	pc     atomic.Pointer[paho.Client] // set once, by the first successful connection attempt
+
+	// status is the payload of the retained status while the client is
+	// up: Options.OnlinePayload, then what PublishStatus last published.
+	// route reads it without locks; it is written under statusMu.
+	status atomic.Pointer[[]byte]
 
 	mu     sync.Mutex
 	subs   map[string]*subscription // by filter
@@ -183,9 +206,11 @@ type Client struct {
 	closing  bool       // under statusMu: no more online status
 
 	restate   chan struct{} // a will of ours was seen: publish online again
-	stopped   chan struct{} // closed by Close, ends watchStatus
+	stopped   chan struct{} // closed by Close, ends watchStatus and the dialling
 	ready     chan struct{} // closed when the first onConnect has finished
+	dialed    chan struct{} // closed when the dialling is over (pc is final)
 	readyOnce sync.Once
+	startOnce sync.Once
 	closeOnce sync.Once
 	workers   sync.WaitGroup
 
@@ -204,10 +229,37 @@ type message struct {
 // password, not authorised, client id rejected) and bad options fail at once.
 // After Connect the client reconnects by itself, for good, until Close.
 func Connect(ctx context.Context, o Options) (*Client, error) {
-	broker, tlsURL, err := checkBroker(o.Broker)
+	c, err := New(o)
 	if err != nil {
 		return nil, err
 	}
+	c.startOnce.Do(func() {}) // Connect dials itself; Start does nothing
+	pc, err := c.dial(ctx, true)
+	c.setConnection(pc)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	select {
+	case <-c.ready:
+		return c, nil
+	case <-ctx.Done():
+		c.Close()
+		return nil, fmt.Errorf("mqtt broker %s: connected, but the online status was not acknowledged: %w", c.broker, ctx.Err())
+	}
+}
+
+// New checks o and returns a client that is not connected yet: Start
+// connects it in the background. Until the first connection, Publish fails
+// with ErrNotConnected, Subscribe remembers the subscription for the
+// connection, Connected is false and Close only stops the attempts. New
+// does not touch the network; it reads the TLS files.
+func New(o Options) (*Client, error) {
+	tlsURL, err := CheckBroker(o.Broker)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt broker: %w", err)
+	}
+	broker := o.Broker // CheckBroker refuses credentials: nothing to hide
 	if o.ClientID == "" {
 		return nil, fmt.Errorf("mqtt broker %s: ClientID is empty: a persistent session needs a stable client id (the gateway id)", broker)
 	}
@@ -240,7 +292,10 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 		restate: make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 		ready:   make(chan struct{}),
+		dialed:  make(chan struct{}),
 	}
+	online := bytes.Clone(o.OnlinePayload)
+	c.status.Store(&online)
 
 	store := newSessionStore()
 	po := paho.NewClientOptions().
@@ -253,7 +308,7 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 		SetResumeSubs(true).
 		SetOrderMatters(true). // our router callback never blocks; see the package doc
 		SetAutoReconnect(true).
-		SetConnectRetry(false). // Connect retries itself, to report the last error
+		SetConnectRetry(false). // dial retries itself, to report the last error
 		SetKeepAlive(o.KeepAlive).
 		SetPingTimeout(min(o.KeepAlive, 10*time.Second)).
 		SetConnectTimeout(o.ConnectTimeout).
@@ -284,27 +339,75 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 		}
 		po.SetTLSConfig(cfg)
 	}
+	c.po = po
+	return c, nil
+}
 
-	pc, err := c.dial(ctx, po)
-	if err != nil {
-		return nil, err
+// Start connects a client from New in the background: it makes connection
+// attempts with backoff (up to Options.MaxReconnectInterval apart) until one
+// succeeds or Close is called, refusals included (a password or an ACL may
+// be fixed on the broker meanwhile; each is logged as an error). Once
+// connected, the client reconnects by itself as after Connect. Start
+// returns at once; Connected says when the client is up. Calling it again
+// does nothing.
+func (c *Client) Start() {
+	c.startOnce.Do(func() {
+		go func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				select {
+				case <-c.stopped:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			pc, _ := c.dial(ctx, false) // an error here only means Close
+			c.setConnection(pc)
+		}()
+	})
+}
+
+// setConnection records the outcome of the dialling: the connected paho
+// client, or nil. A connection made as Close began is dropped.
+func (c *Client) setConnection(pc paho.Client) {
+	defer close(c.dialed)
+	if pc == nil {
+		return
 	}
-	c.pc = pc
-	if o.OnlineTopic != "" {
+	c.mu.Lock()
+	closed := c.closed
+	if !closed {
+		c.pc.Store(&pc)
+	}
+	c.mu.Unlock()
+	if closed {
+		// No online status from this connection's onConnect after the
+		// offline one.
+		c.statusMu.Lock()
+		c.closing = true
+		c.statusMu.Unlock()
+		c.dropConnection(pc)
+		return
+	}
+	if c.opts.OnlineTopic != "" {
 		go c.watchStatus()
-	}
-	select {
-	case <-c.ready:
-		return c, nil
-	case <-ctx.Done():
-		c.Close()
-		return nil, fmt.Errorf("mqtt broker %s: connected, but the online status was not acknowledged: %w", broker, ctx.Err())
 	}
 }
 
+// conn returns the paho client once a connection attempt has succeeded,
+// else nil.
+func (c *Client) conn() paho.Client {
+	if p := c.pc.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // dial makes connection attempts, each with a fresh paho client, until one
-// succeeds, one fails for good or ctx ends.
-func (c *Client) dial(ctx context.Context, po *paho.ClientOptions) (paho.Client, error) {
+// succeeds or ctx ends, or, with giveUp, one fails for good.
+func (c *Client) dial(ctx context.Context, giveUp bool) (paho.Client, error) {
+	po := c.po
 	pause := firstRetry
 	var last error
 	for attempt := 1; ; attempt++ {
@@ -328,10 +431,14 @@ func (c *Client) dial(ctx context.Context, po *paho.ClientOptions) (paho.Client,
 			return pc, nil
 		}
 		last = err
-		if permanent(err) {
+		switch {
+		case permanent(err) && giveUp:
 			return nil, fmt.Errorf("mqtt broker %s: connect as %q: %w", c.broker, c.opts.ClientID, err)
+		case permanent(err):
+			c.log.Error("mqtt connection refused, retrying", "attempt", attempt, "retry_in", pause.Round(time.Millisecond).String(), "err", err)
+		default:
+			c.log.Warn("mqtt connect failed, retrying", "attempt", attempt, "retry_in", pause.Round(time.Millisecond).String(), "err", err)
 		}
-		c.log.Warn("mqtt connect failed, retrying", "attempt", attempt, "retry_in", pause, "error", err)
 		t := time.NewTimer(pause)
 		select {
 		case <-t.C:
@@ -350,13 +457,18 @@ func (c *Client) giveUp(ctx context.Context, attempts int, last error) error {
 	return fmt.Errorf("mqtt broker %s: no connection after %d attempts: %w (last attempt: %w)", c.broker, attempts, ctx.Err(), last)
 }
 
-// dropLateConnection disconnects an attempt that Connect gave up on, should
+// dropLateConnection disconnects an attempt that dial gave up on, should
 // it succeed after all, leaving the offline status behind.
 func (c *Client) dropLateConnection(pc paho.Client, tok paho.Token) {
 	<-tok.Done() // bounded by ConnectTimeout
 	if tok.Error() != nil {
 		return
 	}
+	c.dropConnection(pc)
+}
+
+// dropConnection publishes the offline status on pc and disconnects it.
+func (c *Client) dropConnection(pc paho.Client) {
 	if c.opts.WillTopic != "" {
 		waitToken(pc.Publish(c.opts.WillTopic, qos, true, c.opts.WillPayload), c.opts.ConnectTimeout)
 	}
@@ -397,30 +509,30 @@ func (c *Client) onConnect(pc paho.Client) {
 	c.mu.Unlock()
 	for _, f := range filters {
 		if err := c.subscribeOn(pc, f); err != nil {
-			c.log.Warn("mqtt re-subscribe failed", "filter", f, "error", err)
+			c.log.Warn("mqtt re-subscribe failed", "filter", f, "err", err)
 		}
 	}
 	if c.opts.OnlineTopic != "" {
 		// Watch our own status before publishing it: see watchStatus.
 		if err := c.subscribeOn(pc, c.opts.OnlineTopic); err != nil {
-			c.log.Warn("mqtt cannot watch its own status", "topic", c.opts.OnlineTopic, "error", err)
+			c.log.Warn("mqtt cannot watch its own status", "topic", c.opts.OnlineTopic, "err", err)
 		}
 	}
 
 	c.statusMu.Lock()
 	if !c.closing && c.opts.OnlineTopic != "" {
-		tok := pc.Publish(c.opts.OnlineTopic, qos, true, c.opts.OnlinePayload)
+		tok := pc.Publish(c.opts.OnlineTopic, qos, true, *c.status.Load())
 		if err := waitToken(tok, c.opts.ConnectTimeout); err != nil {
-			c.log.Warn("mqtt online status not published", "topic", c.opts.OnlineTopic, "error", err)
+			c.log.Warn("mqtt online status not published", "topic", c.opts.OnlineTopic, "err", err)
 		}
 	}
 	c.statusMu.Unlock()
 	c.readyOnce.Do(func() { close(c.ready) })
 }
 
-// watchStatus publishes the online status again whenever a live (not
-// retained) message other than the online payload appears on the status
-// topic while the client is up. That is the will of our previous
+// watchStatus publishes the current status (OnlinePayload or the last
+// PublishStatus) again whenever a live (not retained) message other than
+// it appears on the status topic while the client is up. That is the will of our previous
 // connection arriving late: when a gateway reconnects before the broker has
 // noticed that the old connection died, the broker drops the old one as the
 // session is taken over and publishes its will, and mochi does so after the
@@ -436,11 +548,11 @@ func (c *Client) watchStatus() {
 		case <-c.restate:
 		}
 		c.statusMu.Lock()
-		if !c.closing && c.pc.IsConnectionOpen() {
-			c.log.Info("mqtt status overwritten by a late will; publishing online again", "topic", c.opts.OnlineTopic)
-			tok := c.pc.Publish(c.opts.OnlineTopic, qos, true, c.opts.OnlinePayload)
+		if pc := c.conn(); !c.closing && pc != nil && pc.IsConnectionOpen() {
+			c.log.Info("mqtt status overwritten (a late will of ours?); publishing the current status again", "topic", c.opts.OnlineTopic)
+			tok := pc.Publish(c.opts.OnlineTopic, qos, true, *c.status.Load())
 			if err := waitToken(tok, c.opts.ConnectTimeout); err != nil {
-				c.log.Warn("mqtt online status not published", "topic", c.opts.OnlineTopic, "error", err)
+				c.log.Warn("mqtt online status not published", "topic", c.opts.OnlineTopic, "err", err)
 			}
 		}
 		c.statusMu.Unlock()
@@ -449,14 +561,19 @@ func (c *Client) watchStatus() {
 
 func (c *Client) onConnectionLost(_ paho.Client, err error) {
 	c.lost.Add(1)
-	c.log.Warn("mqtt connection lost; reconnecting", "error", err)
+	c.log.Warn("mqtt connection lost; reconnecting", "err", err)
 }
 
 // Publish publishes payload to topic with QoS 1 and waits for the broker's
 // PUBACK, or until ctx ends.
 //
-// While the connection is down, the message waits in paho's session store
-// and goes out after the reconnect. Paho then completes the wait without an
+// While the connection is down (before the first connection, or while the
+// client reconnects) Publish fails at once with an error wrapping
+// ErrNotConnected: a caller's loop is not held up by an outage, and it
+// publishes again when it sees fit (the retained status is restated by the
+// client itself after the reconnect: see PublishStatus). A message handed
+// to paho just before the connection dropped waits in the session store
+// and goes out after the reconnect; paho then completes the wait without an
 // error as soon as it has re-sent the message, before any PUBACK. When ctx
 // ends first, Publish returns ctx's error but does not withdraw the message:
 // it may still be delivered, so what is published must be idempotent.
@@ -471,7 +588,11 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, reta
 	if c.isClosed() {
 		return fmt.Errorf("mqtt broker %s: publish to %q: %w", c.broker, topic, ErrClosed)
 	}
-	tok := c.pc.Publish(topic, qos, retained, payload)
+	pc := c.conn()
+	if pc == nil || !pc.IsConnectionOpen() {
+		return fmt.Errorf("mqtt broker %s: publish to %q: %w", c.broker, topic, ErrNotConnected)
+	}
+	tok := pc.Publish(topic, qos, retained, payload)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
@@ -482,6 +603,35 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, reta
 	case <-ctx.Done():
 		return fmt.Errorf("mqtt broker %s: publish to %q: no PUBACK: %w", c.broker, topic, ctx.Err())
 	}
+}
+
+// PublishStatus makes payload the client's status (in place of
+// Options.OnlinePayload) and publishes it, retained, on Options.OnlineTopic,
+// waiting for the PUBACK as Publish does. From then on it is what the client
+// publishes after every reconnect, and what it restates when something else
+// appears on its status topic (a late will of its own): a status with
+// alarms stays the status. While the connection is down the payload is
+// recorded and the error wraps ErrNotConnected; the reconnect publishes it.
+// After Close, and without an OnlineTopic, it fails.
+func (c *Client) PublishStatus(ctx context.Context, payload []byte) error {
+	topic := c.opts.OnlineTopic
+	if topic == "" {
+		return fmt.Errorf("mqtt broker %s: publish status: no OnlineTopic", c.broker)
+	}
+	if len(payload) == 0 {
+		return fmt.Errorf("mqtt broker %s: publish status to %q: empty payload (a retained empty message deletes the status)", c.broker, topic)
+	}
+	// Under statusMu, so that a restatement or the online status after a
+	// reconnect is never sent after a newer status, nor this one after
+	// Close's offline status.
+	c.statusMu.Lock()
+	defer c.statusMu.Unlock()
+	if c.closing || c.isClosed() {
+		return fmt.Errorf("mqtt broker %s: publish status to %q: %w", c.broker, topic, ErrClosed)
+	}
+	p := bytes.Clone(payload)
+	c.status.Store(&p)
+	return c.Publish(ctx, topic, p, true)
 }
 
 // Subscribe subscribes to the topic filter with QoS 1 and calls h for every
@@ -527,11 +677,12 @@ func (c *Client) Subscribe(filter string, h func(topic string, payload []byte)) 
 	c.workers.Add(1)
 	go s.run()
 
-	if !c.pc.IsConnectionOpen() {
-		c.log.Info("mqtt not connected; will subscribe after the reconnect", "filter", filter)
+	pc := c.conn()
+	if pc == nil || !pc.IsConnectionOpen() {
+		c.log.Info("mqtt not connected; will subscribe once connected", "filter", filter)
 		return nil
 	}
-	err := c.subscribeOn(c.pc, filter)
+	err := c.subscribeOn(pc, filter)
 	switch {
 	case errors.Is(err, ErrRefused):
 		c.mu.Lock()
@@ -540,7 +691,7 @@ func (c *Client) Subscribe(filter string, h func(topic string, payload []byte)) 
 		s.stop()
 		return err
 	case err != nil:
-		c.log.Warn("mqtt subscribe not acknowledged; will subscribe again after the reconnect", "filter", filter, "error", err)
+		c.log.Warn("mqtt subscribe not acknowledged; will subscribe again after the reconnect", "filter", filter, "err", err)
 	}
 	return nil
 }
@@ -584,7 +735,7 @@ func (c *Client) route(_ paho.Client, m paho.Message) {
 	msg := message{topic: m.Topic(), payload: m.Payload()}
 	c.log.Debug("mqtt message", "topic", msg.topic, "bytes", len(msg.payload), "retained", m.Retained(), "duplicate", m.Duplicate(), "id", m.MessageID())
 	ownStatus := c.opts.OnlineTopic != "" && msg.topic == c.opts.OnlineTopic
-	if ownStatus && !m.Retained() && !bytes.Equal(msg.payload, c.opts.OnlinePayload) {
+	if ownStatus && !m.Retained() && !bytes.Equal(msg.payload, *c.status.Load()) {
 		select {
 		case c.restate <- struct{}{}:
 		default: // already pending
@@ -616,28 +767,41 @@ func (c *Client) route(_ paho.Client, m paho.Message) {
 // Close publishes the offline status (the will's topic and payload) itself,
 // as a clean disconnect does not fire the will, disconnects, and stops the
 // handlers: it waits a few seconds at most for running handlers to return
-// and drops messages still queued. Close is idempotent.
+// and drops messages still queued. A client that is still making its first
+// connection attempts (Start) stops them. Close is idempotent.
 func (c *Client) Close() {
 	c.closeOnce.Do(func() {
-		c.statusMu.Lock()
-		c.closing = true
-		if c.opts.WillTopic != "" && c.pc.IsConnectionOpen() {
-			tok := c.pc.Publish(c.opts.WillTopic, qos, true, c.opts.WillPayload)
-			if err := waitToken(tok, c.opts.ConnectTimeout); err != nil {
-				c.log.Warn("mqtt offline status not published", "topic", c.opts.WillTopic, "error", err)
-			}
-		}
-		c.statusMu.Unlock()
-
 		c.mu.Lock()
-		c.closed = true
+		c.closed = true // no connection is taken up after this
 		subs := c.subs
 		c.subs = map[string]*subscription{}
 		c.held = nil
 		c.mu.Unlock()
+		close(c.stopped) // ends the attempts of Start
+		started := true
+		c.startOnce.Do(func() { started = false }) // and forbids new ones
+		if started {
+			select {
+			case <-c.dialed:
+			case <-time.After(c.opts.ConnectTimeout + time.Second):
+				c.log.Warn("mqtt connection attempt did not end at Close")
+			}
+		}
 
-		close(c.stopped)
-		c.pc.Disconnect(disconnectQuiesce)
+		pc := c.conn()
+		c.statusMu.Lock()
+		c.closing = true
+		if pc != nil && c.opts.WillTopic != "" && pc.IsConnectionOpen() {
+			tok := pc.Publish(c.opts.WillTopic, qos, true, c.opts.WillPayload)
+			if err := waitToken(tok, c.opts.ConnectTimeout); err != nil {
+				c.log.Warn("mqtt offline status not published", "topic", c.opts.WillTopic, "err", err)
+			}
+		}
+		c.statusMu.Unlock()
+
+		if pc != nil {
+			pc.Disconnect(disconnectQuiesce)
+		}
 		for _, s := range subs {
 			s.stop()
 		}
@@ -654,7 +818,8 @@ func (c *Client) Close() {
 
 // Connected reports whether the connection is up right now.
 func (c *Client) Connected() bool {
-	return !c.isClosed() && c.pc.IsConnectionOpen()
+	pc := c.conn()
+	return !c.isClosed() && pc != nil && pc.IsConnectionOpen()
 }
 
 // Stats returns the counters.
@@ -688,29 +853,46 @@ func waitToken(tok paho.Token, d time.Duration) error {
 	}
 }
 
-// checkBroker validates the broker URL and returns it without its password,
-// and whether it is a TLS URL.
-func checkBroker(raw string) (shown string, tlsURL bool, err error) {
+// brokerSchemes are the URL schemes of a broker, and whether each is TLS.
+var brokerSchemes = map[string]bool{
+	"tcp": false, "mqtt": false, "ws": false,
+	"ssl": true, "tls": true, "mqtts": true, "wss": true,
+}
+
+// CheckBroker checks a broker URL as Connect does, and says whether it is a
+// TLS URL: a known scheme (tcp://, mqtt://, ssl://, tls://, mqtts://, ws://,
+// wss://), a host, a port from 1 to 65535 (optional for websockets only),
+// and no credentials (they go in Options.Username and Password). Its errors
+// never quote a URL that carries credentials.
+func CheckBroker(raw string) (tls bool, err error) {
 	if raw == "" {
-		return "", false, errors.New("mqtt: Options.Broker is empty (want tcp://host:1883 or mqtts://host:8883)")
+		return false, errors.New("empty (want tcp://host:1883 or mqtts://host:8883)")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", false, fmt.Errorf("mqtt broker %q: %w", raw, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the url.Error repeats the URL, which may hold a password
+		}
+		return false, fmt.Errorf("not a URL: %w", err)
 	}
-	shown = u.Redacted()
-	switch strings.ToLower(u.Scheme) {
-	case "tcp", "mqtt", "ws":
-	case "ssl", "tls", "mqtts", "wss":
-		tlsURL = true
-	default:
-		return "", false, fmt.Errorf("mqtt broker %s: unsupported scheme %q (want tcp, mqtt, ssl, mqtts, tls, ws or wss)", shown, u.Scheme)
+	if u.User != nil {
+		return false, errors.New("credentials in the URL: give the username and password separately")
+	}
+	tls, ok := brokerSchemes[u.Scheme]
+	if !ok {
+		return false, fmt.Errorf("%q: want a tcp://, mqtt://, ssl://, tls://, mqtts://, ws:// or wss:// URL", raw)
 	}
 	if u.Hostname() == "" {
-		return "", false, fmt.Errorf("mqtt broker %s: no host", shown)
+		return false, fmt.Errorf("%q has no host", raw)
 	}
-	if u.Port() == "" && !strings.HasPrefix(strings.ToLower(u.Scheme), "ws") {
-		return "", false, fmt.Errorf("mqtt broker %s: no port (1883 for tcp, 8883 for TLS)", shown)
+	switch p := u.Port(); {
+	case p != "":
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return false, fmt.Errorf("%q: port %q is not a number from 1 to 65535", raw, p)
+		}
+	case !strings.HasPrefix(u.Scheme, "ws"):
+		return false, fmt.Errorf("%q has no port (1883 for tcp://, 8883 for TLS)", raw)
 	}
-	return shown, tlsURL, nil
+	return tls, nil
 }

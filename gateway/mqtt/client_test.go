@@ -381,11 +381,11 @@ func TestConnectErrors(t *testing.T) {
 		o    mqtt.Options
 		want []string
 	}{
-		{"no broker", mqtt.Options{ClientID: "gw"}, []string{"Broker is empty"}},
-		{"bad scheme", mqtt.Options{Broker: "http://127.0.0.1:1883", ClientID: "gw"}, []string{"http://127.0.0.1:1883", "unsupported scheme"}},
+		{"no broker", mqtt.Options{ClientID: "gw"}, []string{"mqtt broker: empty"}},
+		{"bad scheme", mqtt.Options{Broker: "http://127.0.0.1:1883", ClientID: "gw"}, []string{"http://127.0.0.1:1883", "want a tcp://"}},
 		{"no port", mqtt.Options{Broker: "tcp://127.0.0.1", ClientID: "gw"}, []string{"tcp://127.0.0.1", "no port"}},
 		{"no client id", mqtt.Options{Broker: "tcp://127.0.0.1:1883"}, []string{"tcp://127.0.0.1:1883", "ClientID is empty"}},
-		{"password hidden", mqtt.Options{Broker: "tcp://u:secret@127.0.0.1"}, []string{"u:xxxxx@127.0.0.1"}},
+		{"credentials refused, not shown", mqtt.Options{Broker: "tcp://u:secret@127.0.0.1:1883", ClientID: "gw"}, []string{"credentials in the URL"}},
 		{"TLS files on tcp", mqtt.Options{Broker: "tcp://127.0.0.1:1883", ClientID: "gw", CAFile: notPEM}, []string{"tcp://127.0.0.1:1883", "not TLS"}},
 		{"missing CA", mqtt.Options{Broker: "mqtts://127.0.0.1:8883", ClientID: "gw", CAFile: filepath.Join(dir, "nope.pem")}, []string{"mqtts://127.0.0.1:8883", "CA file", "nope.pem"}},
 		{"CA not PEM", mqtt.Options{Broker: "ssl://127.0.0.1:8883", ClientID: "gw", CAFile: notPEM}, []string{"CA file", "not.pem", "no PEM certificate"}},
@@ -461,5 +461,71 @@ func TestConnectFailsAtOnceWhenRefused(t *testing.T) {
 	}
 	if d := time.Since(start); d > wait/2 {
 		t.Errorf("a refusal took %v: it should not be retried", d)
+	}
+}
+
+// A client from New and Start connects in the background: until the broker
+// is there, Publish fails at once (a gateway loop is not held up), Subscribe
+// is remembered, and the connection, the subscription and the status (the
+// last PublishStatus) come when the broker does.
+func TestStartConnectsInTheBackground(t *testing.T) {
+	b := startBroker(t, ":0")
+	addr := strings.TrimPrefix(b.URL(), "tcp://")
+	b.Close() // nobody listens there yet
+	o := withStatus(options("tcp://"+addr, "gw-a"), statusA)
+	o.Logger = testLog(t)
+	c, err := mqtt.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	c.Start()
+	in := newInbox()
+	if err := c.Subscribe(ordersA, in.handle); err != nil {
+		t.Fatalf("Subscribe while disconnected: %v", err)
+	}
+	start := time.Now()
+	err = c.Publish(context.Background(), ordersA, []byte("early"), false)
+	if !errors.Is(err, mqtt.ErrNotConnected) || !strings.Contains(err.Error(), addr) {
+		t.Errorf("Publish before the broker is up: %v, want ErrNotConnected naming the broker", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("Publish while disconnected took %v; it should fail at once", d)
+	}
+	if err := c.PublishStatus(context.Background(), []byte("online, 1 alarm")); !errors.Is(err, mqtt.ErrNotConnected) {
+		t.Errorf("PublishStatus while disconnected: %v, want ErrNotConnected", err)
+	}
+	if c.Connected() {
+		t.Fatal("connected without a broker")
+	}
+
+	time.Sleep(300 * time.Millisecond) // a few failed attempts
+	b2 := startBroker(t, addr)
+	eventually(t, wait, "the client to connect", c.Connected)
+	other := connect(t, options(b2.URL(), "gw-b"))
+	status := subscribe(t, other, statusA)
+	status.waitForMsg(t, msg{statusA, "online, 1 alarm"})
+	publish(t, other, ordersA, "after the broker came", false)
+	in.waitForMsg(t, msg{ordersA, "after the broker came"})
+}
+
+// Close stops a client that never got a connection, at once.
+func TestCloseBeforeTheFirstConnection(t *testing.T) {
+	b := startBroker(t, ":0")
+	url := b.URL()
+	b.Close()
+	c, err := mqtt.New(options(url, "gw-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	c.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if err := c.Publish(context.Background(), ordersA, []byte("x"), false); !errors.Is(err, mqtt.ErrClosed) {
+		t.Errorf("Publish after Close: %v, want ErrClosed", err)
 	}
 }

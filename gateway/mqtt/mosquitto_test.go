@@ -283,3 +283,58 @@ func TestShippedMosquittoConf(t *testing.T) {
 		t.Fatalf("after a clean restart mosquitto_sub printed %q, want the retained result", out)
 	}
 }
+
+// A status published with PublishStatus (a gateway's status with alarms) is
+// the client's status from then on: a late will of its own on the status
+// topic is answered with it, not with the stale OnlinePayload, and so is a
+// reconnect, against a real Mosquitto.
+func TestMosquittoPublishStatusSurvivesLateWillAndReconnect(t *testing.T) {
+	testtool.Integration(t)
+	testtool.Require(t, "mosquitto", "apt-get install mosquitto mosquitto-clients")
+	m := mqtttest.Start(t, mqtttest.Config{ACLFile: mqtttest.ShippedACL(t), Users: mosquittoUsers})
+	gw := connect(t, withStatus(mosquittoOptions(m, "gw-a"), statusA))
+	const alarms = `{"state":"online","alarms":[{"kind":"mismatch","interval":"2026-11-22T12:00Z"}]}`
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := gw.PublishStatus(ctx, []byte(alarms)); err != nil {
+		t.Fatal(err)
+	}
+	if out := mosquittoSub(t, m, "gw-b", statusA); out != "1 "+statusA+" "+alarms {
+		t.Fatalf("after PublishStatus mosquitto_sub printed %q, want the status with alarms", out)
+	}
+	// retainedStatus waits until the retained status has been restated
+	// (it differs from what the test just made it), and returns it.
+	retainedStatus := func(not string) string {
+		t.Helper()
+		var out string
+		eventually(t, wait, "the status to be restated", func() bool {
+			out = mosquittoSub(t, m, "gw-b", statusA)
+			return out != "1 "+statusA+" "+not
+		})
+		return out
+	}
+
+	t.Run("late will", func(t *testing.T) {
+		// What a late will of an old connection looks like to the client:
+		// a live "offline" on its status topic (another connection of the
+		// same user may write there).
+		old := connect(t, mosquittoOptions(m, "gw-a"))
+		publish(t, old, statusA, "offline", true)
+		if out := retainedStatus("offline"); out != "1 "+statusA+" "+alarms {
+			t.Errorf("after a late will the retained status is %q, want the status with alarms", out)
+		}
+	})
+
+	t.Run("reconnect", func(t *testing.T) {
+		m.Kill() // no persistence: the restarted broker has no retained status
+		eventually(t, wait, "the client to notice", func() bool { return !gw.Connected() })
+		m.Restart()
+		eventually(t, wait, "the client to reconnect", gw.Connected)
+		eventually(t, wait, "a retained status", func() bool {
+			return mosquittoSub(t, m, "gw-b", statusA) != ""
+		})
+		if out := mosquittoSub(t, m, "gw-b", statusA); out != "1 "+statusA+" "+alarms {
+			t.Errorf("after a reconnect the retained status is %q, want the status with alarms", out)
+		}
+	})
+}

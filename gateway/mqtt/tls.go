@@ -42,3 +42,12 @@ func tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	}
 	return cfg, nil
 }
+
+// CheckTLSFiles reads the CA file and the client certificate and key as
+// Connect does, and returns the error Connect would: a missing or unreadable
+// file, a CA file without a PEM certificate, a certificate without its key
+// or one that does not match it. Empty names are not checked.
+func CheckTLSFiles(caFile, certFile, keyFile string) error {
+	_, err := tlsConfig(caFile, certFile, keyFile)
+	return err
+}

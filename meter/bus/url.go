@@ -45,6 +45,15 @@ var serialBauds = []int{
 	1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000,
 }
 
+// CheckURL checks a bus URL as Open does, without opening anything: the
+// scheme, the host and port or the serial device path, and every parameter
+// (baud, parity, stop, data, timeout). The error names the URL and what is
+// wrong with it, the same error Open returns.
+func CheckURL(rawURL string) error {
+	_, err := parseURL(rawURL)
+	return err
+}
+
 // parseURL validates a bus URL. Errors name the URL and what is wrong with it.
 func parseURL(rawURL string) (endpoint, error) {
 	ep, err := parseEndpoint(rawURL)
