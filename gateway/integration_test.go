@@ -298,6 +298,12 @@ func TestIntegrationEmbeddedBroker(t *testing.T) {
 
 func TestIntegrationMosquitto(t *testing.T) {
 	testtool.Integration(t)
+	runCommunity(t, startCommunityMosquitto(t).URL)
+}
+
+// startCommunityMosquitto starts Mosquitto with the shipped ACL, plus
+// home1 as a second clearer, and a login for every gateway and the app.
+func startCommunityMosquitto(t *testing.T) *mqtttest.Mosquitto {
 	acl, err := os.ReadFile(mqtttest.ShippedACL(t))
 	if err != nil {
 		t.Fatal(err)
@@ -313,8 +319,7 @@ func TestIntegrationMosquitto(t *testing.T) {
 	for _, id := range itGateways {
 		users[id] = "pw-" + id
 	}
-	m := mqtttest.Start(t, mqtttest.Config{ACLFile: aclFile, Users: users})
-	runCommunity(t, m.URL)
+	return mqtttest.Start(t, mqtttest.Config{ACLFile: aclFile, Users: users})
 }
 
 // runCommunity is the whole story against one broker: several intervals
