@@ -142,7 +142,18 @@ func (g *Gateway) collectMetered(topicGateway string, payload []byte) {
 	if err == nil {
 		err = m.Verify(g.roster)
 	}
+	signed := err == nil
+	if signed {
+		// Signed by its gateway, but not figures a meter can have counted:
+		// for an interval that is not over, or beyond what the connection
+		// carries. Refused (and so settled as missing), and alarmed: a home
+		// cannot block the settlement with them.
+		err = g.checkMetered(m, g.now())
+	}
 	if err != nil {
+		if signed {
+			g.raiseOnce(m.Interval, protocol.Alarm{Interval: m.Interval, Kind: protocol.AlarmMeteredRefused, Detail: truncate(err.Error(), 300)})
+		}
 		g.metrics.badMessages.WithLabelValues(protocol.KindMetered).Inc()
 		if ok, held := g.limit.allow("metered/"+topicGateway, g.now()); ok {
 			g.log.Warn("metered figures rejected", "from", topicGateway, "err", err, "similar_not_logged", held)
@@ -199,7 +210,7 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 	if res == nil || done || !listening || !turn {
 		return
 	}
-	s, err := settle(interval, res, t, raws)
+	s, err := settle(interval, res, t, raws, g.meteredBound())
 	if err != nil {
 		g.log.Error("cannot settle", "interval", interval, "err", err)
 		return
@@ -225,15 +236,44 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 	g.log.Info("interval settled and published", "interval", interval, "metered", len(raws), "participants", len(s.Participants))
 }
 
+// meteredBound is the most energy, in Wh, one home's connection can carry
+// in one interval each way: market.max_connection_kw over the interval.
+func (g *Gateway) meteredBound() int64 {
+	kw := g.cfg.Market.MaxConnectionKW
+	secs := decimal.NewFromInt(int64(g.schedule.Interval / time.Second))
+	return kw.Mul(decimal.NewFromInt(1000)).Mul(secs).Div(decimal.NewFromInt(3600)).Truncate(0).IntPart()
+}
+
+// checkMetered refuses signed figures no meter can have counted: for an
+// interval that has not ended at now, or beyond meteredBound.
+func (g *Gateway) checkMetered(m *protocol.MeteredMsg, now time.Time) error {
+	start, err := protocol.ParseInterval(m.Interval)
+	if err != nil {
+		return err
+	}
+	if end := start.Add(g.schedule.Interval); now.Before(end) {
+		return fmt.Errorf("metered figures of %s for %s, an interval that is not over (it ends at %s)", m.Gateway, m.Interval, end.Format(time.RFC3339))
+	}
+	if bound := g.meteredBound(); m.ImportWh > bound || m.ExportWh > bound {
+		return fmt.Errorf("metered figures of %s for %s (import %d Wh, export %d Wh) beyond what a %s kW connection carries in an interval (%d Wh): refused, settled as missing",
+			m.Gateway, m.Interval, m.ImportWh, m.ExportWh, g.cfg.Market.MaxConnectionKW, bound)
+	}
+	return nil
+}
+
 // settle runs the settlement of a cleared interval from signed metered
 // messages. Every gateway runs it: the clearer to publish, the others to
-// check what was published.
-func settle(interval string, res *auction.Result, t settlement.Tariffs, raws [][]byte) (*settlement.IntervalSettlement, error) {
+// check what was published. Figures beyond bound count as missing, on
+// every gateway alike.
+func settle(interval string, res *auction.Result, t settlement.Tariffs, raws [][]byte, bound int64) (*settlement.IntervalSettlement, error) {
 	var ms []settlement.Metered
 	for _, raw := range raws {
 		m, err := protocol.DecodeMetered(raw)
 		if err != nil {
 			return nil, err
+		}
+		if m.ImportWh > bound || m.ExportWh > bound {
+			continue
 		}
 		ms = append(ms, settlement.Metered{Participant: m.Gateway, ImportWh: m.ImportWh, ExportWh: m.ExportWh})
 	}
@@ -295,7 +335,7 @@ func (g *Gateway) checkSettlement(interval string) {
 	for i, m := range msg.Metered {
 		raws[i] = m
 	}
-	s, err := settle(interval, res, t, raws)
+	s, err := settle(interval, res, t, raws, g.meteredBound())
 	if err != nil {
 		fail(err)
 		return

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/p2pgrid/p2pgrid/gateway/config"
+	"github.com/p2pgrid/p2pgrid/gateway/gatewaytest"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 )
 
@@ -203,4 +204,52 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// A home signing absurd figures (2^63-1 Wh), or figures for an interval
+// that is not over, cannot block the settlement: the clearer refuses them
+// (counted, alarmed) and settles the interval without them, and every
+// gateway accepts that settlement.
+func TestAbsurdMeteredFiguresRefused(t *testing.T) {
+	c := newCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000, "home3": -1500},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	ledgers := map[string]*memLedger{}
+	for id, g := range c.gws {
+		ledgers[id] = &memLedger{}
+		g.ledger = ledgers[id]
+	}
+	// home2's own figures never go out; it signs its own instead.
+	c.gws["home2"].mq.(*gatewaytest.Client).Drop = func(topic string) bool { return strings.Contains(topic, "/metered/") }
+	op := c.gws["operator"]
+	home2 := c.hub.Client("home2-rogue")
+	interval := "2026-11-22T12:15Z"
+	c.run(t0.Add(20*time.Minute), 5*time.Second)
+	early, err := protocol.SignMetered(testKey("home2"), "c1", interval, "home2", 0, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home2.Publish(context.Background(), op.topics.Metered("home2"), early, false) // 12:20: 12:15 is not over
+	c.run(t0.Add(31*time.Minute), 5*time.Second)
+	huge, err := protocol.SignMetered(testKey("home2"), "c1", interval, "home2", 1<<63-1, 1<<63-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home2.Publish(context.Background(), op.topics.Metered("home2"), huge, false)
+	c.run(t0.Add(33*time.Minute), 5*time.Second) // settled at 12:32
+	if got := testutil.ToFloat64(op.metrics.badMessages.WithLabelValues(protocol.KindMetered)); got != 2 {
+		t.Errorf("refused figures counted %v, want 2", got)
+	}
+	a := op.Alarms()
+	if len(a) != 1 || a[0].Kind != protocol.AlarmMeteredRefused || !strings.Contains(a[0].Detail, "home2") {
+		t.Errorf("operator alarms %+v, want one metered_refused naming home2", a)
+	}
+	for id, l := range ledgers {
+		if l.find(KindInterval, interval) == nil {
+			t.Errorf("%s: %s not settled", id, interval)
+		}
+	}
+	if m := meteredOf(t, c, interval, "home2"); m != nil {
+		t.Errorf("refused figures in the settlement: %+v", m)
+	}
 }

@@ -35,6 +35,9 @@ const (
 	DefaultGrace         = 30 * time.Second
 	DefaultTelemetryRate = 10 * time.Second
 	DefaultCurrency      = "EUR"
+	// DefaultMaxConnectionKW is market.max_connection_kw's default: more
+	// than a 3 x 100 A connection at 230 V carries.
+	DefaultMaxConnectionKW = 100
 )
 
 // Config is the gateway's configuration. Load and Parse return it filled
@@ -193,6 +196,10 @@ type Market struct {
 	// primary's result before it clears itself; shorter than Interval.
 	// Default 30s.
 	Grace time.Duration `yaml:"grace"`
+	// MaxConnectionKW bounds the power of one home's grid connection, in
+	// kW: metered figures beyond what it can carry in an interval are
+	// refused, and the interval is settled without them. Default 100.
+	MaxConnectionKW decimal.Decimal `yaml:"max_connection_kw"`
 	// Currency is the ISO 4217 code of the currency prices are in (three
 	// capital letters), shown in logs and statements. Default EUR.
 	Currency string `yaml:"currency"`
@@ -245,15 +252,16 @@ func Default() *Config {
 		HTTP:    DefaultHTTP,
 		MQTT:    MQTT{KeepAlive: DefaultKeepAlive},
 		Market: Market{
-			Interval:      DefaultInterval,
-			GateClosure:   DefaultGateClosure,
-			K:             r.K,
-			Fee:           r.Fee,
-			QtyDecimals:   r.QtyDecimals,
-			PriceDecimals: r.PriceDecimals,
-			MinTradeKWh:   decimal.New(1, -1),
-			Grace:         DefaultGrace,
-			Currency:      DefaultCurrency,
+			Interval:        DefaultInterval,
+			GateClosure:     DefaultGateClosure,
+			K:               r.K,
+			Fee:             r.Fee,
+			QtyDecimals:     r.QtyDecimals,
+			PriceDecimals:   r.PriceDecimals,
+			MinTradeKWh:     decimal.New(1, -1),
+			Grace:           DefaultGrace,
+			Currency:        DefaultCurrency,
+			MaxConnectionKW: decimal.New(DefaultMaxConnectionKW, 0),
 		},
 		Policy:    Policy{SafetyFactor: decimal.New(8, -1)},
 		Telemetry: Telemetry{Enabled: true, Every: DefaultTelemetryRate},

@@ -280,6 +280,9 @@ func (v *validator) market() {
 	case m.Grace >= m.Interval:
 		v.fail(v.blame("market.grace", "market.interval"), "market.grace %s is not shorter than market.interval %s", m.Grace, m.Interval)
 	}
+	if !m.MaxConnectionKW.IsPositive() || m.MaxConnectionKW.GreaterThan(decimal.New(1, 6)) {
+		v.fail("market.max_connection_kw", "%s is not between 0 and 1000000 kW", m.MaxConnectionKW)
+	}
 	if !ValidCurrency(m.Currency) {
 		v.fail("market.currency", "%q is not an ISO 4217 currency code (three capital letters, as EUR, GBP or CHF)", m.Currency)
 	}

@@ -61,12 +61,16 @@ const (
 	// AlarmSettlementMissing: this gateway published its metered figures,
 	// but no settlement that verifies arrived in time.
 	AlarmSettlementMissing = "settlement_missing"
+	// AlarmMeteredRefused: a clearer refused a gateway's signed metered
+	// figures (an interval not over, or beyond the connection's bounds) and
+	// settles the interval without them.
+	AlarmMeteredRefused = "metered_refused"
 )
 
 // AlarmKinds lists every alarm kind this version raises.
 var AlarmKinds = []string{
 	AlarmMismatch, AlarmMissingOwnOrder, AlarmBadBook, AlarmBadResult, AlarmNoResult, AlarmMeterStale,
-	AlarmSettlementMismatch, AlarmMeteredMissing, AlarmSettlementMissing,
+	AlarmSettlementMismatch, AlarmMeteredMissing, AlarmSettlementMissing, AlarmMeteredRefused,
 }
 
 // Limits of a status message.
