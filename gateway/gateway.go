@@ -397,6 +397,7 @@ func (g *Gateway) Tick(ctx context.Context, now time.Time) {
 		g.settleDue(ctx, now)
 	}
 	g.checkOverdue(now)
+	g.checkConnection(now)
 	g.forget(now)
 }
 
@@ -679,11 +680,45 @@ type StatusPublisher interface {
 	PublishStatus(ctx context.Context, payload []byte) error
 }
 
+// ConnectionLosses is what a Messenger may tell of its connection: how
+// many times it was lost within the window before now (gateway/mqtt.Client
+// has it).
+type ConnectionLosses interface {
+	LostRecently(window time.Duration) int
+}
+
+// Connection losses that raise AlarmConnectionUnstable: unstableLosses
+// within unstableWindow.
+const (
+	unstableLosses = 3
+	unstableWindow = 10 * time.Minute
+)
+
+// checkConnection raises an alarm (once per interval) when the broker keeps
+// closing the gateway's connection: a session takeover by someone using its
+// client id closes it again and again, and so does a failing network.
+func (g *Gateway) checkConnection(now time.Time) {
+	cl, ok := g.mq.(ConnectionLosses)
+	if !ok {
+		return
+	}
+	n := cl.LostRecently(unstableWindow)
+	if n < unstableLosses {
+		return
+	}
+	interval := protocol.IntervalID(protocol.IntervalStart(now, g.schedule.Interval))
+	g.raiseOnce(interval, protocol.Alarm{Interval: interval, Kind: protocol.AlarmConnectionUnstable, Detail: fmt.Sprintf(
+		"the MQTT connection was lost %d times in %s: another client may be connecting with this gateway's client id "+
+			"(a session takeover: see the broker's log, and bind client ids to logins as configs/mosquitto/mosquitto.conf does), "+
+			"or the network is failing", n, unstableWindow)})
+}
+
 // raiseOnce raises an alarm about an interval unless one of its kind was
-// raised about that interval already.
+// raised about that interval already (an interval outside the kept window
+// has no state to remember it by: its alarm is raised each time).
 func (g *Gateway) raiseOnce(interval string, a protocol.Alarm) {
 	g.mu.Lock()
-	iv := g.intervals[interval]
+	iv := g.at(interval, g.now())
 	if iv != nil {
 		if iv.alarmed[a.Kind] {
 			g.mu.Unlock()

@@ -253,3 +253,41 @@ func TestAbsurdMeteredFiguresRefused(t *testing.T) {
 		t.Errorf("refused figures in the settlement: %+v", m)
 	}
 }
+
+// flappingClient is a hub client whose connection was lost losses times.
+type flappingClient struct {
+	*gatewaytest.Client
+	mu     sync.Mutex
+	losses int
+}
+
+func (f *flappingClient) LostRecently(time.Duration) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.losses
+}
+
+// A gateway whose connection keeps being taken away raises
+// connection_unstable, once per interval, in its status and health.
+func TestConnectionUnstableAlarm(t *testing.T) {
+	c := newCommunity(t, map[string]int64{"home1": 4000}, map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	g := c.gws["home1"]
+	fc := &flappingClient{Client: g.mq.(*gatewaytest.Client), losses: 2}
+	g.mq = fc
+	c.run(t0.Add(time.Minute), 5*time.Second)
+	if a := g.Alarms(); len(a) != 0 {
+		t.Fatalf("alarm after 2 losses: %+v", a)
+	}
+	fc.mu.Lock()
+	fc.losses = 3
+	fc.mu.Unlock()
+	c.run(t0.Add(20*time.Minute), 5*time.Second)
+	a := g.Alarms()
+	if len(a) != 2 || a[0].Kind != protocol.AlarmConnectionUnstable || a[0].Interval != "2026-11-22T12:00Z" || a[1].Interval != "2026-11-22T12:15Z" {
+		t.Fatalf("alarms %+v, want connection_unstable once for 12:00 and once for 12:15", a)
+	}
+	st, err := protocol.DecodeStatus(c.hub.Retained(g.Topics().Status("home1")))
+	if err != nil || len(st.Alarms) != 2 {
+		t.Errorf("retained status %+v %v", st, err)
+	}
+}

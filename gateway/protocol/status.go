@@ -65,12 +65,15 @@ const (
 	// figures (an interval not over, or beyond the connection's bounds) and
 	// settles the interval without them.
 	AlarmMeteredRefused = "metered_refused"
+	// AlarmConnectionUnstable: the broker keeps closing this gateway's
+	// connection (a session takeover, or a failing network).
+	AlarmConnectionUnstable = "connection_unstable"
 )
 
 // AlarmKinds lists every alarm kind this version raises.
 var AlarmKinds = []string{
 	AlarmMismatch, AlarmMissingOwnOrder, AlarmBadBook, AlarmBadResult, AlarmNoResult, AlarmMeterStale,
-	AlarmSettlementMismatch, AlarmMeteredMissing, AlarmSettlementMissing, AlarmMeteredRefused,
+	AlarmSettlementMismatch, AlarmMeteredMissing, AlarmSettlementMissing, AlarmMeteredRefused, AlarmConnectionUnstable,
 }
 
 // Limits of a status message.
