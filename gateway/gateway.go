@@ -341,6 +341,11 @@ func (g *Gateway) verify(interval string) {
 	} else {
 		g.metrics.verifications.WithLabelValues("ok").Inc()
 		g.metrics.observeClearing(v.Result, g.market)
+		if v.OwnOrderMissing {
+			g.raiseOnce(interval, protocol.Alarm{Interval: interval, Kind: protocol.AlarmMissingOwnOrder, Detail: "the sealed book lacks " +
+				"this gateway's order: it did not reach the clearer before gate closure, or the clearer refused it (its log and " +
+				"p2pgrid_clearer_orders_rejected_total say why); the interval is settled as if this gateway had not ordered"})
+		}
 		g.mu.Lock()
 		iv.cleared = v.Result
 		g.mu.Unlock()

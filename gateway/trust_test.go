@@ -291,3 +291,37 @@ func TestConnectionUnstableAlarm(t *testing.T) {
 		t.Errorf("retained status %+v %v", st, err)
 	}
 }
+
+// A home whose order never reached the clearer learns why (an alarm with
+// the likely causes) but decides about the interval as every other gateway
+// does, from the published data alone: the clearing verifies and its
+// settlement goes into its ledger, as into a gateway that remembers no
+// order of its own.
+func TestMissingOwnOrderStillSettles(t *testing.T) {
+	c := newCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000, "home3": -1500},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	ledgers := map[string]*memLedger{}
+	for id, g := range c.gws {
+		ledgers[id] = &memLedger{}
+		g.ledger = ledgers[id]
+	}
+	c.gws["home2"].mq.(*gatewaytest.Client).Drop = func(topic string) bool { return strings.Contains(topic, "/orders/") }
+	c.run(t0.Add(33*time.Minute), 5*time.Second)
+	interval := "2026-11-22T12:15Z"
+	if c.gws["home2"].OwnOrder(interval) == nil {
+		t.Fatal("home2 placed no order")
+	}
+	a := c.gws["home2"].Alarms()
+	if len(a) != 2 || a[0].Kind != protocol.AlarmMissingOwnOrder || a[0].Interval != interval || !strings.Contains(a[0].Detail, "rejected_total") {
+		t.Errorf("home2 alarms %+v, want missing_own_order for 12:15 and 12:30, saying where to look", a)
+	}
+	if err, ok := c.verified[interval]["home2"]; !ok || err != nil {
+		t.Errorf("home2's verification of %s: %v %v", interval, ok, err)
+	}
+	for id, l := range ledgers {
+		if got, want := string(l.find(KindInterval, interval)), string(ledgers["operator"].find(KindInterval, interval)); got == "" || got != want {
+			t.Errorf("%s's ledger holds %q for %s, the operator's %q", id, got, interval, want)
+		}
+	}
+}

@@ -207,6 +207,12 @@ type Verdict struct {
 	Result   *auction.Result // this gateway's own clearing of the published book
 	Book     auction.Book
 	OwnFill  *auction.Fill // this gateway's fill, if it traded
+	// OwnOrderMissing: this gateway placed an order that is not in the
+	// sealed book. The clearing is still the book's clearing, verified from
+	// published data alone, so that every gateway decides alike whatever it
+	// remembers of its own orders (a restarted one remembers none); the
+	// gateway raises protocol.AlarmMissingOwnOrder.
+	OwnOrderMissing bool
 }
 
 // Problem is a failed verification; Kind is one of the protocol.Alarm*
@@ -234,9 +240,11 @@ func KindOf(err error) string {
 
 // Verify checks a published clearing as any gateway does: the result is
 // signed by a clearer of the roster, the book's orders are all signed by
-// their gateways for this community and interval, this gateway's own order
-// (ownOrder, its raw message; nil if it placed none) is in the book
-// unchanged, and clearing the book here gives byte-identical result JSON.
+// their gateways for this community and interval, and clearing the book
+// here gives byte-identical result JSON. It also tells whether this
+// gateway's own order (ownOrder, its raw message; nil if it placed none) is
+// in the book unchanged (Verdict.OwnOrderMissing), which does not make the
+// clearing wrong.
 func Verify(roster *protocol.Roster, m *auction.Market, self string, book, result, ownOrder []byte) (*Verdict, error) {
 	rm, err := protocol.DecodeResult(result)
 	if err != nil {
@@ -256,15 +264,10 @@ func Verify(roster *protocol.Roster, m *auction.Market, self string, book, resul
 	if err != nil {
 		return nil, problem(protocol.AlarmBadBook, "%w", err)
 	}
-	if ownOrder != nil {
-		found := false
-		for _, raw := range bm.Orders {
-			if string(raw) == string(ownOrder) {
-				found = true
-			}
-		}
-		if !found {
-			return nil, problem(protocol.AlarmMissingOwnOrder, "interval %s: the sealed book lacks this gateway's order", rm.Interval)
+	missing := ownOrder != nil
+	for _, raw := range bm.Orders {
+		if string(raw) == string(ownOrder) {
+			missing = false
 		}
 	}
 	res, err := m.Clear(ab)
@@ -279,7 +282,7 @@ func Verify(roster *protocol.Roster, m *auction.Market, self string, book, resul
 		return nil, problem(protocol.AlarmMismatch, "interval %s: the result published by %q differs from this gateway's clearing of the book (book %s)",
 			rm.Interval, rm.Clearer, res.BookDigest())
 	}
-	v := &Verdict{Interval: rm.Interval, Clearer: rm.Clearer, Result: res, Book: ab}
+	v := &Verdict{Interval: rm.Interval, Clearer: rm.Clearer, Result: res, Book: ab, OwnOrderMissing: missing}
 	for i := range res.Fills {
 		if res.Fills[i].ID == self {
 			v.OwnFill = &res.Fills[i]
