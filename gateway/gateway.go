@@ -209,7 +209,7 @@ func (g *Gateway) Start() error {
 	if g.cfg.Clearer == config.ClearerPrimary {
 		// The operator's clearer publishes the roster it trusts, retained, for
 		// the neighbours' apps and tools (gateways trust their roster file).
-		if err := g.publish(context.Background(), g.topics.Roster(), g.roster.Encode(), true); err != nil {
+		if err := g.publish(context.Background(), g.topics.Roster(), g.roster.Encode()); err != nil {
 			g.log.Warn("roster not published", "err", err)
 		}
 	}
@@ -271,6 +271,18 @@ func (g *Gateway) handle(topic string, payload []byte) {
 	}
 }
 
+// closedBeforeStart reports whether the gate of interval closed before the
+// gateway subscribed.
+func (g *Gateway) closedBeforeStart(interval string) bool {
+	start, err := protocol.ParseInterval(interval)
+	if err != nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.schedule.GateClose(start).Before(g.startedAt)
+}
+
 // maxSize bounds the messages the gateway keeps, by topic kind: a larger
 // one is dropped before it is kept.
 var maxSize = map[string]int{
@@ -286,6 +298,12 @@ func (g *Gateway) offer(topicGateway string, payload []byte) {
 	gw, interval, err := g.clearer.Offer(g.now(), topicGateway, payload)
 	if err != nil {
 		reason := protocol.ReasonOf(err)
+		if reason == protocol.RejectLate && g.closedBeforeStart(interval) {
+			// The retained order of an interval whose gate closed before
+			// this clearer subscribed: not late, just old.
+			g.log.Debug("old retained order ignored", "from", gw, "interval", interval)
+			return
+		}
 		g.metrics.ordersRejected.WithLabelValues(string(reason)).Inc()
 		if ok, held := g.limit.allow("order/"+topicGateway+"/"+string(reason), g.now()); ok {
 			g.log.Warn("order rejected", "from", gw, "interval", interval, "reason", reason, "err", err, "similar_not_logged", held)
@@ -371,12 +389,17 @@ func (g *Gateway) verify(interval string) {
 // that does not acknowledge.
 const publishTimeout = 10 * time.Second
 
-// publish sends one QoS 1 message, waiting at most publishTimeout for the
-// broker's acknowledgement.
-func (g *Gateway) publish(ctx context.Context, topic string, payload []byte, retained bool) error {
+// publish sends one QoS 1 message, retained if its kind is
+// (protocol.Retained: which topics are retained is said there once),
+// waiting at most publishTimeout for the broker's acknowledgement.
+func (g *Gateway) publish(ctx context.Context, topic string, payload []byte) error {
+	kind, _, _, err := protocol.ParseTopic(topic)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	return g.mq.Publish(ctx, topic, payload, retained)
+	return g.mq.Publish(ctx, topic, payload, protocol.Retained(kind))
 }
 
 // Tick does what is due at now: poll devices, publish telemetry and metered
@@ -459,7 +482,7 @@ func (g *Gateway) telemetry(ctx context.Context, now time.Time) {
 	g.lastTelem = now
 	payload, err := t.Encode()
 	if err == nil {
-		err = g.publish(ctx, g.topics.Telemetry(g.id), payload, false)
+		err = g.publish(ctx, g.topics.Telemetry(g.id), payload)
 	}
 	if err != nil {
 		if ok, held := g.limit.allow("publish/telemetry", g.now()); ok {
@@ -509,7 +532,7 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 		g.skip(interval, err)
 		return
 	}
-	if err := g.publish(ctx, g.topics.Orders(g.id), raw, false); err != nil {
+	if err := g.publish(ctx, g.topics.Orders(g.id), raw); err != nil {
 		if ok, held := g.limit.allow("publish/order", g.now()); ok {
 			g.log.Warn("order not published; will retry", "interval", interval, "err", err, "similar_not_logged", held)
 		}
@@ -642,7 +665,7 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 		{g.topics.Result(interval), s.Result},
 		{g.topics.ResultLatest(), s.Result},
 	} {
-		if err := g.publish(ctx, p.topic, p.payload, true); err != nil {
+		if err := g.publish(ctx, p.topic, p.payload); err != nil {
 			if ok, held := g.limit.allow("publish/clearing", g.now()); ok {
 				g.log.Error("clearing not published; will retry", "interval", interval, "topic", p.topic, "err", err, "similar_not_logged", held)
 			}
@@ -671,7 +694,7 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 func (g *Gateway) retire(ctx context.Context, delivery time.Time) {
 	old := protocol.IntervalID(delivery.Add(-retainFor))
 	for _, t := range []string{g.topics.Book(old), g.topics.Result(old), g.topics.Settlement(old)} {
-		if err := g.publish(ctx, t, nil, true); err != nil {
+		if err := g.publish(ctx, t, nil); err != nil {
 			g.log.Debug("old retained message not cleared", "topic", t, "err", err)
 		}
 	}

@@ -102,7 +102,7 @@ func (g *Gateway) publishMetered(ctx context.Context) {
 		}
 		raw, err := protocol.SignMetered(g.key, g.cfg.Community, interval, g.id, imp, exp)
 		if err == nil {
-			err = g.publish(ctx, g.topics.Metered(g.id), raw, false)
+			err = g.publish(ctx, g.topics.Metered(g.id), raw)
 		}
 		if err != nil {
 			if ok, held := g.limit.allow("publish/metered", g.now()); ok {
@@ -222,7 +222,7 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 	}
 	msg, err := protocol.EncodeSettlement(g.key, g.cfg.Community, interval, g.id, raws, js)
 	if err == nil {
-		err = g.publish(ctx, g.topics.Settlement(interval), msg, true)
+		err = g.publish(ctx, g.topics.Settlement(interval), msg)
 	}
 	if err != nil {
 		if ok, held := g.limit.allow("publish/settlement", g.now()); ok {

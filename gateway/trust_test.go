@@ -325,3 +325,35 @@ func TestMissingOwnOrderStillSettles(t *testing.T) {
 		}
 	}
 }
+
+// The primary clearer restarts during the interval, after the orders came
+// in (it had acknowledged them, and kept them in memory only): the orders
+// are retained, the new process gets them all when it subscribes, and it
+// seals the whole book. Old retained orders are not counted as late.
+func TestClearerRestartSealsWholeBook(t *testing.T) {
+	c := newCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000, "home3": -1500},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	interval := "2026-11-22T12:45Z" // orders from 12:36:30, gate 12:43
+	c.run(t0.Add(40*time.Minute), 5*time.Second)
+	old := c.gws["operator"]
+	if n := old.clearer.Orders(interval); n != 3 {
+		t.Fatalf("orders for %s before the restart: %d", interval, n)
+	}
+	g, err := New(Options{Config: old.cfg, Key: testKey("operator"), Roster: c.roster, MQTT: c.hub.Client("operator-restarted"), Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.gws["operator"] = g
+	c.run(t0.Add(43*time.Minute+10*time.Second), 5*time.Second)
+	book, err := protocol.DecodeBook(c.hub.Retained(g.Topics().Book(interval)))
+	if err != nil || len(book.Orders) != 3 {
+		t.Fatalf("book of %s sealed by the restarted clearer: %d orders, %v; want all 3", interval, len(book.Orders), err)
+	}
+	if got := counter(t, g, "p2pgrid_clearer_orders_rejected_total", "late"); got != 0 {
+		t.Errorf("old retained orders counted late: %v", got)
+	}
+}

@@ -19,7 +19,7 @@ const QoS byte = 1
 
 // The kinds of topic, the level after the community.
 const (
-	KindOrders    = "orders"    // orders/<gateway>: a gateway's signed order
+	KindOrders    = "orders"    // orders/<gateway>: a gateway's signed order, retained
 	KindBook      = "book"      // book/<interval>: the sealed book, retained
 	KindResult    = "result"    // result/<interval> and result/latest, retained
 	KindTelemetry = "telemetry" // telemetry/<gateway>: live power
@@ -40,9 +40,13 @@ const Latest = "latest"
 const TelemetryMinPeriod = 5 * time.Second
 
 // Retained reports whether messages of a kind are published retained.
+// Orders are: a clearer that restarts during an interval gets every
+// gateway's latest order from the broker when it subscribes again, so it
+// seals the whole book (it acknowledged the ones it had before, and kept
+// them only in memory).
 func Retained(kind string) bool {
 	switch kind {
-	case KindBook, KindResult, KindStatus, KindRoster, KindSettlement:
+	case KindOrders, KindBook, KindResult, KindStatus, KindRoster, KindSettlement:
 		return true
 	}
 	return false

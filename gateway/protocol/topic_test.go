@@ -82,8 +82,8 @@ func TestParseTopicRejects(t *testing.T) {
 
 func TestRetained(t *testing.T) {
 	for kind, want := range map[string]bool{
-		KindOrders: false, KindTelemetry: false,
-		KindBook: true, KindResult: true, KindStatus: true, KindRoster: true, "other": false,
+		KindTelemetry: false, KindMetered: false,
+		KindOrders: true, KindBook: true, KindResult: true, KindStatus: true, KindRoster: true, KindSettlement: true, "other": false,
 	} {
 		if Retained(kind) != want {
 			t.Errorf("Retained(%q) = %v", kind, !want)
