@@ -55,7 +55,7 @@ type Clearer struct {
 type pending struct {
 	orders   map[string][]byte        // raw order message by gateway
 	verified map[string]auction.Order // the same orders, verified and quantised
-	seen     map[[32]byte]string      // digest of every accepted raw message
+	seen     map[[32]byte]string      // digest of the signature of every accepted order
 }
 
 // NewClearer returns a clearer signing as gateway id with key.
@@ -111,7 +111,11 @@ func (c *Clearer) Offer(now time.Time, topicGateway string, raw []byte) (gateway
 		p = &pending{orders: map[string][]byte{}, verified: map[string]auction.Order{}, seen: map[[32]byte]string{}}
 		c.pending[msg.Interval] = p
 	}
-	sum := sha256.Sum256(raw)
+	// An order's identity is its signature, not its bytes: a copy of an
+	// accepted order with other whitespace or key order is the same signed
+	// order, replayed (Ed25519 signatures are deterministic, and Go's
+	// verifier refuses the malleable ones).
+	sum := sha256.Sum256(msg.Sig)
 	if _, ok := p.seen[sum]; ok {
 		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectReplayed,
 			Err: fmt.Errorf("order from %q for %s: received before", msg.Gateway, msg.Interval)}

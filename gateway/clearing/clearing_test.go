@@ -124,6 +124,7 @@ func TestOfferRejections(t *testing.T) {
 		want        protocol.RejectReason
 	}{
 		{"replayed", "home1", good, now, protocol.RejectReplayed},
+		{"replayed, re-encoded", "home1", append([]byte(" "), good...), now, protocol.RejectReplayed},
 		{"duplicate", "home1", f.order(t, "home1", open, auction.Buy, 500, 300_000), now, protocol.RejectDuplicate},
 		{"tampered", "home2", forgedSig, now, protocol.RejectForged},
 		{"signed by another key", "home3", otherKey, now, protocol.RejectForged},
