@@ -1,9 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,5 +101,161 @@ func TestMeterScan(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "", "meter", "scan", "--url", url, "--units", "0-300"); code != 2 || !strings.Contains(errOut, "1 to 247") {
 		t.Errorf("bad --units: exit %d %q", code, errOut)
+	}
+}
+
+// scanDevice is a Modbus TCP device for scans: the units in present answer
+// every read (zeros; exception 2 above register 99), the others never
+// answer, as on a bus where they do not exist. It counts requests by unit.
+type scanDevice struct {
+	ln      net.Listener
+	present map[uint8]bool
+	mu      sync.Mutex
+	asked   map[uint8]int
+}
+
+func newScanDevice(t *testing.T, present ...uint8) *scanDevice {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &scanDevice{ln: ln, present: map[uint8]bool{}, asked: map[uint8]int{}}
+	for _, u := range present {
+		d.present[u] = true
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go d.serve(c)
+		}
+	}()
+	return d
+}
+
+func (d *scanDevice) url() string { return "tcp://" + d.ln.Addr().String() }
+
+func (d *scanDevice) serve(c net.Conn) {
+	defer c.Close()
+	for {
+		var req [12]byte // MBAP header (7) and a read request PDU (5)
+		if _, err := io.ReadFull(c, req[:]); err != nil {
+			return
+		}
+		unit, fn := req[6], req[7]
+		addr, count := binary.BigEndian.Uint16(req[8:]), binary.BigEndian.Uint16(req[10:])
+		d.mu.Lock()
+		d.asked[unit]++
+		d.mu.Unlock()
+		if !d.present[unit] {
+			continue
+		}
+		pdu := []byte{fn | 0x80, 2}
+		if int(addr)+int(count) <= 100 {
+			pdu = append([]byte{fn, byte(2 * count)}, make([]byte, 2*count)...)
+		}
+		reply := binary.BigEndian.AppendUint16(req[:4:4], uint16(len(pdu)+1))
+		reply = append(append(reply, unit), pdu...)
+		if _, err := c.Write(reply); err != nil {
+			return
+		}
+	}
+}
+
+// requests returns how many requests unit got, and the highest unit asked.
+func (d *scanDevice) requests(unit uint8) (int, uint8) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var top uint8
+	for u := range d.asked {
+		top = max(top, u)
+	}
+	return d.asked[unit], top
+}
+
+// A full scan asks an absent unit once, with one request's timeout: without
+// retries and without trying the other SunSpec bases on a silent unit.
+func TestMeterScanFullRange(t *testing.T) {
+	d := newScanDevice(t, 1, 200)
+	const timeout = 20 * time.Millisecond
+	start := time.Now()
+	code, out, errOut := runCLI(t, "", "meter", "scan", "--url", d.url(), "--timeout", timeout.String(), "--format", "json")
+	elapsed := time.Since(start)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"unit":1,`) || !strings.Contains(lines[1], `"unit":200,`) {
+		t.Errorf("found:\n%s", out)
+	}
+	for u := 2; u <= 247; u++ {
+		if u == 200 {
+			continue
+		}
+		if n, _ := d.requests(uint8(u)); n != 1 {
+			t.Errorf("absent unit %d was asked %d times, want once", u, n)
+		}
+	}
+	if n, _ := d.requests(1); n < 2 {
+		t.Errorf("present unit 1 was asked %d times: not probed beyond the first request", n)
+	}
+	// Loose: 245 silent units at one timeout each, plus reconnects; with
+	// retries (3 attempts) and the 3 SunSpec bases it would be 9 times that.
+	if limit := 3 * 247 * timeout; elapsed > limit {
+		t.Errorf("full scan took %s, want under %s", elapsed, limit)
+	}
+	if strings.Contains(errOut, "\r") || !strings.Contains(errOut, "unit 200 answers\n") ||
+		!strings.HasSuffix(errOut, "scanned 247 units, 2 answered\n") {
+		t.Errorf("progress on a non-terminal: %q", errOut)
+	}
+}
+
+// SIGINT in the middle of a scan: the real binary prints what it found so
+// far, says it was interrupted, and exits 1.
+func TestMeterScanInterrupted(t *testing.T) {
+	testtool.Integration(t)
+	bin := filepath.Join(t.TempDir(), "p2pgrid")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	d := newScanDevice(t, 1, 3)
+	cmd := exec.Command(bin, "meter", "scan", "--url", d.url(), "--timeout", "200ms")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, top := d.requests(0); top >= 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("scan never reached unit 6; stderr %q", stderr.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("no exit 10 s after SIGINT")
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Errorf("exit after SIGINT: %v, want status 1", err)
+	}
+	rows := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(rows) != 3 || !strings.HasPrefix(rows[1], "1 ") || !strings.HasPrefix(rows[2], "3 ") {
+		t.Errorf("stdout after SIGINT, want the header and units 1 and 3:\n%s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "scan interrupted after ") || strings.Contains(stderr.String(), "\r") {
+		t.Errorf("stderr %q", stderr.String())
 	}
 }
