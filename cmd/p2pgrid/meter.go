@@ -18,9 +18,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/meter/bus"
-	"github.com/p2pgrid/p2pgrid/meter/profile"
+	"github.com/p2pgrid/p2pgrid/meter/device"
 	"github.com/p2pgrid/p2pgrid/meter/sunspec"
 )
 
@@ -65,7 +64,7 @@ func (f *busFlags) open(logger *slog.Logger, retries int) (*bus.Bus, error) {
 func newMeterReadCmd(logger func() *slog.Logger) *cobra.Command {
 	var bf busFlags
 	var unit uint8
-	var device string
+	var name string
 	var profileDirs []string
 	cmd := &cobra.Command{
 		Use:   "read --url URL [--unit N] --device NAME",
@@ -88,33 +87,23 @@ with an exception, or the profile is unknown.`,
   p2pgrid meter read --url 'rtu:///dev/ttyUSB0?baud=9600&parity=N' --unit 2 --device sdm120`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if device == "" {
+			if name == "" {
 				return badInput(errors.New("--device is required: a profile name (e.g. sdm630) or sunspec"))
-			}
-			var p *profile.Profile
-			if device != "sunspec" {
-				var err error
-				if p, err = profile.Lookup(device, profileDirs...); err != nil {
-					return badInput(err)
-				}
 			}
 			b, err := bf.open(logger(), 1)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*bf.timeout+5*time.Second)
-			defer cancel()
-			var dev meter.Device
-			if p != nil {
-				dev = p.Device(b, unit)
-			} else {
-				d, err := sunspec.Discover(ctx, b, unit)
-				if err != nil {
-					return badInput(fmt.Errorf("%s unit %d: %w", b.URL(), unit, err))
-				}
-				dev = d
+			budget := 10*bf.timeout + 5*time.Second
+			dev, err := device.Open(b, unit, name, device.Options{ProfileDirs: profileDirs,
+				Discovery: sunspec.LazyOptions{Budget: budget}})
+			if err != nil {
+				return badInput(err)
 			}
+			// Discovery (SunSpec) has its budget; the read after it its own time.
+			ctx, cancel := context.WithTimeout(cmd.Context(), budget+3*bf.timeout+time.Second)
+			defer cancel()
 			r, err := dev.Read(ctx)
 			if err != nil {
 				return badInput(err)
@@ -129,7 +118,7 @@ with an exception, or the profile is unknown.`,
 	}
 	bf.register(cmd)
 	cmd.Flags().Uint8Var(&unit, "unit", 1, "Modbus unit id (slave address), 1-247")
-	cmd.Flags().StringVar(&device, "device", "", "device profile name (sdm630, sdm120, sdm72, ...) or sunspec (required)")
+	cmd.Flags().StringVar(&name, "device", "", "device profile name (sdm630, sdm120, sdm72, ...) or sunspec (required)")
 	cmd.Flags().StringSliceVar(&profileDirs, "profiles", nil, "extra directory of device profiles (NAME.yaml), searched before the built-in ones")
 	return cmd
 }

@@ -7,14 +7,12 @@ package daemon
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,10 +24,8 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
-	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/meter/bus"
-	"github.com/p2pgrid/p2pgrid/meter/profile"
-	"github.com/p2pgrid/p2pgrid/meter/sunspec"
+	"github.com/p2pgrid/p2pgrid/meter/device"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/influx"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
@@ -229,14 +225,20 @@ func statusPayloads(id, version string, now time.Time) (online, offline []byte, 
 func LedgerDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "ledger") }
 
 // Devices opens one bus per distinct Modbus URL and builds the configured
-// devices on them. A SunSpec device is discovered on its first read, so a
-// device that is off at start does not stop the gateway.
+// devices on them (meter/device). A SunSpec device is discovered on its
+// first read, within its own budget, so a device that is off at start does
+// not stop the gateway. Devices on one bus carry its URL as Bus, so the
+// gateway polls them one after another and other buses independently.
 func Devices(cfg *config.Config, now func() time.Time, log *slog.Logger) ([]gateway.Device, func(), error) {
 	buses := map[string]*bus.Bus{}
 	closeAll := func() {
 		for _, b := range buses {
 			b.Close()
 		}
+	}
+	var dirs []string
+	if cfg.ProfileDir != "" {
+		dirs = []string{cfg.ProfileDir}
 	}
 	var out []gateway.Device
 	for _, d := range cfg.Devices {
@@ -249,51 +251,14 @@ func Devices(cfg *config.Config, now func() time.Time, log *slog.Logger) ([]gate
 			}
 			buses[d.URL] = b
 		}
-		var dev meter.Device
-		if d.Profile == "sunspec" {
-			dev = &lazySunSpec{bus: b, unit: uint8(d.Unit), now: now}
-		} else {
-			var dirs []string
-			if cfg.ProfileDir != "" {
-				dirs = []string{cfg.ProfileDir}
-			}
-			p, err := profile.Lookup(d.Profile, dirs...)
-			if err != nil {
-				closeAll()
-				return nil, nil, fmt.Errorf("device %q: %w", d.Name, err)
-			}
-			dev = p.Device(b, uint8(d.Unit), profile.WithClock(now))
+		dev, err := device.Open(b, uint8(d.Unit), d.Profile, device.Options{ProfileDirs: dirs, Now: now})
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("device %q: %w", d.Name, err)
 		}
-		out = append(out, gateway.Device{Name: d.Name, Role: d.Role, Poll: d.Poll, Device: dev})
+		out = append(out, gateway.Device{Name: d.Name, Role: d.Role, Poll: d.Poll, Bus: d.URL, Device: dev})
 	}
 	return out, closeAll, nil
-}
-
-// lazySunSpec discovers a SunSpec device on its first successful read.
-type lazySunSpec struct {
-	bus  *bus.Bus
-	unit uint8
-	now  func() time.Time
-	mu   sync.Mutex
-	dev  *sunspec.Device
-}
-
-func (l *lazySunSpec) Read(ctx context.Context) (meter.Reading, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.dev == nil {
-		d, err := sunspec.Discover(ctx, l.bus, l.unit)
-		if err != nil {
-			return meter.Reading{}, err
-		}
-		d.Now = l.now
-		l.dev = d
-	}
-	r, err := l.dev.Read(ctx)
-	if err != nil && errors.Is(err, sunspec.ErrBadData) {
-		l.dev = nil // the device may have changed: discover again
-	}
-	return r, err
 }
 
 // mqttCollector exposes the MQTT client's counters.
