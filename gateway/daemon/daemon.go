@@ -41,7 +41,9 @@ type Options struct {
 	Version string
 	// Now is the clock (nil: time.Now); the demo passes the simulator's.
 	Now func() time.Time
-	// Tick is how often the loop runs (default 1s).
+	// Tick is how often the loop runs: by default 1s, or the shortest
+	// device poll period if that is shorter (the loop is what starts each
+	// poll). A Tick longer than a device's poll is refused.
 	Tick time.Duration
 	// Roster, if set, is used instead of reading cfg.Roster.
 	Roster *protocol.Roster
@@ -74,9 +76,11 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if o.Tick <= 0 {
-		o.Tick = time.Second
+	tick, err := loopTick(cfg, o.Tick)
+	if err != nil {
+		return err
 	}
+	o.Tick = tick
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -223,6 +227,34 @@ func statusPayloads(id, version string, now time.Time) (online, offline []byte, 
 
 // LedgerDir is where a gateway keeps its ledger: data_dir/ledger.
 func LedgerDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "ledger") }
+
+// DefaultTick is how often the loop runs when no device polls faster.
+const DefaultTick = time.Second
+
+// loopTick is the loop's period: tick, or by default DefaultTick or the
+// shortest poll period if that is shorter. Polls start only when the loop
+// ticks, so a tick longer than a poll would read that device late (and
+// miss the reading at an interval boundary that settlement needs): it is
+// refused rather than quietly polled slower than configured.
+func loopTick(cfg *config.Config, tick time.Duration) (time.Duration, error) {
+	shortest, name := time.Duration(0), ""
+	for _, d := range cfg.Devices {
+		if d.Poll > 0 && (shortest == 0 || d.Poll < shortest) {
+			shortest, name = d.Poll, d.Name
+		}
+	}
+	if tick <= 0 {
+		tick = DefaultTick
+		if shortest > 0 && shortest < tick {
+			tick = shortest
+		}
+		return tick, nil
+	}
+	if shortest > 0 && tick > shortest {
+		return 0, fmt.Errorf("loop tick %s is longer than device %q's poll %s: it would be polled late", tick, name, shortest)
+	}
+	return tick, nil
+}
 
 // Devices opens one bus per distinct Modbus URL and builds the configured
 // devices on them (meter/device). A SunSpec device is discovered on its
