@@ -293,3 +293,29 @@ func TestDeviceFailureLogsAndMetrics(t *testing.T) {
 		t.Errorf("failed reads %v, want %d", got, 11*12)
 	}
 }
+
+// A grid meter that dies before the order window: "no order" is logged and
+// counted once for the interval, not at every tick with the reading's age.
+func TestDeadMeterSkipsTheOrderOnce(t *testing.T) {
+	logs := &logRecords{}
+	clk := &clock{t: t0}
+	m := &fakeMeter{power: -1500}
+	g, _ := deviceGateway(t, []Device{{Name: "grid", Role: config.RoleGrid, Poll: time.Second, Device: m}}, true, logs, clk)
+	for at := time.Duration(0); at < 13*time.Minute; at += time.Second {
+		if at == 4*time.Minute {
+			m.set(func(f *fakeMeter) { f.fail = true })
+		}
+		now := t0.Add(at)
+		clk.set(now)
+		g.Tick(context.Background(), now)
+	}
+	if got := logs.find(slog.LevelInfo, "no order"); len(got) != 1 || !strings.Contains(got[0], "stale") {
+		t.Errorf("no-order logs: %d, want one about the stale reading: %q", len(got), got[:min(len(got), 3)])
+	}
+	if got := counter(t, g, "p2pgrid_orders_skipped_total", "stale"); got != 1 {
+		t.Errorf("skipped (stale) counted %v times, want once", got)
+	}
+	if got := logs.find(slog.LevelWarn, "device read failed"); len(got) != 1 {
+		t.Errorf("%d warnings, want one", len(got))
+	}
+}

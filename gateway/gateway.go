@@ -87,7 +87,7 @@ type Gateway struct {
 	results    map[string][]byte   // result message by interval
 	verified   map[string][32]byte // interval -> digest of the book and result verified (or failed)
 	own        map[string][]byte   // our order message by interval
-	skipped    map[string]string   // interval -> why no order was placed (logged once)
+	skipped    map[string]string   // interval -> why no order was placed (its reason, logged once)
 	sealedByUs map[string]bool
 	startedAt  time.Time // when Start subscribed: a clearer seals only books it collected whole
 	alarms     []protocol.Alarm
@@ -410,12 +410,18 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 func (g *Gateway) skip(interval string, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	msg := err.Error()
-	if g.skipped[interval] == msg {
+	msg, reason := err.Error(), skipReason(err)
+	// Once per interval and reason: the message of a stale reading carries
+	// its age, which changes at every tick.
+	seen := reason
+	if reason == "other" {
+		seen = msg
+	}
+	if g.skipped[interval] == seen {
 		return
 	}
-	g.skipped[interval] = msg
-	g.metrics.ordersSkipped.WithLabelValues(skipReason(err)).Inc()
+	g.skipped[interval] = seen
+	g.metrics.ordersSkipped.WithLabelValues(reason).Inc()
 	g.log.Info("no order", "interval", interval, "reason", msg)
 }
 
