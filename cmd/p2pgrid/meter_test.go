@@ -2,20 +2,17 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
+	"github.com/p2pgrid/p2pgrid/meter/metertest"
 	"github.com/p2pgrid/p2pgrid/meter/sim"
 )
 
@@ -104,77 +101,15 @@ func TestMeterScan(t *testing.T) {
 	}
 }
 
-// scanDevice is a Modbus TCP device for scans: the units in present answer
-// every read (zeros; exception 2 above register 99), the others never
-// answer, as on a bus where they do not exist. It counts requests by unit.
-type scanDevice struct {
-	ln      net.Listener
-	present map[uint8]bool
-	mu      sync.Mutex
-	asked   map[uint8]int
-}
-
-func newScanDevice(t *testing.T, present ...uint8) *scanDevice {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &scanDevice{ln: ln, present: map[uint8]bool{}, asked: map[uint8]int{}}
+// newScanDevice is a Modbus TCP device on which only the units present
+// exist, answering reads of registers 0-99 (zeros).
+func newScanDevice(t *testing.T, present ...uint8) *metertest.TCPDevice {
+	d := metertest.NewTCP(t)
 	for _, u := range present {
-		d.present[u] = true
+		d.SetHolding(u, 0, make([]uint16, 100)...)
+		d.SetInput(u, 0, make([]uint16, 100)...)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go d.serve(c)
-		}
-	}()
 	return d
-}
-
-func (d *scanDevice) url() string { return "tcp://" + d.ln.Addr().String() }
-
-func (d *scanDevice) serve(c net.Conn) {
-	defer c.Close()
-	for {
-		var req [12]byte // MBAP header (7) and a read request PDU (5)
-		if _, err := io.ReadFull(c, req[:]); err != nil {
-			return
-		}
-		unit, fn := req[6], req[7]
-		addr, count := binary.BigEndian.Uint16(req[8:]), binary.BigEndian.Uint16(req[10:])
-		d.mu.Lock()
-		d.asked[unit]++
-		d.mu.Unlock()
-		if !d.present[unit] {
-			continue
-		}
-		pdu := []byte{fn | 0x80, 2}
-		if int(addr)+int(count) <= 100 {
-			pdu = append([]byte{fn, byte(2 * count)}, make([]byte, 2*count)...)
-		}
-		reply := binary.BigEndian.AppendUint16(req[:4:4], uint16(len(pdu)+1))
-		reply = append(append(reply, unit), pdu...)
-		if _, err := c.Write(reply); err != nil {
-			return
-		}
-	}
-}
-
-// requests returns how many requests unit got, and the highest unit asked.
-func (d *scanDevice) requests(unit uint8) (int, uint8) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var top uint8
-	for u := range d.asked {
-		top = max(top, u)
-	}
-	return d.asked[unit], top
 }
 
 // A full scan asks an absent unit once, with one request's timeout: without
@@ -183,7 +118,7 @@ func TestMeterScanFullRange(t *testing.T) {
 	d := newScanDevice(t, 1, 200)
 	const timeout = 20 * time.Millisecond
 	start := time.Now()
-	code, out, errOut := runCLI(t, "", "meter", "scan", "--url", d.url(), "--timeout", timeout.String(), "--format", "json")
+	code, out, errOut := runCLI(t, "", "meter", "scan", "--url", d.URL(), "--timeout", timeout.String(), "--format", "json")
 	elapsed := time.Since(start)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -196,11 +131,11 @@ func TestMeterScanFullRange(t *testing.T) {
 		if u == 200 {
 			continue
 		}
-		if n, _ := d.requests(uint8(u)); n != 1 {
+		if n := d.Requests(uint8(u)); n != 1 {
 			t.Errorf("absent unit %d was asked %d times, want once", u, n)
 		}
 	}
-	if n, _ := d.requests(1); n < 2 {
+	if n := d.Requests(1); n < 2 {
 		t.Errorf("present unit 1 was asked %d times: not probed beyond the first request", n)
 	}
 	// Loose: 245 silent units at one timeout each, plus reconnects; with
@@ -223,14 +158,14 @@ func TestMeterScanInterrupted(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	d := newScanDevice(t, 1, 3)
-	cmd := exec.Command(bin, "meter", "scan", "--url", d.url(), "--timeout", "200ms")
+	cmd := exec.Command(bin, "meter", "scan", "--url", d.URL(), "--timeout", "200ms")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, top := d.requests(0); top >= 6 {
+		if d.Highest() >= 6 {
 			break
 		}
 		if time.Now().After(deadline) {
