@@ -110,6 +110,7 @@ func (g *Gateway) addDevices(ds []Device, syncPolls bool) time.Duration {
 		g.metrics.reads.WithLabelValues(d.Name, "ok")
 		g.metrics.reads.WithLabelValues(d.Name, "error")
 		g.metrics.lastReading.WithLabelValues(d.Name).Set(0)
+		g.metrics.readDuration.WithLabelValues(d.Name)
 	}
 	g.devices.busy = make([]bool, len(g.devices.buses))
 	return gridPoll

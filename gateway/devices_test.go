@@ -236,8 +236,9 @@ func TestDeviceFailureLogsAndMetrics(t *testing.T) {
 	if got := testutil.ToFloat64(g.metrics.reads.WithLabelValues("grid", "error")); got != 0 {
 		t.Errorf("reads error %v", got)
 	}
-	if n, err := testutil.GatherAndCount(reg, "p2pgrid_meter_last_reading_timestamp_seconds", "p2pgrid_meter_reads_total"); err != nil || n != 3 {
-		t.Errorf("%d series at start (%v), want last_reading and reads{ok,error} for grid", n, err)
+	if n, err := testutil.GatherAndCount(reg, "p2pgrid_meter_last_reading_timestamp_seconds", "p2pgrid_meter_reads_total",
+		"p2pgrid_meter_read_duration_seconds", "p2pgrid_orders_placed_total"); err != nil || n != 6 {
+		t.Errorf("%d series at start (%v), want last_reading, reads{ok,error} and read_duration for grid, orders placed{buy,sell}", n, err)
 	}
 
 	tick := func(at time.Duration) {
@@ -252,8 +253,8 @@ func TestDeviceFailureLogsAndMetrics(t *testing.T) {
 	if got := testutil.ToFloat64(g.metrics.lastReading.WithLabelValues("grid")); got != float64(t0.Unix()) {
 		t.Errorf("last reading timestamp %v, want %d", got, t0.Unix())
 	}
-	if n, _ := testutil.GatherAndCount(reg, "p2pgrid_meter_read_duration_seconds"); n != 1 {
-		t.Errorf("read duration: %d series", n)
+	if n := readDurations(t, reg, "grid"); n != 1 {
+		t.Errorf("read duration observed %d times after one poll", n)
 	}
 
 	m.set(func(f *fakeMeter) { f.fail = true })
@@ -292,6 +293,9 @@ func TestDeviceFailureLogsAndMetrics(t *testing.T) {
 	if got := testutil.ToFloat64(g.metrics.reads.WithLabelValues("grid", "error")); got != float64(11*12) {
 		t.Errorf("failed reads %v, want %d", got, 11*12)
 	}
+	if n := readDurations(t, reg, "grid"); n != 1+11*12+2 {
+		t.Errorf("read duration observed %d times, want every poll, failed ones included (%d)", n, 1+11*12+2)
+	}
 }
 
 // A grid meter that dies before the order window: "no order" is logged and
@@ -318,4 +322,27 @@ func TestDeadMeterSkipsTheOrderOnce(t *testing.T) {
 	if got := logs.find(slog.LevelWarn, "device read failed"); len(got) != 1 {
 		t.Errorf("%d warnings, want one", len(got))
 	}
+}
+
+// readDurations is the sample count of a device's read duration histogram.
+func readDurations(t *testing.T, reg *prometheus.Registry, device string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "p2pgrid_meter_read_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "device" && l.GetValue() == device {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	t.Fatalf("no read duration for %s", device)
+	return 0
 }

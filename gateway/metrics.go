@@ -35,6 +35,9 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		m.ordersRejected.WithLabelValues(string(reason))
 	}
 	m.verifications.WithLabelValues("ok")
+	for _, side := range []auction.Side{auction.Buy, auction.Sell} {
+		m.ordersPlaced.WithLabelValues(side.String())
+	}
 	return m
 }
 
