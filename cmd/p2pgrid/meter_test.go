@@ -72,6 +72,8 @@ func TestMeterReadErrors(t *testing.T) {
 		{"not sunspec", []string{"--url", url, "--unit", "1", "--device", "sunspec"}, "unit 1"},
 		{"bad url", []string{"--url", "udp://x", "--device", "sdm630"}, `unknown scheme "udp"`},
 		{"no url", []string{"--device", "sdm630"}, "--url is required"},
+		{"broadcast unit", []string{"--url", url, "--unit", "0", "--device", "sdm630"}, "unit 0: a Modbus unit id is 1 to 247"},
+		{"reserved unit", []string{"--url", url, "--unit", "250", "--device", "sunspec"}, "unit 250"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := runCLI(t, "", append([]string{"meter", "read"}, tc.args...)...)
