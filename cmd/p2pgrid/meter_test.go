@@ -196,3 +196,29 @@ func TestMeterScanInterrupted(t *testing.T) {
 		t.Errorf("stderr %q", stderr.String())
 	}
 }
+
+// A scan of a peer we did not write: pymodbus 3.0.0 serving units 1 and 2
+// over TCP, which drops requests to any other unit. Both are found, and the
+// absent units cost one timeout each.
+func TestMeterScanPymodbus(t *testing.T) {
+	testtool.Integration(t)
+	port := testtool.FreePort(t)
+	metertest.StartPymodbus(t, filepath.Join("..", "..", "meter", "bus", "testdata", "pymodbus_server.py"), "tcp", fmt.Sprint(port))
+	const timeout = 200 * time.Millisecond
+	start := time.Now()
+	code, out, errOut := runCLI(t, "", "meter", "scan", "--url", fmt.Sprintf("tcp://127.0.0.1:%d", port),
+		"--units", "1-30", "--timeout", timeout.String(), "--format", "json")
+	elapsed := time.Since(start)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"unit":1,"sunspec":false`) || !strings.Contains(lines[1], `"unit":2,`) ||
+		!strings.Contains(lines[0], `"note":"answers register reads"`) {
+		t.Errorf("found:\n%s", out)
+	}
+	// 28 absent units at one timeout each; three attempts each would be 3 times that.
+	if limit := 2 * 28 * timeout; elapsed > limit {
+		t.Errorf("scan of 30 units took %s, want under %s", elapsed, limit)
+	}
+}
