@@ -151,14 +151,20 @@ func TestMeterScanFullRange(t *testing.T) {
 	}
 }
 
-// SIGINT in the middle of a scan: the real binary prints what it found so
-// far, says it was interrupted, and exits 1.
+// SIGINT (Ctrl-C) or SIGTERM in the middle of a scan: the real binary
+// prints what it found so far, says it was interrupted, and exits 1.
 func TestMeterScanInterrupted(t *testing.T) {
 	testtool.Integration(t)
 	bin := filepath.Join(t.TempDir(), "p2pgrid")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { scanInterrupted(t, bin, sig) })
+	}
+}
+
+func scanInterrupted(t *testing.T, bin string, sig syscall.Signal) {
 	d := newScanDevice(t, 1, 3)
 	cmd := exec.Command(bin, "meter", "scan", "--url", d.URL(), "--timeout", "200ms")
 	var stdout, stderr bytes.Buffer
@@ -175,7 +181,7 @@ func TestMeterScanInterrupted(t *testing.T) {
 			t.Fatalf("scan never reached unit 6; stderr %q", stderr.String())
 		}
 	}
-	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Process.Signal(sig)
 	errc := make(chan error, 1)
 	go func() { errc <- cmd.Wait() }()
 	var err error
@@ -183,14 +189,14 @@ func TestMeterScanInterrupted(t *testing.T) {
 	case err = <-errc:
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
-		t.Fatal("no exit 10 s after SIGINT")
+		t.Fatal("no exit 10 s after the signal")
 	}
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-		t.Errorf("exit after SIGINT: %v, want status 1", err)
+		t.Errorf("exit after the signal: %v, want status 1", err)
 	}
 	rows := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	if len(rows) != 3 || !strings.HasPrefix(rows[1], "1 ") || !strings.HasPrefix(rows[2], "3 ") {
-		t.Errorf("stdout after SIGINT, want the header and units 1 and 3:\n%s", stdout.String())
+		t.Errorf("stdout after the signal, want the header and units 1 and 3:\n%s", stdout.String())
 	}
 	if !strings.Contains(stderr.String(), "scan interrupted after ") || strings.Contains(stderr.String(), "\r") {
 		t.Errorf("stderr %q", stderr.String())
