@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -226,5 +227,48 @@ func TestMeterScanPymodbus(t *testing.T) {
 	// 28 absent units at one timeout each; three attempts each would be 3 times that.
 	if limit := 2 * 28 * timeout; elapsed > limit {
 		t.Errorf("scan of 30 units took %s, want under %s", elapsed, limit)
+	}
+}
+
+// On a terminal the progress is one line redrawn with \r.
+func TestMeterScanProgressOnATerminal(t *testing.T) {
+	testtool.Integration(t)
+	a, b := testtool.PtyPair(t, t.TempDir())
+	tty, err := os.OpenFile(a, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	other, err := os.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	seen := make(chan string, 1)
+	go func() {
+		var got []byte
+		buf := make([]byte, 256)
+		for !bytes.Contains(got, []byte("answered")) || !bytes.HasSuffix(got, []byte("\n")) {
+			n, err := other.Read(buf)
+			if err != nil {
+				break
+			}
+			got = append(got, buf[:n]...)
+		}
+		seen <- string(got)
+	}()
+	d := newScanDevice(t, 1)
+	var out bytes.Buffer
+	if code := run([]string{"meter", "scan", "--url", d.URL(), "--units", "1-3", "--timeout", "20ms"}, strings.NewReader(""), &out, tty); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	select {
+	case got := <-seen:
+		if !strings.Contains(got, "\rscanning unit 2 (2/3), 1 found") || !strings.Contains(got, "\rscanned 3 units, 1 answered") ||
+			strings.Contains(got, "unit 1 answers\n") {
+			t.Errorf("terminal progress %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no progress on the terminal")
 	}
 }
