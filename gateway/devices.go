@@ -181,6 +181,9 @@ func (g *Gateway) read(ctx context.Context, now time.Time, d *polled) {
 	r, err := d.Read(rctx)
 	g.metrics.readDuration.WithLabelValues(d.Name).Observe(time.Since(began).Seconds())
 	cancel()
+	if err != nil && ctx.Err() != nil {
+		return // the gateway is stopping: not the device's fault
+	}
 	if err != nil {
 		g.metrics.reads.WithLabelValues(d.Name, "error").Inc()
 		d.mu.Lock()

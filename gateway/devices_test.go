@@ -346,3 +346,19 @@ func readDurations(t *testing.T, reg *prometheus.Registry, device string) uint64
 	t.Fatalf("no read duration for %s", device)
 	return 0
 }
+
+// A read cut short because the gateway is stopping is not a device failure.
+func TestPollStoppingIsNotAFailure(t *testing.T) {
+	logs := &logRecords{}
+	clk := &clock{t: t0}
+	m := &fakeMeter{hold: make(chan struct{})}
+	defer close(m.hold)
+	g, _ := deviceGateway(t, []Device{{Name: "grid", Role: config.RoleGrid, Poll: time.Second, Device: m}}, false, logs, clk)
+	ctx, cancel := context.WithCancel(context.Background())
+	g.Tick(ctx, t0)
+	cancel()
+	g.WaitPolls()
+	if n := len(logs.find(slog.LevelWarn, "device read failed")); n != 0 || testutil.ToFloat64(g.metrics.reads.WithLabelValues("grid", "error")) != 0 {
+		t.Errorf("a read cancelled at shutdown was logged (%d) or counted as a failure", n)
+	}
+}
