@@ -174,8 +174,13 @@ func (g *Gateway) poll(ctx context.Context, now time.Time) {
 // WaitPolls waits for the device reads in flight.
 func (g *Gateway) WaitPolls() { g.devices.wg.Wait() }
 
-// read reads one device on its bus's worker and records the outcome.
+// read reads one device on its bus's worker and records the outcome. The
+// reading is stamped with the time its read began: the Tick's now, or the
+// clock if it is later (a device behind a slow one on the same bus).
 func (g *Gateway) read(ctx context.Context, now time.Time, d *polled) {
+	if t := g.now(); t.After(now) {
+		now = t
+	}
 	rctx, cancel := context.WithTimeout(ctx, readTimeout(d))
 	began := time.Now()
 	r, err := d.Read(rctx)

@@ -362,3 +362,28 @@ func TestPollStoppingIsNotAFailure(t *testing.T) {
 		t.Errorf("a read cancelled at shutdown was logged (%d) or counted as a failure", n)
 	}
 }
+
+// A device read behind a slow one on its bus is stamped with when its own
+// read began, not with the Tick that queued it.
+func TestPollStampsEachRead(t *testing.T) {
+	clk := &clock{t: t0}
+	slow := &fakeMeter{hold: make(chan struct{})}
+	next := &fakeMeter{power: 7}
+	g, _ := deviceGateway(t, []Device{
+		{Name: "pv", Role: config.RolePV, Poll: time.Second, Bus: "rtu:///dev/ttyUSB0", Device: slow},
+		{Name: "grid", Role: config.RoleGrid, Poll: time.Second, Bus: "rtu:///dev/ttyUSB0", Device: next},
+	}, false, nil, clk)
+	g.Tick(context.Background(), t0)
+	for slow.count() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	clk.set(t0.Add(1500 * time.Millisecond))
+	close(slow.hold)
+	g.WaitPolls()
+	if r, err := g.devices.all[1].snapshot(); err != nil || !r.Time.Equal(t0.Add(1500*time.Millisecond)) {
+		t.Errorf("grid reading at %v (%v), want when its read began, t0+1.5s", r.Time, err)
+	}
+	if r, _ := g.devices.all[0].snapshot(); !r.Time.Equal(t0) {
+		t.Errorf("pv reading at %v, want t0", r.Time)
+	}
+}
