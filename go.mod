@@ -13,6 +13,7 @@ require (
 	github.com/simonvetter/modbus v1.6.3
 	github.com/spf13/cobra v1.10.2
 	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/term v0.34.0
 	pgregory.net/rapid v1.3.0
 )
 

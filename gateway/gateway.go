@@ -29,14 +29,6 @@ type Messenger interface {
 	Subscribe(topic string, h func(topic string, payload []byte)) error
 }
 
-// Device is one meter or inverter the gateway polls.
-type Device struct {
-	Name string
-	Role config.DeviceRole
-	Poll time.Duration
-	meter.Device
-}
-
 // Options are what a gateway is built from.
 type Options struct {
 	Config  *config.Config // validated
@@ -66,6 +58,11 @@ type Options struct {
 	// OnSettled, if set, is called after a published settlement verified
 	// (and went into the ledger).
 	OnSettled func(s *settlement.IntervalSettlement)
+	// SyncPolls makes Tick wait for the device reads it starts and apply
+	// them before it returns, for tests that move a clock by hand and
+	// expect the readings due at now to be taken in that Tick. Without it
+	// (the daemon), Tick never waits for a device: see devices.go.
+	SyncPolls bool
 }
 
 // Gateway is one home's gateway (and, if configured, a clearer).
@@ -86,8 +83,7 @@ type Gateway struct {
 	clearer *clearing.Clearer // nil unless primary or standby
 	ledger  Ledger
 
-	// devices are polled by the loop only.
-	devices  []*polled
+	devices  *devices // the device loop (devices.go)
 	forecast *forecast.Forecaster
 
 	mu        sync.Mutex
@@ -100,14 +96,6 @@ type Gateway struct {
 	limit    logLimiter  // rate-limits repeated log lines (rejections, failed publishes)
 	settleMu sync.Mutex  // one settlement check at a time (checkSettlement)
 	ledgerMu sync.Mutex  // one ledger check-and-append at a time (record)
-}
-
-type polled struct {
-	Device
-	next       time.Time
-	last       meter.Reading
-	err        error
-	lastLogged time.Time // start of the interval whose reading is in the ledger
 }
 
 // New builds a gateway. It does not touch the network: Start subscribes.
@@ -147,16 +135,7 @@ func New(o Options) (*Gateway, error) {
 	if g.bounds, err = loadBoundaries(path); err != nil {
 		g.log.Error("boundary counters lost: the figures of the current interval cannot be published", "err", err)
 	}
-	var gridPoll time.Duration
-	for _, d := range o.Devices {
-		if d.Poll <= 0 {
-			d.Poll = config.DefaultPoll
-		}
-		g.devices = append(g.devices, &polled{Device: d})
-		if d.Role == config.RoleGrid {
-			gridPoll = d.Poll
-		}
-	}
+	gridPoll := g.addDevices(o.Devices, o.SyncPolls)
 	if gridPoll > 0 {
 		g.forecast, err = forecast.New(forecast.Rules{
 			Interval:     cfg.Market.Interval,
@@ -427,68 +406,6 @@ func (g *Gateway) Tick(ctx context.Context, now time.Time) {
 	g.checkOverdue(now)
 	g.checkConnection(now)
 	g.forget(now)
-}
-
-func (g *Gateway) poll(ctx context.Context, now time.Time) {
-	for _, d := range g.devices {
-		if now.Before(d.next) {
-			continue
-		}
-		d.next = now.Add(d.Poll)
-		rctx, cancel := context.WithTimeout(ctx, max(d.Poll, 2*time.Second))
-		r, err := d.Read(rctx)
-		cancel()
-		if err != nil {
-			d.err = err
-			g.metrics.reads.WithLabelValues(d.Name, "error").Inc()
-			g.log.Warn("device read failed", "device", d.Name, "err", err)
-			continue
-		}
-		// The device's clock is ours: a reading is as old as our poll.
-		r.Time = now
-		d.last, d.err = r, nil
-		g.metrics.reads.WithLabelValues(d.Name, "ok").Inc()
-		if r.PowerW != nil {
-			g.metrics.power.WithLabelValues(d.Name).Set(*r.PowerW)
-		}
-		if d.Role == config.RoleGrid && g.forecast != nil {
-			g.forecast.Add(r)
-		}
-		g.meter(ctx, now, d, r)
-	}
-}
-
-func (g *Gateway) telemetry(ctx context.Context, now time.Time) {
-	if !g.cfg.Telemetry.Enabled || now.Sub(g.lastTelem) < g.cfg.Telemetry.Every {
-		return
-	}
-	t := protocol.Telemetry{Gateway: g.id, Time: now}
-	any := false
-	for _, d := range g.devices {
-		if d.last.Fresh(now, d.Poll) != nil {
-			continue
-		}
-		any = true
-		switch d.Role {
-		case config.RoleGrid:
-			t.GridW, t.ImportWh, t.ExportWh = d.last.PowerW, d.last.ImportWh, d.last.ExportWh
-		case config.RolePV:
-			t.PVW = d.last.PowerW
-		}
-	}
-	if !any {
-		return
-	}
-	g.lastTelem = now
-	payload, err := t.Encode()
-	if err == nil {
-		err = g.publish(ctx, g.topics.Telemetry(g.id), payload)
-	}
-	if err != nil {
-		if ok, held := g.limit.allow("publish/telemetry", g.now()); ok {
-			g.log.Warn("telemetry not published", "err", err, "similar_not_logged", held)
-		}
-	}
 }
 
 // submit places this home's order for the open interval, once, half-way

@@ -120,7 +120,7 @@ func newCommunityOn(t *testing.T, hub *gatewaytest.Hub, homes map[string]int64, 
 			devs = append(devs, Device{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Device: h})
 		}
 		g, err := New(Options{Config: testConfig(id, clearers[id]), Key: testKey(id), Roster: c.roster,
-			MQTT: c.hub.Client(id), Devices: devs, Now: func() time.Time { return c.now() }, Version: "test",
+			MQTT: c.hub.Client(id), Devices: devs, Now: func() time.Time { return c.now() }, Version: "test", SyncPolls: true,
 			OnVerified: func(interval string, v *clearing.Verdict, err error) {
 				c.mu.Lock()
 				defer c.mu.Unlock()
@@ -335,7 +335,7 @@ func TestRestartMidInterval(t *testing.T) {
 		map[string]config.ClearerRole{"operator": config.ClearerPrimary})
 	c.run(t0.Add(20*time.Minute), 5*time.Second)
 	old := c.gws["home2"]
-	g, err := New(Options{Config: old.cfg, Key: testKey("home2"), Roster: c.roster, MQTT: c.hub.Client("home2-restarted"),
+	g, err := New(Options{SyncPolls: true, Config: old.cfg, Key: testKey("home2"), Roster: c.roster, MQTT: c.hub.Client("home2-restarted"),
 		Devices: []Device{{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Device: c.homes["home2"]}},
 		Now:     func() time.Time { return c.now() },
 		OnVerified: func(interval string, v *clearing.Verdict, err error) {
@@ -460,7 +460,7 @@ func TestSettlementAfterClearerRestart(t *testing.T) {
 		map[string]config.ClearerRole{"operator": config.ClearerPrimary, "home1": config.ClearerStandby})
 	restart := func(id string) {
 		old := c.gws[id]
-		g, err := New(Options{Config: old.cfg, Key: testKey(id), Roster: c.roster, MQTT: c.hub.Client(id + "-restarted"),
+		g, err := New(Options{SyncPolls: true, Config: old.cfg, Key: testKey(id), Roster: c.roster, MQTT: c.hub.Client(id + "-restarted"),
 			Now: func() time.Time { return c.now() }})
 		if err != nil {
 			t.Fatal(err)

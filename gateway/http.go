@@ -38,16 +38,10 @@ func (g *Gateway) Health() Health {
 			h.Status = "degraded"
 		}
 	}
-	for _, d := range g.devices {
-		if err := d.last.Fresh(now, d.Poll); err != nil {
-			h.Devices[d.Name] = "stale"
-			if d.err != nil {
-				h.Devices[d.Name] = "error: " + d.err.Error()
-			}
-			h.Status = "degraded"
-		} else {
-			h.Devices[d.Name] = "ok"
-		}
+	devs, ok := g.deviceHealth(now)
+	h.Devices = devs
+	if !ok {
+		h.Status = "degraded"
 	}
 	for _, a := range g.Alarms() {
 		h.Alarms++

@@ -106,7 +106,7 @@ func (h *harness) start(id string) {
 		devs = []Device{{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Device: hm}}
 	}
 	led := &memLedger{}
-	g, err := New(Options{Config: testConfig(id, itRoles[id]), Key: testKey(id), Roster: h.roster, MQTT: c, Devices: devs,
+	g, err := New(Options{SyncPolls: true, Config: testConfig(id, itRoles[id]), Key: testKey(id), Roster: h.roster, MQTT: c, Devices: devs,
 		Ledger: led, Now: h.now, OnVerified: func(interval string, v *clearing.Verdict, err error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()

@@ -15,6 +15,8 @@ import (
 type metrics struct {
 	reads            *prometheus.CounterVec
 	power            *prometheus.GaugeVec
+	lastReading      *prometheus.GaugeVec
+	readDuration     *prometheus.HistogramVec
 	ordersPlaced     *prometheus.CounterVec
 	ordersSkipped    *prometheus.CounterVec
 	ordersAccepted   prometheus.Counter
@@ -77,7 +79,12 @@ func buildMetrics(r prometheus.Registerer) *metrics {
 	return &metrics{
 		reads: cv("p2pgrid_meter_reads_total", "Device polls, by device and result (ok, error).", "device", "result"),
 		power: f(prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "p2pgrid_meter_power_watts",
-			Help: "Last power reading by device: a grid meter > 0 imports, an inverter > 0 produces."}, []string{"device"})).(*prometheus.GaugeVec),
+			Help: "Last power reading by device: a grid meter > 0 imports, an inverter > 0 produces; absent while the reading is stale."}, []string{"device"})).(*prometheus.GaugeVec),
+		lastReading: f(prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "p2pgrid_meter_last_reading_timestamp_seconds",
+			Help: "Unix time of the last successful reading by device (0: none yet)."}, []string{"device"})).(*prometheus.GaugeVec),
+		readDuration: f(prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "p2pgrid_meter_read_duration_seconds",
+			Help:    "Time one poll of a device took, failed ones included, by device.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"device"})).(*prometheus.HistogramVec),
 		ordersPlaced:     cv("p2pgrid_orders_placed_total", "Orders this gateway placed, by side.", "side"),
 		ordersSkipped:    cv("p2pgrid_orders_skipped_total", "Intervals without an order from this gateway, by reason.", "reason"),
 		ordersAccepted:   f(prometheus.NewCounter(prometheus.CounterOpts{Name: "p2pgrid_clearer_orders_accepted_total", Help: "Orders the clearer accepted."})).(prometheus.Counter),

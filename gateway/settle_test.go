@@ -24,7 +24,7 @@ func (c *community) restartWithState(t *testing.T, id, stateDir string) *Gateway
 	if h, ok := c.homes[id]; ok {
 		devs = append(devs, Device{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Device: h})
 	}
-	g, err := New(Options{Config: cfg, Key: testKey(id), Roster: c.roster, MQTT: c.hub.Client(id + "-restarted"),
+	g, err := New(Options{SyncPolls: true, Config: cfg, Key: testKey(id), Roster: c.roster, MQTT: c.hub.Client(id + "-restarted"),
 		Devices: devs, Now: c.now, StateDir: stateDir})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,9 @@
 //     configs/devices/), request planning and decoding;
 //   - meter/sunspec: SunSpec discovery and the common, inverter and meter
 //     models;
+//   - meter/device: Open, the one way to build a configured device (a
+//     profile, or SunSpec discovered on its first read); it cannot live in
+//     this package, which profile and sunspec import;
 //   - meter/sim: simulated homes (a grid meter and a SunSpec inverter each)
 //     served over Modbus, for the demo and the tests.
 package meter

@@ -7,16 +7,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
-	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/meter/bus"
-	"github.com/p2pgrid/p2pgrid/meter/profile"
+	"github.com/p2pgrid/p2pgrid/meter/device"
 	"github.com/p2pgrid/p2pgrid/meter/sunspec"
 )
 
@@ -61,7 +64,7 @@ func (f *busFlags) open(logger *slog.Logger, retries int) (*bus.Bus, error) {
 func newMeterReadCmd(logger func() *slog.Logger) *cobra.Command {
 	var bf busFlags
 	var unit uint8
-	var device string
+	var name string
 	var profileDirs []string
 	cmd := &cobra.Command{
 		Use:   "read --url URL [--unit N] --device NAME",
@@ -84,33 +87,23 @@ with an exception, or the profile is unknown.`,
   p2pgrid meter read --url 'rtu:///dev/ttyUSB0?baud=9600&parity=N' --unit 2 --device sdm120`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if device == "" {
+			if name == "" {
 				return badInput(errors.New("--device is required: a profile name (e.g. sdm630) or sunspec"))
-			}
-			var p *profile.Profile
-			if device != "sunspec" {
-				var err error
-				if p, err = profile.Lookup(device, profileDirs...); err != nil {
-					return badInput(err)
-				}
 			}
 			b, err := bf.open(logger(), 1)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*bf.timeout+5*time.Second)
-			defer cancel()
-			var dev meter.Device
-			if p != nil {
-				dev = p.Device(b, unit)
-			} else {
-				d, err := sunspec.Discover(ctx, b, unit)
-				if err != nil {
-					return badInput(fmt.Errorf("%s unit %d: %w", b.URL(), unit, err))
-				}
-				dev = d
+			budget := 10*bf.timeout + 5*time.Second
+			dev, err := device.Open(b, unit, name, device.Options{ProfileDirs: profileDirs,
+				Discovery: sunspec.LazyOptions{Budget: budget}})
+			if err != nil {
+				return badInput(err)
 			}
+			// Discovery (SunSpec) has its budget; the read after it its own time.
+			ctx, cancel := context.WithTimeout(cmd.Context(), budget+3*bf.timeout+time.Second)
+			defer cancel()
 			r, err := dev.Read(ctx)
 			if err != nil {
 				return badInput(err)
@@ -125,7 +118,7 @@ with an exception, or the profile is unknown.`,
 	}
 	bf.register(cmd)
 	cmd.Flags().Uint8Var(&unit, "unit", 1, "Modbus unit id (slave address), 1-247")
-	cmd.Flags().StringVar(&device, "device", "", "device profile name (sdm630, sdm120, sdm72, ...) or sunspec (required)")
+	cmd.Flags().StringVar(&name, "device", "", "device profile name (sdm630, sdm120, sdm72, ...) or sunspec (required)")
 	cmd.Flags().StringSliceVar(&profileDirs, "profiles", nil, "extra directory of device profiles (NAME.yaml), searched before the built-in ones")
 	return cmd
 }
@@ -139,7 +132,16 @@ func newMeterScanCmd(logger func() *slog.Logger) *cobra.Command {
 		Long: `Scan a Modbus bus or gateway: for each unit id, look for SunSpec (at 40000, 0
 and 50000) and otherwise for any answer to a register read, including an
 exception (a device that says "illegal address" is there). Prints one line per
-unit that answers; progress goes to standard error.`,
+unit that answers.
+
+Each request is a single attempt (no retries) bounded by --timeout, and a unit
+whose first request gets no reply (a timeout, or a Modbus gateway's "no target"
+exception 10 or 11) is not asked again: an absent unit costs one --timeout, so
+a full scan of 247 units at the default 300ms takes at most about 75 s.
+
+Progress goes to standard error: one line redrawn in place on a terminal, else
+a line per unit found. On Ctrl-C (SIGINT) or SIGTERM the scan stops, prints the
+units found so far, and exits with status 1.`,
 		Example: `  p2pgrid meter scan --url tcp://127.0.0.1:5020 --units 1-10
   p2pgrid meter scan --url 'rtu:///dev/ttyUSB0?baud=9600' --timeout 200ms`,
 		Args: cobra.NoArgs,
@@ -151,17 +153,26 @@ unit that answers; progress goes to standard error.`,
 			if format != "table" && format != "json" {
 				return badInput(fmt.Errorf("--format: unknown format %q (want table or json)", format))
 			}
-			b, err := bf.open(logger(), 0)
+			b, err := bf.open(logger(), bus.NoRetries)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			found := scanUnits(cmd.Context(), b, ids, cmd.ErrOrStderr())
-			return writeScan(cmd.OutOrStdout(), found, format)
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			found, n := scanUnits(ctx, b, ids, newProgress(cmd.ErrOrStderr()))
+			if err := writeScan(cmd.OutOrStdout(), found, format); err != nil {
+				return err
+			}
+			if n < len(ids) {
+				return fmt.Errorf("scan interrupted after %d of %d units; %d found", n, len(ids), len(found))
+			}
+			return nil
 		},
 	}
 	bf.register(cmd)
 	cmd.Flags().Lookup("timeout").DefValue = "300ms"
+	cmd.Flags().Lookup("timeout").Usage = "timeout of one request, which is all an absent unit costs"
 	cmd.Flags().Set("timeout", "300ms")
 	cmd.Flags().StringVar(&units, "units", "1-247", "unit ids to try: ranges and lists, e.g. 1-10,126")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json (one object per line)")
@@ -180,27 +191,100 @@ type scanned struct {
 	Note         string `json:"note,omitempty"`
 }
 
-func scanUnits(ctx context.Context, b *bus.Bus, ids []uint8, progress io.Writer) []scanned {
+// scanUnits probes ids in order until ctx ends, and returns the units that
+// answered and how many ids were scanned to the end.
+func scanUnits(ctx context.Context, b *bus.Bus, ids []uint8, p *progress) ([]scanned, int) {
 	var found []scanned
+	done := 0
 	for n, u := range ids {
 		if ctx.Err() != nil {
 			break
 		}
-		fmt.Fprintf(progress, "\rscanning unit %d (%d/%d), %d found", u, n+1, len(ids), len(found))
-		if d, err := sunspec.Discover(ctx, b, u); err == nil {
-			s := scanned{Unit: u, SunSpec: true, Kind: string(d.Kind), Manufacturer: d.Manufacturer, Model: d.ModelName, Serial: d.Serial}
-			for _, m := range d.Models {
-				s.Models = append(s.Models, int(m.ID))
-			}
-			found = append(found, s)
-			continue
+		p.update(fmt.Sprintf("scanning unit %d (%d/%d), %d found", u, n+1, len(ids), len(found)))
+		s, ok := probe(ctx, b, u)
+		if ctx.Err() != nil {
+			break // the answer may be cut short: leave this unit out
 		}
-		if note, ok := answers(ctx, b, u); ok {
-			found = append(found, scanned{Unit: u, Note: note})
+		done++
+		if ok {
+			found = append(found, s)
+			p.found(fmt.Sprintf("unit %d answers", u))
 		}
 	}
-	fmt.Fprintf(progress, "\rscanned %d units, %d answered          \n", len(ids), len(found))
-	return found
+	p.done(fmt.Sprintf("scanned %d units, %d answered", done, len(found)))
+	return found, done
+}
+
+// probe asks one unit. Its first request is the read of the SunSpec marker
+// at 40000; when that gets no reply from the unit itself, the unit is absent
+// and nothing more is asked.
+func probe(ctx context.Context, b *bus.Bus, u uint8) (scanned, bool) {
+	_, first := b.ReadHolding(ctx, u, 40000, 2)
+	if first != nil && !fromUnit(first) {
+		return scanned{}, false
+	}
+	if d, err := sunspec.Discover(ctx, b, u); err == nil {
+		s := scanned{Unit: u, SunSpec: true, Kind: string(d.Kind), Manufacturer: d.Manufacturer, Model: d.ModelName, Serial: d.Serial}
+		for _, m := range d.Models {
+			s.Models = append(s.Models, int(m.ID))
+		}
+		return s, true
+	}
+	if note, ok := answers(ctx, b, u); ok {
+		return scanned{Unit: u, Note: note}, true
+	}
+	note := "answers register reads"
+	var ex *bus.ExceptionError
+	if errors.As(first, &ex) {
+		note = fmt.Sprintf("answers with exception %d", ex.Code)
+	}
+	return scanned{Unit: u, Note: note}, true
+}
+
+// fromUnit reports whether err is an answer from the unit itself: an
+// exception other than a Modbus gateway's "path unavailable" (10) or
+// "target failed to respond" (11).
+func fromUnit(err error) bool {
+	var ex *bus.ExceptionError
+	return errors.As(err, &ex) && ex.Code != 10 && ex.Code != 11
+}
+
+// progress draws the scan's progress: one line redrawn with \r on a
+// terminal; on anything else only the units found and the summary, as
+// plain lines.
+type progress struct {
+	w        io.Writer
+	terminal bool
+	width    int // of the line drawn last, on a terminal
+}
+
+func newProgress(w io.Writer) *progress {
+	f, ok := w.(*os.File)
+	return &progress{w: w, terminal: ok && term.IsTerminal(int(f.Fd()))}
+}
+
+func (p *progress) update(line string) {
+	if !p.terminal {
+		return
+	}
+	pad := max(p.width-len(line), 0)
+	fmt.Fprintf(p.w, "\r%s%s", line, strings.Repeat(" ", pad))
+	p.width = len(line)
+}
+
+func (p *progress) found(line string) {
+	if !p.terminal {
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func (p *progress) done(line string) {
+	if p.terminal {
+		p.update(line)
+		fmt.Fprintln(p.w)
+		return
+	}
+	fmt.Fprintln(p.w, line)
 }
 
 // answers reports whether anything at unit answers a register read; an
@@ -212,7 +296,7 @@ func answers(ctx context.Context, b *bus.Bus, u uint8) (string, bool) {
 			return "answers register reads", true
 		}
 		var ex *bus.ExceptionError
-		if errors.As(err, &ex) && ex.Code != 10 && ex.Code != 11 {
+		if fromUnit(err) && errors.As(err, &ex) {
 			return fmt.Sprintf("answers with exception %d", ex.Code), true
 		}
 	}

@@ -7,13 +7,11 @@ package daemon
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,10 +24,8 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
-	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/meter/bus"
-	"github.com/p2pgrid/p2pgrid/meter/profile"
-	"github.com/p2pgrid/p2pgrid/meter/sunspec"
+	"github.com/p2pgrid/p2pgrid/meter/device"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/influx"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
@@ -50,7 +46,9 @@ type Options struct {
 	ConfigFile string
 	// Now is the clock (nil: time.Now); the demo passes the simulator's.
 	Now func() time.Time
-	// Tick is how often the loop runs (default 1s).
+	// Tick is how often the loop runs: by default 1s, or the shortest
+	// device poll period if that is shorter (the loop is what starts each
+	// poll). A Tick longer than a device's poll is refused.
 	Tick time.Duration
 	// Roster, if set, is used instead of reading cfg.Roster.
 	Roster *protocol.Roster
@@ -97,9 +95,11 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("gateway", cfg.Gateway)
-	if o.Tick <= 0 {
-		o.Tick = time.Second
+	tick, err := loopTick(cfg, o.Tick)
+	if err != nil {
+		return err
 	}
+	o.Tick = tick
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -299,15 +299,49 @@ func statusPayloads(id, version string, now time.Time) (online, offline []byte, 
 // LedgerDir is where a gateway keeps its ledger: data_dir/ledger.
 func LedgerDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "ledger") }
 
+// DefaultTick is how often the loop runs when no device polls faster.
+const DefaultTick = time.Second
+
+// loopTick is the loop's period: tick, or by default DefaultTick or the
+// shortest poll period if that is shorter. Polls start only when the loop
+// ticks, so a tick longer than a poll would read that device late (and
+// miss the reading at an interval boundary that settlement needs): it is
+// refused rather than quietly polled slower than configured.
+func loopTick(cfg *config.Config, tick time.Duration) (time.Duration, error) {
+	shortest, name := time.Duration(0), ""
+	for _, d := range cfg.Devices {
+		if d.Poll > 0 && (shortest == 0 || d.Poll < shortest) {
+			shortest, name = d.Poll, d.Name
+		}
+	}
+	if tick <= 0 {
+		tick = DefaultTick
+		if shortest > 0 && shortest < tick {
+			tick = shortest
+		}
+		return tick, nil
+	}
+	if shortest > 0 && tick > shortest {
+		return 0, fmt.Errorf("loop tick %s is longer than device %q's poll %s: it would be polled late", tick, name, shortest)
+	}
+	return tick, nil
+}
+
 // Devices opens one bus per distinct Modbus URL and builds the configured
-// devices on them. A SunSpec device is discovered on its first read, so a
-// device that is off at start does not stop the gateway.
+// devices on them (meter/device). A SunSpec device is discovered on its
+// first read, within its own budget, so a device that is off at start does
+// not stop the gateway. Devices on one bus carry its URL as Bus, so the
+// gateway polls them one after another and other buses independently.
 func Devices(cfg *config.Config, now func() time.Time, log *slog.Logger) ([]gateway.Device, func(), error) {
 	buses := map[string]*bus.Bus{}
 	closeAll := func() {
 		for _, b := range buses {
 			b.Close()
 		}
+	}
+	var dirs []string
+	if cfg.ProfileDir != "" {
+		dirs = []string{cfg.ProfileDir}
 	}
 	var out []gateway.Device
 	for _, d := range cfg.Devices {
@@ -320,51 +354,14 @@ func Devices(cfg *config.Config, now func() time.Time, log *slog.Logger) ([]gate
 			}
 			buses[d.URL] = b
 		}
-		var dev meter.Device
-		if d.Profile == "sunspec" {
-			dev = &lazySunSpec{bus: b, unit: uint8(d.Unit), now: now}
-		} else {
-			var dirs []string
-			if cfg.ProfileDir != "" {
-				dirs = []string{cfg.ProfileDir}
-			}
-			p, err := profile.Lookup(d.Profile, dirs...)
-			if err != nil {
-				closeAll()
-				return nil, nil, fmt.Errorf("device %q: %w", d.Name, err)
-			}
-			dev = p.Device(b, uint8(d.Unit), profile.WithClock(now))
+		dev, err := device.Open(b, uint8(d.Unit), d.Profile, device.Options{ProfileDirs: dirs, Now: now})
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("device %q: %w", d.Name, err)
 		}
-		out = append(out, gateway.Device{Name: d.Name, Role: d.Role, Poll: d.Poll, Device: dev})
+		out = append(out, gateway.Device{Name: d.Name, Role: d.Role, Poll: d.Poll, Bus: d.URL, Device: dev})
 	}
 	return out, closeAll, nil
-}
-
-// lazySunSpec discovers a SunSpec device on its first successful read.
-type lazySunSpec struct {
-	bus  *bus.Bus
-	unit uint8
-	now  func() time.Time
-	mu   sync.Mutex
-	dev  *sunspec.Device
-}
-
-func (l *lazySunSpec) Read(ctx context.Context) (meter.Reading, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.dev == nil {
-		d, err := sunspec.Discover(ctx, l.bus, l.unit)
-		if err != nil {
-			return meter.Reading{}, err
-		}
-		d.Now = l.now
-		l.dev = d
-	}
-	r, err := l.dev.Read(ctx)
-	if err != nil && errors.Is(err, sunspec.ErrBadData) {
-		l.dev = nil // the device may have changed: discover again
-	}
-	return r, err
 }
 
 // messenger is the gateway's MQTT until it has started: its publishes fail

@@ -21,6 +21,11 @@ const (
 	DefaultBackoff         = 100 * time.Millisecond
 )
 
+// NoRetries, as Options.Retries, makes every read a single attempt: a
+// timeout or I/O error is returned at once. (A zero Retries means
+// DefaultRetries; any negative value means none, and NoRetries says so.)
+const NoRetries = -1
+
 // maxBackoff caps the doubling of Options.Backoff.
 const maxBackoff = 30 * time.Second
 
@@ -43,7 +48,8 @@ type Options struct {
 	UnitSwitchDelay time.Duration `yaml:"unit_switch_delay" json:"unit_switch_delay"`
 	// Retries is how many more attempts a read makes after a timeout, an
 	// I/O error, a malformed reply or exception 6 (server device busy).
-	// Default 2.
+	// 0 means the default, 2; NoRetries (or any negative value) means a
+	// single attempt, for probing units that may not exist (meter scan).
 	Retries int `yaml:"retries" json:"retries"`
 	// Backoff is the pause before the first retry, doubled for each further
 	// retry, plus up to a tenth of jitter. Default 100ms.

@@ -609,3 +609,25 @@ func TestCRC16(t *testing.T) {
 		t.Errorf("frame % x, want 01 03 00 00 00 0a c5 cd", got)
 	}
 }
+
+// Zero Retries is the default (2 retries); NoRetries is one attempt, which
+// is what a scan needs for a unit that is not there.
+func TestNoRetries(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		retries  int
+		requests int
+	}{{"zero means default", 0, 1 + DefaultRetries}, {"NoRetries", NoRetries, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newFakeDevice(t, false)
+			d.setHook(func(fakeRequest) fakeReply { return fakeReply{Silent: true} })
+			b := openBus(t, d.url(), Options{Timeout: 50 * time.Millisecond, Backoff: time.Millisecond, Retries: tc.retries})
+			if _, err := b.ReadHolding(t.Context(), 9, 0, 1); !errors.Is(err, ErrTimeout) {
+				t.Fatalf("read of a silent unit: %v, want ErrTimeout", err)
+			}
+			if n, _ := d.counts(); n != tc.requests {
+				t.Errorf("device saw %d requests, want %d", n, tc.requests)
+			}
+		})
+	}
+}

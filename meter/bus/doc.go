@@ -43,7 +43,8 @@
 //     the *ExceptionError returned at once, except exception 6 (server device
 //     busy), which is retried with backoff.
 //   - Timeouts, I/O errors and malformed replies are retried, with
-//     exponential backoff, Options.Retries times.
+//     exponential backoff, Options.Retries times (0: DefaultRetries;
+//     NoRetries: a single attempt, for probing units that may be absent).
 //   - A pause (Options.UnitSwitchDelay) before talking to a different unit
 //     on RTU, which slow RS-485 devices need to release the line.
 //   - goburrow reports a reply with the wrong function code as a Modbus

@@ -1,7 +1,6 @@
 package bus
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,6 +18,7 @@ import (
 	"unsafe"
 
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
+	"github.com/p2pgrid/p2pgrid/meter/metertest"
 )
 
 // Integration tests against a Modbus peer we did not write: Debian's
@@ -27,42 +26,10 @@ import (
 // RTU and over loopback TCP.
 
 // startPymodbus runs testdata/pymodbus_server.py with args and waits for
-// it to say "ready". The server exits when its stdin closes, which the
-// test holds open until it ends.
+// it to say "ready"; it exits when the test ends.
 func startPymodbus(t *testing.T, args ...string) {
 	t.Helper()
-	py := testtool.DebianPython(t, "pymodbus", "python3-pymodbus")
-	cmd := exec.Command(py, append([]string{filepath.Join("testdata", "pymodbus_server.py")}, args...)...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close() })
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := testtool.StartProcess(t, cmd)
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if sc.Text() == "ready" {
-				ready <- nil
-				io.Copy(io.Discard, stdout)
-				return
-			}
-		}
-		ready <- errors.New("exited before it was ready")
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			t.Fatalf("pymodbus server %v: %v\nstderr:\n%s", args, err, stderr)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("pymodbus server %v not ready after 15s\nstderr:\n%s", args, stderr)
-	}
+	metertest.StartPymodbus(t, filepath.Join("testdata", "pymodbus_server.py"), args...)
 }
 
 // inputQueued is how many bytes wait to be read on the tty at path: it asks

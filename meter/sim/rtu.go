@@ -74,6 +74,10 @@ type rtuServer struct {
 func (r *rtuServer) close() error {
 	var err error
 	r.once.Do(func() {
+		// serve sees done within one read timeout (50ms); the port is
+		// closed only after it has returned, as goburrow/serial's Close
+		// writes the descriptor that a Read in flight reads (and a closed
+		// descriptor number can be reused under a select in flight).
 		close(r.done)
 		r.wg.Wait()
 		err = r.port.Close()
