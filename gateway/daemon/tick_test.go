@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,6 +55,10 @@ func TestPollFasterThanOneSecond(t *testing.T) {
 	}
 	roster, err := protocol.NewRoster("c1", []protocol.Member{{ID: "home1", PublicKey: key.Public().(ed25519.PublicKey), Clearer: true}})
 	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Roster = filepath.Join(cfg.DataDir, "roster.json")
+	if err := os.WriteFile(cfg.Roster, roster.Encode(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
