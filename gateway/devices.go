@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -48,6 +49,38 @@ type polled struct {
 	failingSince time.Time // zero while the device answers
 	reminded     time.Time // last log line about the failure
 	powerShown   bool      // p2pgrid_meter_power_watts has a value for it
+
+	// staleAlarm: AlarmMeterStale is open for this device; the Tick
+	// goroutine owns it (checkMeters).
+	staleAlarm bool
+}
+
+// staleAfter is how long a grid meter fails before AlarmMeterStale: a
+// minute, or three polls if that is longer (a reading is fresh for three).
+func staleAfter(d *polled) time.Duration { return max(time.Minute, 3*d.Poll) }
+
+// checkMeters opens AlarmMeterStale when the grid meter has failed for
+// staleAfter, and closes it when the meter answers again: while it is open
+// the home cannot place orders or publish its metered figures.
+func (g *Gateway) checkMeters(now time.Time) {
+	for _, d := range g.devices.all {
+		if d.Role != config.RoleGrid {
+			continue
+		}
+		d.mu.Lock()
+		since, err := d.failingSince, d.err
+		d.mu.Unlock()
+		switch failing := !since.IsZero() && now.Sub(since) >= staleAfter(d); {
+		case failing && !d.staleAlarm:
+			d.staleAlarm = true
+			g.raise(protocol.Alarm{Interval: protocol.IntervalID(protocol.IntervalStart(now, g.schedule.Interval)), Kind: protocol.AlarmMeterStale,
+				Detail: truncate(fmt.Sprintf("grid meter %q has not answered since %s: no orders and no metered figures until it does: %v",
+					d.Name, since.UTC().Format(time.RFC3339), err), 300)})
+		case !failing && d.staleAlarm && since.IsZero():
+			d.staleAlarm = false
+			g.closeAlarms(protocol.AlarmMeterStale)
+		}
+	}
 }
 
 // snapshot returns the device's last reading and last error.

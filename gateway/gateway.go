@@ -405,6 +405,7 @@ func (g *Gateway) Tick(ctx context.Context, now time.Time) {
 	}
 	g.checkOverdue(now)
 	g.checkConnection(now)
+	g.checkMeters(now)
 	g.forget(now)
 }
 
@@ -689,6 +690,25 @@ func (g *Gateway) raise(a protocol.Alarm) {
 	g.metrics.alarms.WithLabelValues(a.Kind).Inc()
 	g.log.Warn("alarm raised", "kind", a.Kind, "interval", a.Interval, "detail", a.Detail)
 	g.publishStatus()
+}
+
+// closeAlarms drops the open alarms of kind (what they were about is over)
+// and publishes the status without them.
+func (g *Gateway) closeAlarms(kind string) {
+	g.mu.Lock()
+	keep := g.alarms[:0]
+	for _, a := range g.alarms {
+		if a.Kind != kind {
+			keep = append(keep, a)
+		}
+	}
+	closed := len(g.alarms) - len(keep)
+	g.alarms = keep
+	g.mu.Unlock()
+	if closed > 0 {
+		g.log.Info("alarm closed", "kind", kind)
+		g.publishStatus()
+	}
 }
 
 // publishStatus publishes the gateway's retained status with its open

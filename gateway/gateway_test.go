@@ -320,8 +320,25 @@ func TestStaleMeterNoOrder(t *testing.T) {
 	if h := c.gws["home1"].Health(); h.Status != "degraded" || !strings.Contains(h.Devices["grid"], "does not answer") {
 		t.Errorf("health %+v", h)
 	}
+	// The dead grid meter is an alarm, in the retained status, while it
+	// lasts, and closed once the meter answers again.
+	a := c.gws["home1"].Alarms()
+	if len(a) != 1 || a[0].Kind != protocol.AlarmMeterStale || !strings.Contains(a[0].Detail, `"grid"`) {
+		t.Errorf("alarms with a dead meter: %+v", a)
+	}
+	if st, err := protocol.DecodeStatus(c.hub.Retained(c.gws["home1"].Topics().Status("home1"))); err != nil || len(st.Alarms) != 1 {
+		t.Errorf("retained status with a dead meter: %+v %v", st, err)
+	}
+	c.homes["home1"].mu.Lock()
 	c.homes["home1"].broken = false
+	c.homes["home1"].mu.Unlock()
 	c.run(t0.Add(29*time.Minute), 5*time.Second)
+	if a := c.gws["home1"].Alarms(); len(a) != 0 {
+		t.Errorf("alarms after the meter recovered: %+v", a)
+	}
+	if st, err := protocol.DecodeStatus(c.hub.Retained(c.gws["home1"].Topics().Status("home1"))); err != nil || len(st.Alarms) != 0 {
+		t.Errorf("retained status after recovery: %+v %v", st, err)
+	}
 	if own := c.gws["home1"].OwnOrder("2026-11-22T12:30Z"); own == nil {
 		t.Error("no order once the meter answers again")
 	}
