@@ -299,7 +299,7 @@ func (s *Sink) Run(ctx context.Context, every time.Duration) {
 			return
 		case err != nil:
 			wait = min(2*wait, max(maxBackoff, every))
-			s.log.Warn("InfluxDB drain failed; the ledger keeps the backlog", "err", err, "written", n, "retry_in", wait)
+			s.log.Warn("InfluxDB drain failed; the ledger keeps the backlog", "err", err, "written", n, "retry_in", wait.Round(time.Second).String())
 		default:
 			wait = every
 			if n > 0 {
