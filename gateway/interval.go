@@ -24,7 +24,6 @@ type interval struct {
 	sealedByUs bool
 
 	// The settlement side.
-	meteredSent bool              // this gateway's metered figures were published
 	metered     map[string][]byte // clearer: signed metered figures by gateway
 	settlement  []byte            // the published settlement message, as last received
 	settleSeen  [32]byte          // digest of the settlement message last checked
