@@ -174,3 +174,48 @@ func TestREADMEGatewayConfig(t *testing.T) {
 		t.Errorf("cert_file %q, key_file %q: the client certificate lines are not in the mqtt section", cfg.MQTT.CertFile, cfg.MQTT.KeyFile)
 	}
 }
+
+// confSettings returns the settings of configs/mosquitto/mosquitto.conf,
+// one per line, without comments and blank lines.
+func confSettings(t *testing.T, path string) [][]string {
+	t.Helper()
+	var out [][]string
+	for _, line := range strings.Split(readFile(t, path), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Every listener of the shipped mosquitto.conf binds client ids to logins
+// (use_username_as_clientid is a listener setting in Mosquitto 2.0: given
+// once for all, it would not apply): a listener added without it would let
+// one home's password take the clearer's session.
+func TestConfBindsClientIDOnEveryListener(t *testing.T) {
+	listeners, bound := 0, 0
+	inListener := false
+	for _, f := range confSettings(t, filepath.Join("mosquitto", "mosquitto.conf")) {
+		switch {
+		case f[0] == "listener":
+			if inListener && bound < listeners {
+				t.Errorf("listener %d has no use_username_as_clientid true", listeners)
+			}
+			listeners++
+			inListener = true
+		case f[0] == "use_username_as_clientid":
+			if !inListener {
+				t.Errorf("use_username_as_clientid before the first listener: Mosquitto ignores it there")
+			}
+			if len(f) == 2 && f[1] == "true" {
+				bound = listeners
+			}
+		}
+	}
+	if listeners == 0 {
+		t.Fatal("no listener in mosquitto.conf")
+	}
+	if bound < listeners {
+		t.Errorf("listener %d has no use_username_as_clientid true", listeners)
+	}
+}
