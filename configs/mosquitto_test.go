@@ -3,6 +3,7 @@ package configs_test
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -217,5 +218,34 @@ func TestConfBindsClientIDOnEveryListener(t *testing.T) {
 	}
 	if bound < listeners {
 		t.Errorf("listener %d has no use_username_as_clientid true", listeners)
+	}
+}
+
+// The shipped broker's size limits follow the protocol's: message_size_limit
+// is the largest message p2pgrid sends (so none is dropped, and nothing
+// larger passes), max_packet_size leaves room for its topic and headers,
+// and max_queued_bytes holds at least a few of the largest messages.
+func TestConfSizeLimits(t *testing.T) {
+	largest := max(protocol.MaxBookSize, protocol.MaxResultSize, protocol.MaxSettlementSize,
+		protocol.MaxOrderSize, protocol.MaxMeteredSize, protocol.MaxRosterSize)
+	got := map[string]int{}
+	for _, f := range confSettings(t, filepath.Join("mosquitto", "mosquitto.conf")) {
+		switch f[0] {
+		case "message_size_limit", "max_packet_size", "max_queued_bytes":
+			n, err := strconv.Atoi(f[len(f)-1])
+			if len(f) != 2 || err != nil {
+				t.Fatalf("mosquitto.conf: %q: want a number of bytes", strings.Join(f, " "))
+			}
+			got[f[0]] = n
+		}
+	}
+	if got["message_size_limit"] != largest {
+		t.Errorf("message_size_limit %d, want %d, the largest message of gateway/protocol", got["message_size_limit"], largest)
+	}
+	if p := got["max_packet_size"]; p < largest+64<<10 || p > largest+1<<20 {
+		t.Errorf("max_packet_size %d, want a little over message_size_limit %d (room for topic and headers)", p, largest)
+	}
+	if q := got["max_queued_bytes"]; q < 2*largest {
+		t.Errorf("max_queued_bytes %d holds fewer than two of the largest messages (%d bytes)", q, largest)
 	}
 }
