@@ -249,3 +249,41 @@ func TestConfSizeLimits(t *testing.T) {
 		t.Errorf("max_queued_bytes %d holds fewer than two of the largest messages (%d bytes)", q, largest)
 	}
 }
+
+// The bridge of configs/mosquitto/bridge.conf logs in as a user the acl
+// lets pass everything on, shares exactly the p2pgrid topics both ways at
+// QoS 1 with loop detection and a checked certificate, and is read from
+// the include_dir of mosquitto.conf, where the README installs it.
+func TestBridgeConf(t *testing.T) {
+	bridge := map[string]string{}
+	for _, f := range confSettings(t, filepath.Join("mosquitto", "bridge.conf")) {
+		if _, dup := bridge[f[0]]; dup {
+			t.Errorf("bridge.conf: %s given twice", f[0])
+		}
+		bridge[f[0]] = strings.Join(f[1:], " ")
+	}
+	for key, want := range map[string]string{
+		"topic":                   protocol.TopicRoot + "/# both 1",
+		"try_private":             "true",
+		"bridge_insecure":         "false",
+		"cleansession":            "false",
+		"bridge_cafile":           "/etc/mosquitto/certs/ca.crt",
+		"bridge_protocol_version": "mqttv311",
+	} {
+		if bridge[key] != want {
+			t.Errorf("bridge.conf: %s %q, want %q", key, bridge[key], want)
+		}
+	}
+	acl := readFile(t, filepath.Join("mosquitto", "acl"))
+	if block := "\nuser " + bridge["remote_username"] + "\ntopic readwrite " + protocol.TopicRoot + "/#\n"; !strings.Contains(acl, block) {
+		t.Errorf("the acl lacks the bridge's block %q", block)
+	}
+	conf := confSettings(t, filepath.Join("mosquitto", "mosquitto.conf"))
+	last := strings.Join(conf[len(conf)-1], " ")
+	if last != "include_dir /etc/mosquitto/conf.d" {
+		t.Errorf("mosquitto.conf ends with %q, want include_dir /etc/mosquitto/conf.d (the bridge's folder)", last)
+	}
+	if readme := readFile(t, filepath.Join("mosquitto", "README.md")); !strings.Contains(readme, "bridge.conf /etc/mosquitto/conf.d/p2pgrid-bridge.conf") {
+		t.Error("the README does not install bridge.conf into /etc/mosquitto/conf.d/")
+	}
+}
