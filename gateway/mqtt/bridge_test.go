@@ -2,13 +2,20 @@ package mqtt_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"maps"
+	"net/url"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt/mqtttest"
@@ -32,7 +39,8 @@ func TestShippedBridge(t *testing.T) {
 	users := maps.Clone(mosquittoUsers)
 	users["bridge"] = "pw-bridge"
 	users["reader"] = "pw-reader" // see retained
-	ca, err := pki.NewCA("p2pgrid c1 CA", time.Hour)
+	users["failover"] = "pw-failover"
+	ca, err := pki.NewCA("p2pgrid c1 CA", pki.DefaultCAValidity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +103,21 @@ func TestShippedBridge(t *testing.T) {
 			retained(t, a, status.topic) == status.payload && retained(t, b, status.topic) == status.payload
 	})
 
-	// A dies. B's clients still talk to each other.
+	// A client that knows both brokers (paho with two AddBroker, as the
+	// gateway's failover would use it) is on A, the first of its list.
+	fo := newFailoverClient(t, users, a, b)
+	if got := fo.broker(); got != a.TLSURL {
+		t.Fatalf("the failover client connected to %s, want A (%s), the first of its list", got, a.TLSURL)
+	}
+
+	// A dies. B's clients still talk to each other, and the failover
+	// client moves to B.
 	a.Kill()
+	eventually(t, wait, "the failover client to reconnect to B", func() bool { return fo.pc.IsConnectionOpen() && fo.broker() == b.TLSURL })
 	alone := msg{"p2pgrid/v1/c1/orders/gw-b", "while A is down"}
 	publish(t, gwB, alone.topic, alone.payload, false)
 	seenB.waitForMsg(t, alone)
+	fo.in.waitForMsg(t, alone)
 	later := msg{"p2pgrid/v1/c1/status/gw-b", "still online on B"}
 	publish(t, gwB, later.topic, later.payload, true)
 	if got := retained(t, b, later.topic); got != later.payload {
@@ -115,6 +133,11 @@ func TestShippedBridge(t *testing.T) {
 	eventually(t, wait, "B's retained status of the outage to reach A", func() bool {
 		return retained(t, a, later.topic) == later.payload
 	})
+	// Paho does not go back to the first broker of its list while its
+	// connection to another one holds; the bridge makes that harmless.
+	if got := fo.broker(); got != b.TLSURL || !fo.pc.IsConnectionOpen() {
+		t.Errorf("after A's return the failover client is on %s (connected: %v), want still on B", got, fo.pc.IsConnectionOpen())
+	}
 }
 
 // count says how many times m is in ms.
@@ -145,4 +168,54 @@ func retained(t *testing.T, m *mqtttest.Mosquitto, topic string) string {
 		t.Fatalf("mosquitto_sub %s: %v", topic, err)
 	}
 	return strings.TrimSuffix(string(out), "\n")
+}
+
+// failoverClient is a bare paho client given both brokers, A first, that
+// subscribes to every order after each connect and notes which broker
+// each connection attempt was for.
+type failoverClient struct {
+	pc paho.Client
+	in *inbox
+
+	mu      sync.Mutex
+	attempt string // the broker of the latest connection attempt
+}
+
+func newFailoverClient(t *testing.T, users map[string]string, brokers ...*mqtttest.Mosquitto) *failoverClient {
+	t.Helper()
+	pem, err := os.ReadFile(brokers[0].TLS.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	f := &failoverClient{in: newInbox()}
+	o := paho.NewClientOptions().SetClientID("failover").SetUsername("failover").SetPassword(users["failover"]).
+		SetTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}).
+		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(true).
+		SetConnectTimeout(2 * time.Second).SetMaxReconnectInterval(200 * time.Millisecond).
+		SetConnectionAttemptHandler(func(broker *url.URL, cfg *tls.Config) *tls.Config {
+			f.mu.Lock()
+			f.attempt = broker.String()
+			f.mu.Unlock()
+			return cfg
+		}).
+		SetOnConnectHandler(func(pc paho.Client) {
+			pc.Subscribe("p2pgrid/v1/c1/orders/+", 1, func(_ paho.Client, m paho.Message) { f.in.handle(m.Topic(), m.Payload()) })
+		})
+	for _, m := range brokers {
+		o.AddBroker(m.TLSURL)
+	}
+	f.pc = paho.NewClient(o)
+	if tok := f.pc.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("the failover client: %v", tok.Error())
+	}
+	t.Cleanup(func() { f.pc.Disconnect(100) })
+	return f
+}
+
+func (f *failoverClient) broker() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.attempt
 }
