@@ -210,7 +210,10 @@ func StartShippedWith(t testing.TB, s Shipped) *Mosquitto {
 	ca := s.CA
 	if ca == nil {
 		var err error
-		if ca, err = pki.NewCA("mqtttest CA", time.Hour); err != nil {
+		// Valid for longer than the broker's certificate below: package
+		// pki refuses a certificate that would outlive its CA, and an hour
+		// each could differ by the second that passes between the two.
+		if ca, err = pki.NewCA("mqtttest CA", 2*time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
