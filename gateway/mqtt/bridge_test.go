@@ -33,7 +33,9 @@ const bridgeWait = 30 * time.Second
 // bridged to A over TLS with the shipped bridge.conf. What a gateway
 // publishes on either broker reaches the subscribers of both, once (no
 // loop), retained messages included; with A killed, B carries on for its
-// own clients; when A is back, what was retained on B meanwhile reaches A.
+// own clients; when A is back, what was published and retained on B
+// meanwhile reaches A, and when B comes back after a stop, what was
+// published on A meanwhile reaches B.
 func TestShippedBridge(t *testing.T) {
 	testtool.Integration(t)
 	users := maps.Clone(mosquittoUsers)
@@ -138,6 +140,15 @@ func TestShippedBridge(t *testing.T) {
 	if got := fo.broker(); got != b.TLSURL || !fo.pc.IsConnectionOpen() {
 		t.Errorf("after A's return the failover client is on %s (connected: %v), want still on B", got, fo.pc.IsConnectionOpen())
 	}
+
+	// The other way round: while B is down (stopped cleanly, so that the
+	// session of B's subscriber survives), A queues for the bridge's
+	// session what its clients publish, and B gets it when it is back.
+	b.Stop()
+	queued := msg{"p2pgrid/v1/c1/orders/gw-a", "while B is down"}
+	publish(t, gwA, queued.topic, queued.payload, false)
+	b.Restart()
+	seenB.waitFor(t, bridgeWait, "the order published on A while B was down to reach B", func(ms []msg) bool { return count(ms, queued) > 0 })
 }
 
 // count says how many times m is in ms.
