@@ -3,6 +3,7 @@ package configs_test
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -172,5 +173,117 @@ func TestREADMEGatewayConfig(t *testing.T) {
 	}
 	if cfg.MQTT.CertFile == "" || cfg.MQTT.KeyFile == "" {
 		t.Errorf("cert_file %q, key_file %q: the client certificate lines are not in the mqtt section", cfg.MQTT.CertFile, cfg.MQTT.KeyFile)
+	}
+}
+
+// confSettings returns the settings of configs/mosquitto/mosquitto.conf,
+// one per line, without comments and blank lines.
+func confSettings(t *testing.T, path string) [][]string {
+	t.Helper()
+	var out [][]string
+	for _, line := range strings.Split(readFile(t, path), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Every listener of the shipped mosquitto.conf binds client ids to logins
+// (use_username_as_clientid is a listener setting in Mosquitto 2.0: given
+// once for all, it would not apply): a listener added without it would let
+// one home's password take the clearer's session.
+func TestConfBindsClientIDOnEveryListener(t *testing.T) {
+	listeners, bound := 0, 0
+	inListener := false
+	for _, f := range confSettings(t, filepath.Join("mosquitto", "mosquitto.conf")) {
+		switch {
+		case f[0] == "listener":
+			if inListener && bound < listeners {
+				t.Errorf("listener %d has no use_username_as_clientid true", listeners)
+			}
+			listeners++
+			inListener = true
+		case f[0] == "use_username_as_clientid":
+			if !inListener {
+				t.Errorf("use_username_as_clientid before the first listener: Mosquitto ignores it there")
+			}
+			if len(f) == 2 && f[1] == "true" {
+				bound = listeners
+			}
+		}
+	}
+	if listeners == 0 {
+		t.Fatal("no listener in mosquitto.conf")
+	}
+	if bound < listeners {
+		t.Errorf("listener %d has no use_username_as_clientid true", listeners)
+	}
+}
+
+// The shipped broker's size limits follow the protocol's: message_size_limit
+// is the largest message p2pgrid sends (so none is dropped, and nothing
+// larger passes), max_packet_size leaves room for its topic and headers,
+// and max_queued_bytes holds at least a few of the largest messages.
+func TestConfSizeLimits(t *testing.T) {
+	largest := max(protocol.MaxBookSize, protocol.MaxResultSize, protocol.MaxSettlementSize,
+		protocol.MaxOrderSize, protocol.MaxMeteredSize, protocol.MaxRosterSize)
+	got := map[string]int{}
+	for _, f := range confSettings(t, filepath.Join("mosquitto", "mosquitto.conf")) {
+		switch f[0] {
+		case "message_size_limit", "max_packet_size", "max_queued_bytes":
+			n, err := strconv.Atoi(f[len(f)-1])
+			if len(f) != 2 || err != nil {
+				t.Fatalf("mosquitto.conf: %q: want a number of bytes", strings.Join(f, " "))
+			}
+			got[f[0]] = n
+		}
+	}
+	if got["message_size_limit"] != largest {
+		t.Errorf("message_size_limit %d, want %d, the largest message of gateway/protocol", got["message_size_limit"], largest)
+	}
+	if p := got["max_packet_size"]; p < largest+64<<10 || p > largest+1<<20 {
+		t.Errorf("max_packet_size %d, want a little over message_size_limit %d (room for topic and headers)", p, largest)
+	}
+	if q := got["max_queued_bytes"]; q < 2*largest {
+		t.Errorf("max_queued_bytes %d holds fewer than two of the largest messages (%d bytes)", q, largest)
+	}
+}
+
+// The bridge of configs/mosquitto/bridge.conf logs in as a user the acl
+// lets pass everything on, shares exactly the p2pgrid topics both ways at
+// QoS 1 with loop detection and a checked certificate, and is read from
+// the include_dir of mosquitto.conf, where the README installs it.
+func TestBridgeConf(t *testing.T) {
+	bridge := map[string]string{}
+	for _, f := range confSettings(t, filepath.Join("mosquitto", "bridge.conf")) {
+		if _, dup := bridge[f[0]]; dup {
+			t.Errorf("bridge.conf: %s given twice", f[0])
+		}
+		bridge[f[0]] = strings.Join(f[1:], " ")
+	}
+	for key, want := range map[string]string{
+		"topic":                   protocol.TopicRoot + "/# both 1",
+		"try_private":             "true",
+		"bridge_insecure":         "false",
+		"cleansession":            "false",
+		"bridge_cafile":           "/etc/mosquitto/certs/ca.crt",
+		"bridge_protocol_version": "mqttv311",
+	} {
+		if bridge[key] != want {
+			t.Errorf("bridge.conf: %s %q, want %q", key, bridge[key], want)
+		}
+	}
+	acl := readFile(t, filepath.Join("mosquitto", "acl"))
+	if block := "\nuser " + bridge["remote_username"] + "\ntopic readwrite " + protocol.TopicRoot + "/#\n"; !strings.Contains(acl, block) {
+		t.Errorf("the acl lacks the bridge's block %q", block)
+	}
+	conf := confSettings(t, filepath.Join("mosquitto", "mosquitto.conf"))
+	last := strings.Join(conf[len(conf)-1], " ")
+	if last != "include_dir /etc/mosquitto/conf.d" {
+		t.Errorf("mosquitto.conf ends with %q, want include_dir /etc/mosquitto/conf.d (the bridge's folder)", last)
+	}
+	if readme := readFile(t, filepath.Join("mosquitto", "README.md")); !strings.Contains(readme, "bridge.conf /etc/mosquitto/conf.d/p2pgrid-bridge.conf") {
+		t.Error("the README does not install bridge.conf into /etc/mosquitto/conf.d/")
 	}
 }

@@ -180,23 +180,25 @@ func TestLANCommunity(t *testing.T) {
 		}
 	}
 
-	// A gateway cannot forge a neighbour's order: mosquitto_pub is
-	// acknowledged (exit 0) and the broker drops the message. Its own
-	// topic, published next, is the control: the clearer counts it as
-	// malformed; had the forgery come through, it would have come first,
-	// and counted too.
+	// A login cannot forge a neighbour's order: mosquitto_pub, with the
+	// app's own login as the README says (with home1's it would close
+	// gateway home1's connection: one login, one connection), is
+	// acknowledged (exit 0) and the broker drops the message. The app's own
+	// orders topic, published next, is the control: the clearer counts it
+	// as malformed; had the forgery come through, it would have come
+	// first, and counted too.
 	malformed := func() float64 {
 		return counter(t, h.gw("operator"), "p2pgrid_clearer_orders_rejected_total", string(protocol.RejectMalformed))
 	}
 	before := malformed()
-	for _, topic := range []string{topics.Orders("home2"), topics.Orders("home1")} {
+	for _, topic := range []string{topics.Orders("home2"), topics.Orders("app")} {
 		mosquittoClient(t, "mosquitto_pub", "-h", "localhost", "-p", strconv.Itoa(m.TLSPort), "--cafile", m.TLS.CAFile,
-			"-u", "home1", "-P", users["home1"], "-t", topic, "-q", "1", "-m", "not an order")
+			"-u", "app", "-P", users["app"], "-t", topic, "-q", "1", "-m", "not an order")
 	}
 	h.waitFor("the clearer to count the control", func() bool { return malformed() > before })
 	time.Sleep(300 * time.Millisecond)
 	if n := malformed() - before; n != 1 {
-		t.Errorf("the clearer received %v malformed orders, want 1 (the control): the broker let home1 publish on home2's orders", n)
+		t.Errorf("the clearer received %v malformed orders, want 1 (the control): the broker let the app publish on home2's orders", n)
 	}
 
 	// Adding a gateway, and removing it, as the README does it:

@@ -29,6 +29,7 @@ var mosquittoUsers = map[string]string{
 	"gw-b":     "pw-b",
 	"gw-c":     "pw-c",
 	"operator": "pw-operator", // the clearer, listed in configs/mosquitto/acl
+	"app":      "pw-app",      // a neighbour's app: its own login, not a gateway's
 }
 
 func mosquittoOptions(m *mqtttest.Mosquitto, user string) mqtt.Options {
@@ -279,7 +280,9 @@ func TestShippedMosquittoConf(t *testing.T) {
 	publish(t, clearer, "p2pgrid/v1/c1/result/latest", "kept", true)
 	m.Stop()
 	m.Restart()
-	if out := mosquittoSub(t, m, "gw-b", "p2pgrid/v1/c1/result/latest"); out != "1 p2pgrid/v1/c1/result/latest kept" {
+	// As the app: with gw-b's login, mosquitto_sub would close gw-b's
+	// connection (the shipped use_username_as_clientid).
+	if out := mosquittoSub(t, m, "app", "p2pgrid/v1/c1/result/latest"); out != "1 p2pgrid/v1/c1/result/latest kept" {
 		t.Fatalf("after a clean restart mosquitto_sub printed %q, want the retained result", out)
 	}
 }

@@ -5,7 +5,9 @@
 // shipped configs/mosquitto/acl, and no persistence, so that a restart
 // forgets every session and subscription) or the shipped
 // configs/mosquitto/mosquitto.conf itself, with its TLS listener and
-// certificates made by internal/pki (StartShipped, StartShippedWith).
+// certificates made by internal/pki (StartShipped, StartShippedWith), and
+// optionally as a community's second broker, bridged to a first one with
+// the shipped configs/mosquitto/bridge.conf (Shipped.Bridge).
 //
 // It is for tests only. A test that uses it should call
 // testtool.Integration first; Start fails the test, saying how to install
@@ -170,6 +172,25 @@ type Shipped struct {
 	// "#require_certificate true", as configs/mosquitto/README.md says to:
 	// clients must then show a certificate signed by CA.
 	RequireCertificate bool
+	// Bridge, if set, makes this the community's second broker: the
+	// shipped configs/mosquitto/bridge.conf goes into its include_dir,
+	// bridging it to Bridge.Remote's TLS listener.
+	Bridge *Bridge
+}
+
+// Bridge is the remote end of a bridge: the first broker, and the login
+// the bridge uses there (a user of Remote's password file, "bridge" in the
+// shipped acl).
+type Bridge struct {
+	Remote             *Mosquitto
+	Username, Password string
+}
+
+// ShippedBridge returns the path of the repository's
+// configs/mosquitto/bridge.conf.
+func ShippedBridge(t testing.TB) string {
+	t.Helper()
+	return shipped(t, "bridge.conf")
 }
 
 // StartShippedWith starts Mosquitto with the shipped mosquitto.conf and
@@ -189,7 +210,10 @@ func StartShippedWith(t testing.TB, s Shipped) *Mosquitto {
 	ca := s.CA
 	if ca == nil {
 		var err error
-		if ca, err = pki.NewCA("mqtttest CA", time.Hour); err != nil {
+		// Valid for longer than the broker's certificate below: package
+		// pki refuses a certificate that would outlive its CA, and an hour
+		// each could differ by the second that passes between the two.
+		if ca, err = pki.NewCA("mqtttest CA", 2*time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -227,13 +251,44 @@ func StartShippedWith(t testing.TB, s Shipped) *Mosquitto {
 		"persistence_location": "persistence_location " + dir + "/",
 		"log_dest":             "log_dest stderr",
 		"pid_file":             "pid_file " + filepath.Join(dir, "mosquitto.pid"),
+		"include_dir":          "include_dir " + filepath.Join(dir, "conf.d"),
 	}
 	if s.RequireCertificate {
 		rewrite["#require_certificate"] = "require_certificate true"
 	}
+	if err := os.Mkdir(filepath.Join(dir, "conf.d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if b := s.Bridge; b != nil {
+		if b.Remote.TLS == nil {
+			t.Fatal("mqtttest: the bridge's remote broker has no TLS listener (start it with StartShipped)")
+		}
+		raw, err := os.ReadFile(ShippedBridge(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bridge := rewriteConf(t, "bridge.conf", string(raw), map[string]string{
+			"address":         "address 127.0.0.1:" + strconv.Itoa(b.Remote.TLSPort),
+			"bridge_cafile":   "bridge_cafile " + b.Remote.TLS.CAFile,
+			"remote_username": "remote_username " + b.Username,
+			"remote_password": "remote_password " + b.Password,
+		})
+		if err := os.WriteFile(filepath.Join(dir, "conf.d", "p2pgrid-bridge.conf"), []byte(bridge), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.run(rewriteConf(t, "mosquitto.conf", string(raw), rewrite))
+	return m
+}
+
+// rewriteConf replaces every line of a shipped file that is a key of
+// rewrite, or starts with it and a space, by its value; it fails the test
+// if the file lacks one of them.
+func rewriteConf(t testing.TB, name, raw string, rewrite map[string]string) string {
+	t.Helper()
 	seen := map[string]bool{}
 	var conf strings.Builder
-	for _, line := range strings.Split(string(raw), "\n") {
+	for _, line := range strings.Split(raw, "\n") {
 		for prefix, repl := range rewrite {
 			if line == prefix || strings.HasPrefix(line, prefix+" ") {
 				line, seen[prefix] = repl, true
@@ -243,11 +298,10 @@ func StartShippedWith(t testing.TB, s Shipped) *Mosquitto {
 	}
 	for prefix := range rewrite {
 		if !seen[prefix] {
-			t.Fatalf("the shipped mosquitto.conf has no %q line", prefix)
+			t.Fatalf("the shipped %s has no %q line", name, prefix)
 		}
 	}
-	m.run(conf.String())
-	return m
+	return conf.String()
 }
 
 // Start writes a configuration made of cfg and the password file, starts
