@@ -150,8 +150,8 @@ type Device struct {
 	// Role says what the device measures for the home: the grid connection
 	// (one device at most) or a PV inverter. Required.
 	Role DeviceRole `yaml:"role"`
-	// Poll is how often the device is read. Default 5s; at least 100ms and
-	// at most the market interval.
+	// Poll is how often the device is read. Default 5s; at least 100ms,
+	// at most the market interval and at most half of the gate closure.
 	Poll time.Duration `yaml:"poll"`
 }
 
@@ -171,7 +171,9 @@ type Market struct {
 	// evenly. Default 15m.
 	Interval time.Duration `yaml:"interval"`
 	// GateClosure is how long before an interval's delivery starts its
-	// order book closes; shorter than Interval. Default 2m.
+	// order book closes, and how long after an interval's end its
+	// settlement waits for the metered figures: at least MinGateClosure,
+	// shorter than Interval. Default 2m.
 	GateClosure time.Duration `yaml:"gate_closure"`
 	// PriceFloor and PriceCap bound every order's price per kWh, typically
 	// the feed-in and the retail tariff. nil: no bound.

@@ -473,3 +473,17 @@ func TestIntervalWholeMinutes(t *testing.T) {
 		t.Errorf("90s interval: %v", err)
 	}
 }
+
+// TestGateClosureLeavesTimeForFigures: the shortest gate closure the rules
+// allow is accepted, with polls that fit twice in it.
+func TestGateClosureLeavesTimeForFigures(t *testing.T) {
+	cfg := Default()
+	cfg.Gateway, cfg.Community, cfg.Roster, cfg.MQTT.ClientID = "g", "c", "r.json", "g"
+	cfg.Market.GateClosure = MinGateClosure
+	cfg.Devices = []Device{{Name: "grid", URL: "tcp://10.0.0.2", Unit: 1, Profile: "sdm630", Role: RoleGrid, Poll: MinGateClosure / PollsPerGateClosure}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("gate closure %s with a %s poll: %v", cfg.Market.GateClosure, cfg.Devices[0].Poll, err)
+	}
+	cfg.Devices[0].Poll += time.Millisecond
+	requireErrorLine(t, cfg.Validate(), "config: devices[0].poll: devices[0].poll 5.001s is more than 1/2 of market.gate_closure 10s: this gateway publishes its metered figures at its first poll after an interval ends (and retries at the next), and the interval is settled market.gate_closure after its end, so its figures could arrive too late (poll at most 5s, or a longer gate_closure on every gateway)")
+}

@@ -21,6 +21,21 @@ import (
 const (
 	MinInterval = time.Minute
 	MinPoll     = 100 * time.Millisecond
+	// MinGateClosure is the shortest market.gate_closure. An interval is
+	// settled gate_closure after it ends, from the metered figures the
+	// gateways publish at their first poll after the end: with no time
+	// between the two, settlement runs before any figure has arrived and
+	// every participant is settled as missing. 10s covers the loop's tick
+	// (1s), the publish and its delivery through the broker, and clocks
+	// a few seconds apart; it is the same on every gateway, as the market
+	// section must be. Each gateway also needs PollsPerGateClosure polls
+	// of its slowest device to fit in it (see devices).
+	MinGateClosure = 10 * time.Second
+	// PollsPerGateClosure is how many polls of each of a gateway's devices
+	// must fit in market.gate_closure: the figures go out at the first
+	// poll after an interval ends, and a read that fails then is tried
+	// again at the next one.
+	PollsPerGateClosure = 2
 	MaxUnit     = 247
 	// MaxKeepAlive is the largest keepalive MQTT can carry (16 bits of
 	// seconds).
@@ -203,6 +218,8 @@ func (v *validator) devices() {
 	buses := map[busUnit]int{}
 	grid := -1
 	interval := v.c.Market.Interval
+	gate := v.c.Market.GateClosure
+	gateOK := gate >= MinGateClosure && gate < interval
 	for i, d := range v.c.Devices {
 		entry := fmt.Sprintf("devices[%d]", i)
 		key := func(field string) string { return entry + "." + field }
@@ -253,6 +270,10 @@ func (v *validator) devices() {
 			v.fail(key("poll"), "%s is shorter than %s", d.Poll, MinPoll)
 		case interval > 0 && d.Poll > interval:
 			v.fail(v.blame(key("poll"), "market.interval"), "%s is longer than market.interval %s", d.Poll, interval)
+		case gateOK && d.Poll*PollsPerGateClosure > gate:
+			v.fail(v.blame(key("poll"), "market.gate_closure"),
+				"%s %s is more than 1/%d of market.gate_closure %s: this gateway publishes its metered figures at its first poll after an interval ends (and retries at the next), and the interval is settled market.gate_closure after its end, so its figures could arrive too late (poll at most %s, or a longer gate_closure on every gateway)",
+				key("poll"), d.Poll, PollsPerGateClosure, gate, gate/PollsPerGateClosure)
 		}
 	}
 }
@@ -271,6 +292,8 @@ func (v *validator) market() {
 	switch {
 	case m.GateClosure < 0:
 		v.fail("market.gate_closure", "%s is negative", m.GateClosure)
+	case m.GateClosure < MinGateClosure:
+		v.fail("market.gate_closure", "%s is shorter than %s: an interval is settled gate_closure after it ends, and the gateways' metered figures, sent at their first poll after the end, must have arrived by then", m.GateClosure, MinGateClosure)
 	case m.GateClosure >= m.Interval:
 		v.fail(v.blame("market.gate_closure", "market.interval"), "market.gate_closure %s is not shorter than market.interval %s", m.GateClosure, m.Interval)
 	}
