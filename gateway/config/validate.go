@@ -36,7 +36,7 @@ const (
 	// poll after an interval ends, and a read that fails then is tried
 	// again at the next one.
 	PollsPerGateClosure = 2
-	MaxUnit     = 247
+	MaxUnit             = 247
 	// MaxKeepAlive is the largest keepalive MQTT can carry (16 bits of
 	// seconds).
 	MaxKeepAlive = 65535 * time.Second
