@@ -100,10 +100,10 @@ package mqtt
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"crypto/tls"
 	"net/url"
 	"slices"
 	"strconv"
@@ -231,9 +231,9 @@ type Client struct {
 	// current is the one the connection is up on ("" while it is down).
 	trying, current atomic.Pointer[string]
 	losses          lossLog
-	log    *slog.Logger
-	po     *paho.ClientOptions
-	pc     atomic.Pointer[paho.Client] // set once, by the first successful connection attempt
+	log             *slog.Logger
+	po              *paho.ClientOptions
+	pc              atomic.Pointer[paho.Client] // set once, by the first successful connection attempt
 
 	// status is the payload of the retained status while the client is
 	// up: Options.OnlinePayload, then what PublishStatus last published.
