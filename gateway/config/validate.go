@@ -179,16 +179,49 @@ func (v *validator) mqtt() {
 			tls = true // do not pile TLS errors on a broken URL
 		}
 	}
+	first := "mqtt.broker" // the key of the first broker URL
+	switch {
+	case m.Broker != "" && len(m.Brokers) > 0:
+		v.fail(v.blame("mqtt.brokers", "mqtt.broker"), "mqtt.broker and mqtt.brokers are both set: give mqtt.broker for one broker or mqtt.brokers for several, not both")
+	case len(m.Brokers) > mqtt.MaxBrokers:
+		v.fail("mqtt.brokers", "%d URLs (at most %d)", len(m.Brokers), mqtt.MaxBrokers)
+	case len(m.Brokers) > 0:
+		first = "mqtt.brokers[0]"
+		valid := -1 // the first valid URL, the one the others are compared with
+		for i, b := range m.Brokers {
+			key := fmt.Sprintf("mqtt.brokers[%d]", i)
+			isTLS, err := mqtt.CheckBroker(b)
+			switch {
+			case err != nil:
+				v.fail(key, "%w", err)
+				tls = true
+				continue
+			case valid < 0:
+				valid, tls = i, isTLS
+			default:
+				if err := mqtt.SameFamily(m.Brokers[valid], b); err != nil {
+					v.fail(key, "%w", err)
+					tls = true
+				}
+			}
+			for j := range i {
+				if m.Brokers[j] == b {
+					v.fail(key, "%q is also mqtt.brokers[%d]", b, j)
+					break
+				}
+			}
+		}
+	}
 	for _, f := range []struct{ key, val string }{
 		{"mqtt.ca_file", m.CAFile}, {"mqtt.cert_file", m.CertFile}, {"mqtt.key_file", m.KeyFile},
 	} {
 		if f.val == "" || tls {
 			continue
 		}
-		if m.Broker == "" {
+		if urls := m.BrokerURLs(); len(urls) == 0 {
 			v.fail(f.key, "set, but mqtt.broker is empty (the embedded broker, which has no TLS)")
 		} else {
-			v.fail(f.key, "set, but mqtt.broker %q is not a TLS URL (ssl://, tls://, mqtts:// or wss://)", m.Broker)
+			v.fail(f.key, "set, but %s %q is not a TLS URL (ssl://, tls://, mqtts:// or wss://)", first, urls[0])
 		}
 	}
 	if (m.CertFile == "") != (m.KeyFile == "") {

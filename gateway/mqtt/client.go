@@ -973,9 +973,9 @@ var brokerSchemes = map[string]bool{
 	"ssl": true, "tls": true, "mqtts": true, "wss": true,
 }
 
-// maxBrokers bounds Options.Brokers: each connection attempt may try every
+// MaxBrokers bounds Options.Brokers: each connection attempt may try every
 // one, ConnectTimeout each.
-const maxBrokers = 8
+const MaxBrokers = 8
 
 // checkBrokers checks Options.Broker and Brokers as New does, and returns
 // the URLs to try, in order, and whether they are TLS URLs.
@@ -988,8 +988,8 @@ func checkBrokers(one string, list []string) ([]string, bool, error) {
 	case len(list) == 0:
 		_, err := CheckBroker("")
 		return nil, false, fmt.Errorf("mqtt broker: %w", err)
-	case len(list) > maxBrokers:
-		return nil, false, fmt.Errorf("mqtt brokers: %d URLs (at most %d)", len(list), maxBrokers)
+	case len(list) > MaxBrokers:
+		return nil, false, fmt.Errorf("mqtt brokers: %d URLs (at most %d)", len(list), MaxBrokers)
 	}
 	var tlsAll bool
 	for i, b := range list {
