@@ -325,12 +325,13 @@ func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, 
 		return err
 	}
 	if c != nil {
-		fmt.Fprintf(w, "\ncommunity: %d intervals, consumption %s kWh, met locally %s kWh (%s%%), money kept locally %s %s\n",
-			c.Intervals, decimal.New(c.ConsumptionWh, -3), decimal.New(c.LocalWh, -3),
-			c.LocalShare.Shift(2).StringFixedBank(1), c.MoneyKeptLocally.StringFixedBank(minor), currency)
+		fmt.Fprintln(w)
 		if c.MissingFigures > 0 {
 			fmt.Fprintf(w, "%d participant-intervals were settled without metered figures (import and export 0, not measured)\n", c.MissingFigures)
 		}
+		fmt.Fprintf(w, "community: %d intervals, consumption %s kWh, met locally %s kWh (%s%%), money kept locally %s %s\n",
+			c.Intervals, decimal.New(c.ConsumptionWh, -3), decimal.New(c.LocalWh, -3),
+			c.LocalShare.Shift(2).StringFixedBank(1), c.MoneyKeptLocally.StringFixedBank(minor), currency)
 	}
 	return nil
 }
