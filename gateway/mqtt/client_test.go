@@ -535,3 +535,25 @@ func TestCloseBeforeTheFirstConnection(t *testing.T) {
 		t.Errorf("Publish after Close: %v, want ErrClosed", err)
 	}
 }
+
+// With several brokers, a refusal by one does not end Connect: the other
+// may be down only for now. Here the first broker is unreachable at first
+// and the second refuses; Connect waits, and takes the first once it is up.
+func TestConnectWithSeveralBrokersRetriesARefusal(t *testing.T) {
+	refusing, err := broker.StartWith(broker.Options{Addr: "127.0.0.1:0", ACL: true, Logger: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refusing.Close()
+	open := startBroker(t, "127.0.0.1:0")
+	link := newProxy(t, strings.TrimPrefix(open.URL(), "tcp://"))
+	link.setDown(true)
+	o := options("", "gw-a")
+	o.Username = "" // the ACL broker refuses a client without one
+	o.Brokers = []string{link.URL(), refusing.URL()}
+	time.AfterFunc(time.Second, func() { link.setDown(false) })
+	c := connect(t, o)
+	if got := c.Broker(); got != link.URL() {
+		t.Errorf("connected to %q, want %q (the first broker, once up)", got, link.URL())
+	}
+}
