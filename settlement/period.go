@@ -136,17 +136,33 @@ func ratioHalfEven(num, den int64, places int32) decimal.Decimal {
 
 // StatementFields names a statement's figures, in order, as the ledger's
 // settlement records, the InfluxDB settlement measurement and printed
-// statements all call them: energy in kWh, money in the currency.
+// statements all call them: energy in kWh, money in the currency, and the
+// StatementCountFields, whole numbers: how many intervals the statement
+// covers and how many of them were settled without metered figures (a
+// statement whose missing_intervals is not 0 was settled on nothing
+// measured: its import and export are 0, not metered).
 var StatementFields = []string{
 	"bought_kwh", "sold_kwh", "received_kwh", "delivered_kwh", "import_kwh", "export_kwh", "imbalance_kwh",
 	"paid", "received", "fees", "compensation_paid", "compensation_received",
 	"grid_cost", "grid_credit", "net", "baseline", "saving",
+	"intervals", "missing_intervals", // last: CSV columns before them keep their places
+}
+
+// StatementCountFields are the StatementFields that count intervals: whole
+// numbers, neither energy nor money (never rounded to a currency).
+var StatementCountFields = []string{"intervals", "missing_intervals"}
+
+// IsCountField reports whether the StatementFields name is one of the
+// StatementCountFields.
+func IsCountField(name string) bool {
+	return name == "intervals" || name == "missing_intervals"
 }
 
 // Fields returns the statement's figures by their StatementFields names,
-// exactly.
+// exactly; the counts are whole decimals.
 func (s Statement) Fields() map[string]decimal.Decimal {
 	return map[string]decimal.Decimal{
+		"intervals": decimal.NewFromInt(int64(s.Intervals)), "missing_intervals": decimal.NewFromInt(int64(s.MissingIntervals)),
 		"bought_kwh": kWh(s.BoughtWh), "sold_kwh": kWh(s.SoldWh), "received_kwh": kWh(s.ReceivedWh),
 		"delivered_kwh": kWh(s.DeliveredWh), "import_kwh": kWh(s.ImportWh), "export_kwh": kWh(s.ExportWh),
 		"imbalance_kwh": kWh(s.ImbalanceWh),

@@ -114,3 +114,40 @@ func communityLine(c Community) string {
 		c.SpilledWh, c.GridImportWh, c.GridExportWh, canonical(c.LocalShare), canonical(c.MoneyKeptLocally),
 		canonical(c.Compensation), canonical(c.Fees), canonical(c.Grid), canonical(c.Saving))
 }
+
+// TestFieldsSayWhatWasMissing: the figures every consumer prints or stores
+// carry the missing-figures flag, and Fields has exactly StatementFields.
+func TestFieldsSayWhatWasMissing(t *testing.T) {
+	missing := settleOrFail(t, settleCases[5]) // "missing metered figures": h4 flagged
+	for _, st := range missing.Participants {
+		f := st.Fields()
+		if len(f) != len(StatementFields) {
+			t.Errorf("%s: %d fields, StatementFields has %d", st.Participant, len(f), len(StatementFields))
+		}
+		for _, name := range StatementFields {
+			if _, ok := f[name]; !ok {
+				t.Errorf("%s: Fields lacks %q", st.Participant, name)
+			}
+		}
+		want := "0"
+		if st.MissingIntervals == 1 {
+			want = "1"
+		}
+		if got := f["missing_intervals"].String(); got != want || f["intervals"].String() != "1" {
+			t.Errorf("%s (MissingIntervals %d): missing_intervals %s, intervals %s; want %s and 1",
+				st.Participant, st.MissingIntervals, got, f["intervals"], want)
+		}
+	}
+	if m4 := missing.Participants[1]; m4.Participant != "h4" || m4.Fields()["missing_intervals"].String() != "1" {
+		t.Fatalf("h4, settled without figures, is not flagged: %v", m4.Fields())
+	}
+	var counts []string
+	for _, name := range StatementFields {
+		if IsCountField(name) {
+			counts = append(counts, name)
+		}
+	}
+	if fmt.Sprint(counts) != fmt.Sprint(StatementCountFields) {
+		t.Errorf("IsCountField picks %v of StatementFields, StatementCountFields is %v", counts, StatementCountFields)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/daemon"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/meter/sim"
+	"github.com/p2pgrid/p2pgrid/settlement"
 )
 
 // demoCommunity is the community id of the demo.
@@ -54,10 +56,17 @@ SunSpec inverter served over Modbus TCP), one gateway per home reading its
 devices over Modbus, and the operator's gateway as clearer (home1 stands by),
 with time accelerated so that one 15-minute interval passes every --interval.
 
-Prints one line per interval: the interval, orders, clearing price, volume,
-trades, and how many gateways verified the published result. Runs until
-interrupted, or for --intervals intervals; then the exit status is 0 only if
-every interval cleared and every gateway verified it.`,
+Prints one line per interval, every interval from the first one traded, in
+order, once it is settled (the settlement comes gate_closure after the
+interval ends): the interval, orders, clearing price, volume, trades, how many
+gateways verified the published result and how many recorded its settlement;
+an interval never cleared, not verified or settled by every gateway, or settled
+without someone's metered figures is marked with what went wrong. Runs until
+interrupted, or until --intervals intervals are settled; then the exit status
+is 0 only if every interval listed was cleared, verified and settled by every
+gateway, with every gateway's figures (the error names the intervals that were
+not). Intervals not yet settled when the demo is interrupted are listed as
+pending, and not counted.`,
 		Example: `  p2pgrid demo
   p2pgrid demo --homes 10 --interval 5s --intervals 4
   p2pgrid demo --broker tcp://127.0.0.1:1883 --http 127.0.0.1:9410`,
@@ -205,9 +214,12 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 	fmt.Fprintf(out, "p2pgrid demo: %d homes, broker %s, one 15-minute interval every %s, data in %s\n",
 		f.homes, brokerURL, f.interval, f.data)
 	fmt.Fprintf(out, "settlements: p2pgrid settlements --ledger %s\n", daemon.LedgerDir(cfgs["operator"]))
-	fmt.Fprintf(out, "%-18s %6s %9s %11s %6s %9s\n", "INTERVAL", "ORDERS", "PRICE", "VOLUME kWh", "TRADES", "VERIFIED")
+	fmt.Fprintf(out, "each line comes once the interval is settled, %s (simulated) after its delivery ends\n", cfgs["operator"].Market.GateClosure)
+	fmt.Fprintf(out, demoHeader, "INTERVAL", "ORDERS", "PRICE", "VOLUME kWh", "TRADES", "VERIFIED", "SETTLED")
 
-	tr := &demoTracker{out: out, gateways: len(ids), wait: f.interval, intervals: map[string]*demoInterval{}, done: make(chan struct{}), limit: f.intervals}
+	// The first interval listed is the first one traded: the one whose
+	// orders are taken while the demo's first interval runs.
+	tr := newDemoTracker(out, len(ids), s.Now, cfgs["operator"], start.Add(demoMarketInterval), f.interval/20, f.intervals)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -222,7 +234,8 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 				OnVerified: func(interval string, v *clearing.Verdict, err error) {
 					tr.verified(interval, id, err)
 				},
-				OnSealed: func(sealed *clearing.Sealed) { tr.sealed(sealed, roster) },
+				OnSealed:  func(sealed *clearing.Sealed) { tr.sealed(sealed, roster) },
+				OnSettled: func(st *settlement.IntervalSettlement) { tr.settled(id, st) },
 			})
 			if err != nil {
 				errs <- fmt.Errorf("gateway %s: %w", id, err)
@@ -241,13 +254,20 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	if f.intervals > 0 {
-		if tr.printed < f.intervals {
-			return fmt.Errorf("demo stopped after %d of %d intervals", tr.printed, f.intervals)
+	tr.mu.Lock()
+	printed := tr.printed
+	tr.mu.Unlock()
+	var pending []string
+	if f.intervals == 0 || printed < f.intervals {
+		if pending = tr.pending(); len(pending) > 0 {
+			fmt.Fprintf(out, "stopped before these were settled, not counted: %s\n", strings.Join(pending, ", "))
 		}
-		if tr.failed > 0 {
-			return fmt.Errorf("%d of %d intervals were not cleared and verified by every gateway", tr.failed, tr.printed)
-		}
+	}
+	if err := tr.verdict(); err != nil {
+		return err
+	}
+	if f.intervals > 0 && printed < f.intervals {
+		return fmt.Errorf("demo stopped after %d of %d intervals (pending: %s)", printed, f.intervals, strings.Join(pending, ", "))
 	}
 	return nil
 }
@@ -274,31 +294,51 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// demoTracker gathers, per interval, the clearing and who verified it, and
-// prints one line per interval.
+// demoTracker gathers, per interval, the clearing, who verified it and who
+// recorded its settlement, and prints one line per interval, in order, from
+// the first one the demo trades: every interval, cleared or not, settled or
+// not. A line is printed once every gateway has recorded the interval's
+// settlement, or once the settlement is overdue (demoOverdue after it was
+// due, in simulated time): an interval that was never cleared or never
+// settled is printed too, with what went wrong.
 type demoTracker struct {
-	out       io.Writer
-	gateways  int
-	wait      time.Duration
-	limit     int
-	done      chan struct{}
+	out      io.Writer
+	gateways int
+	now      func() time.Time // the simulator's clock
+	length   time.Duration    // market interval
+	settleAt time.Duration    // after an interval's end: market.gate_closure
+	tick     time.Duration    // wall-clock period of the report loop
+	limit    int              // intervals to print; 0: until stopped
+	done     chan struct{}
+
 	mu        sync.Mutex
+	next      time.Time // start of the next interval to print
 	intervals map[string]*demoInterval
 	printed   int
-	failed    int
+	failed    []string // one phrase per interval that went wrong, in order
 }
 
+// demoOverdue is how long, in simulated time, the demo waits past an
+// interval's settlement time for the stragglers: the standby settles a
+// grace period late, and the slowest gateway verifies a few ticks later.
+const demoOverdue = 5 * time.Minute
+
 type demoInterval struct {
-	sealedAt time.Time
 	result   *auction.Result
 	ok, bad  map[string]bool
-	printed  bool
+	settled  map[string]bool
+	noFigure []string // participants settled without metered figures
+}
+
+func newDemoTracker(out io.Writer, gateways int, now func() time.Time, cfg *config.Config, first time.Time, tick time.Duration, limit int) *demoTracker {
+	return &demoTracker{out: out, gateways: gateways, now: now, length: cfg.Market.Interval, settleAt: cfg.Market.GateClosure,
+		tick: tick, limit: limit, done: make(chan struct{}), next: first, intervals: map[string]*demoInterval{}}
 }
 
 func (t *demoTracker) get(interval string) *demoInterval {
 	d := t.intervals[interval]
 	if d == nil {
-		d = &demoInterval{ok: map[string]bool{}, bad: map[string]bool{}}
+		d = &demoInterval{ok: map[string]bool{}, bad: map[string]bool{}, settled: map[string]bool{}}
 		t.intervals[interval] = d
 	}
 	return d
@@ -309,7 +349,7 @@ func (t *demoTracker) sealed(s *clearing.Sealed, _ *protocol.Roster) {
 	defer t.mu.Unlock()
 	d := t.get(s.Interval)
 	if d.result == nil {
-		d.result, d.sealedAt = s.Cleared, time.Now()
+		d.result = s.Cleared
 	}
 }
 
@@ -324,10 +364,26 @@ func (t *demoTracker) verified(interval, gw string, err error) {
 	}
 }
 
-// report prints an interval once every gateway verified it, or once it
-// has waited a whole interval for the stragglers.
+func (t *demoTracker) settled(gw string, s *settlement.IntervalSettlement) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := t.get(s.Interval)
+	if len(d.settled) == 0 {
+		for _, p := range s.Participants {
+			if p.MissingIntervals > 0 {
+				d.noFigure = append(d.noFigure, p.Participant)
+			}
+		}
+	}
+	d.settled[gw] = true
+}
+
+const demoHeader = "%-18s %6s %9s %11s %6s %9s %8s\n"
+
+// report prints the intervals in order as each one is settled everywhere
+// or overdue, and closes done after the limit.
 func (t *demoTracker) report(ctx context.Context) {
-	tick := time.NewTicker(t.wait / 20)
+	tick := time.NewTicker(t.tick)
 	defer tick.Stop()
 	for {
 		select {
@@ -335,39 +391,96 @@ func (t *demoTracker) report(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		t.mu.Lock()
-		var ready []string
-		for id, d := range t.intervals {
-			if d.printed || d.result == nil {
-				continue
-			}
-			if len(d.ok)+len(d.bad) >= t.gateways || time.Since(d.sealedAt) > t.wait {
-				ready = append(ready, id)
-			}
+		if t.printDue() {
+			close(t.done)
+			return
 		}
-		sort.Strings(ready)
-		for _, id := range ready {
-			d := t.intervals[id]
-			d.printed = true
-			t.printed++
-			r := d.result
-			price := "-"
-			if r.Cleared {
-				price = decimal.New(r.Price, -int32(r.PriceDecimals)).StringFixed(4)
-			}
-			vol := decimal.New(r.Volume, -int32(r.QtyDecimals)).StringFixed(3)
-			mark := ""
-			if len(d.ok) != t.gateways {
-				t.failed++
-				mark = "  <- not verified by every gateway"
-			}
-			fmt.Fprintf(t.out, "%-18s %6d %9s %11s %6d %5d/%d%s\n", id, r.Orders, price, vol, len(r.Trades), len(d.ok), t.gateways, mark)
-			if t.limit > 0 && t.printed >= t.limit {
-				close(t.done)
-				t.mu.Unlock()
-				return
-			}
-		}
-		t.mu.Unlock()
 	}
+}
+
+// printDue prints every interval that is due, and reports whether the
+// limit is reached.
+func (t *demoTracker) printDue() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	for {
+		id := protocol.IntervalID(t.next)
+		d := t.get(id)
+		overdue := !now.Before(t.next.Add(t.length + t.settleAt + demoOverdue))
+		if len(d.settled) < t.gateways && !overdue {
+			return false
+		}
+		t.printLine(id, d)
+		delete(t.intervals, id)
+		t.next = t.next.Add(t.length)
+		if t.limit > 0 && t.printed >= t.limit {
+			return true
+		}
+	}
+}
+
+func (t *demoTracker) printLine(id string, d *demoInterval) {
+	t.printed++
+	verified, settled := fmt.Sprintf("%d/%d", len(d.ok), t.gateways), fmt.Sprintf("%d/%d", len(d.settled), t.gateways)
+	var wrong []string
+	if d.result == nil {
+		wrong = append(wrong, "never cleared")
+		fmt.Fprintf(t.out, demoHeader[:len(demoHeader)-1], id, "-", "-", "-", "-", verified, settled)
+	} else {
+		r := d.result
+		price := "-"
+		if r.Cleared {
+			price = decimal.New(r.Price, -int32(r.PriceDecimals)).StringFixed(4)
+		}
+		vol := decimal.New(r.Volume, -int32(r.QtyDecimals)).StringFixed(3)
+		fmt.Fprintf(t.out, "%-18s %6d %9s %11s %6d %9s %8s", id, r.Orders, price, vol, len(r.Trades), verified, settled)
+		if len(d.ok) != t.gateways {
+			wrong = append(wrong, "verified by "+verified)
+		}
+	}
+	switch {
+	case len(d.settled) == 0:
+		wrong = append(wrong, "never settled")
+	case len(d.settled) != t.gateways:
+		wrong = append(wrong, "settled by "+settled)
+	}
+	if len(d.noFigure) > 0 {
+		sort.Strings(d.noFigure)
+		wrong = append(wrong, "settled without the figures of "+strings.Join(d.noFigure, ", "))
+	}
+	if len(wrong) > 0 {
+		fmt.Fprintf(t.out, "  <- %s", strings.Join(wrong, "; "))
+		t.failed = append(t.failed, id+" "+strings.Join(wrong, ", "))
+	}
+	fmt.Fprintln(t.out)
+}
+
+// pending lists the intervals from the next one to print up to the one now
+// open for orders, which the demo stopped before they were due.
+func (t *demoTracker) pending() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	last := protocol.IntervalStart(t.now(), t.length).Add(t.length) // taking orders now
+	for iv := t.next; !iv.After(last); iv = iv.Add(t.length) {
+		if t.limit > 0 && t.printed+len(out) >= t.limit {
+			break
+		}
+		out = append(out, protocol.IntervalID(iv))
+	}
+	return out
+}
+
+// verdict is nil if every printed interval was cleared, verified and
+// settled by every gateway with everyone's figures; else one line naming
+// the intervals that were not.
+func (t *demoTracker) verdict() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d intervals not cleared, verified and settled by every gateway with every figure: %s",
+		len(t.failed), t.printed, strings.Join(t.failed, "; "))
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -105,7 +106,7 @@ per line in file order with its key and line, and exits 2.`,
 			if cfg.Clearer != config.ClearerNone {
 				fmt.Fprintf(w, " (%s clearer)", cfg.Clearer)
 			}
-			broker := cfg.MQTT.Broker
+			broker := strings.Join(cfg.MQTT.BrokerURLs(), " or ")
 			if broker == "" {
 				broker = "embedded on " + daemon.EmbeddedBrokerAddr
 			}

@@ -158,9 +158,10 @@ func TestKeyCommand(t *testing.T) {
 	}
 }
 
-// The demo runs a neighbourhood for three intervals and exits 0 only when
-// every interval was cleared and verified by every gateway; the first is
-// settled by then, into every gateway's ledger.
+// The demo runs a neighbourhood until three intervals are settled and
+// exits 0 only when every one of them was cleared, verified and settled by
+// every gateway, with every figure: three lines, in order, each 5/5 and
+// 5/5 with no mark, into every gateway's ledger.
 func TestDemoIntervals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a whole neighbourhood")
@@ -172,12 +173,33 @@ func TestDemoIntervals(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 6 { // banner, settlements hint, header, three intervals
+	if len(lines) != 7 { // banner, settlements hint, note, header, three intervals
 		t.Fatalf("output:\n%s", out)
 	}
-	for _, l := range lines[3:] {
-		if !strings.HasSuffix(strings.TrimSpace(l), "5/5") {
-			t.Errorf("interval not verified by all 5 gateways: %q", l)
+	if h := strings.Fields(lines[3]); len(h) != 8 || h[0] != "INTERVAL" || h[6] != "VERIFIED" || h[7] != "SETTLED" {
+		t.Fatalf("header %q", lines[3])
+	}
+	var prev time.Time
+	for _, l := range lines[4:] {
+		f := strings.Fields(l)
+		if len(f) != 7 || f[5] != "5/5" || f[6] != "5/5" {
+			t.Errorf("interval not verified and settled by all 5 gateways, or marked: %q", l)
+			continue
+		}
+		at, err := protocol.ParseInterval(f[0])
+		if err != nil || (!prev.IsZero() && !at.Equal(prev.Add(15*time.Minute))) {
+			t.Errorf("interval %q after %s: want every interval, in order (%v)", f[0], prev, err)
+		}
+		prev = at
+	}
+	// Every interval listed is in the ledger: the demo waited for it.
+	code, ledgerOut, errOut := runCLI(t, "", "settlements", "--ledger", filepath.Join(data, "operator", "ledger"), "--format", "csv")
+	if code != 0 {
+		t.Fatalf("settlements: exit %d %s", code, errOut)
+	}
+	for _, l := range lines[4:] {
+		if iv := strings.Fields(l)[0]; !strings.Contains(ledgerOut, "\n"+iv+",") {
+			t.Errorf("interval %s is listed as settled but not in the operator's ledger:\n%s", iv, ledgerOut)
 		}
 	}
 	led := filepath.Join(data, "operator", "ledger")

@@ -46,7 +46,10 @@ func newSettlementsCmd() *cobra.Command {
 sold peer to peer, delivered, metered, paid and received, fees, compensation for
 missing energy, the grid's part, the net result and the saving against a
 grid-only baseline; then a total per participant for the period and the
-community's totals.
+community's totals. A participant settled without its metered figures (they
+did not arrive by settlement) is marked MISSING in the table ("no figures";
+a total says how many of its intervals), and the csv and json fields
+intervals and missing_intervals count them.
 
 Money is exact in the ledger; statements round it to the currency's minor unit
 (--minor, default 2 decimals) half to even (docs/settlement.md). --exact prints
@@ -94,7 +97,7 @@ token "user:password" or empty).`,
 			if !exact {
 				for _, r := range rows {
 					for k, v := range r.Values {
-						if !strings.HasSuffix(k, "_kwh") {
+						if !strings.HasSuffix(k, "_kwh") && !settlement.IsCountField(k) {
 							r.Values[k] = v.RoundBank(minor)
 						}
 					}
@@ -269,7 +272,7 @@ func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, 
 		if !ok {
 			return ""
 		}
-		if exact || strings.HasSuffix(col, "_kwh") {
+		if exact || strings.HasSuffix(col, "_kwh") || settlement.IsCountField(col) {
 			return v.String()
 		}
 		return v.StringFixedBank(minor)
@@ -303,7 +306,7 @@ func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, 
 		return cw.Error()
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "interval\tparticipant\tbought kWh\tsold kWh\tdelivered kWh\timport kWh\texport kWh\tpaid %[1]s\treceived %[1]s\tfees %[1]s\tcompensation %[1]s\tgrid %[1]s\tnet %[1]s\tsaving %[1]s\t\n", currency)
+	fmt.Fprintf(tw, "interval\tparticipant\tbought kWh\tsold kWh\tdelivered kWh\timport kWh\texport kWh\tpaid %[1]s\treceived %[1]s\tfees %[1]s\tcompensation %[1]s\tgrid %[1]s\tnet %[1]s\tsaving %[1]s\tno figures\t\n", currency)
 	for _, r := range rows {
 		comp := r.Values["compensation_received"].Sub(r.Values["compensation_paid"])
 		grid := r.Values["grid_credit"].Sub(r.Values["grid_cost"])
@@ -313,17 +316,37 @@ func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, 
 			}
 			return d.StringFixedBank(minor)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Interval, r.Participant,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Interval, r.Participant,
 			cell(r, "bought_kwh"), cell(r, "sold_kwh"), cell(r, "delivered_kwh"), cell(r, "import_kwh"), cell(r, "export_kwh"),
-			cell(r, "paid"), cell(r, "received"), cell(r, "fees"), money(comp), money(grid), cell(r, "net"), cell(r, "saving"))
+			cell(r, "paid"), cell(r, "received"), cell(r, "fees"), money(comp), money(grid), cell(r, "net"), cell(r, "saving"),
+			noFigures(r))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if c != nil {
-		fmt.Fprintf(w, "\ncommunity: %d intervals, consumption %s kWh, met locally %s kWh (%s%%), money kept locally %s %s\n",
+		fmt.Fprintln(w)
+		if c.MissingFigures > 0 {
+			fmt.Fprintf(w, "%d participant-intervals were settled without metered figures (import and export 0, not measured)\n", c.MissingFigures)
+		}
+		fmt.Fprintf(w, "community: %d intervals, consumption %s kWh, met locally %s kWh (%s%%), money kept locally %s %s\n",
 			c.Intervals, decimal.New(c.ConsumptionWh, -3), decimal.New(c.LocalWh, -3),
 			c.LocalShare.Shift(2).StringFixedBank(1), c.MoneyKeptLocally.StringFixedBank(minor), currency)
 	}
 	return nil
+}
+
+// noFigures is the table's "no figures" cell: MISSING for an interval
+// settled without the participant's metered figures, the number of such
+// intervals in a total, "" when every figure arrived (and when the source
+// does not record it).
+func noFigures(r statementRow) string {
+	n, ok := r.Values["missing_intervals"]
+	switch {
+	case !ok || n.IsZero():
+		return ""
+	case r.Interval != "total":
+		return "MISSING"
+	}
+	return n.String() + " of " + r.Values["intervals"].String()
 }

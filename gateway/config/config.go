@@ -94,9 +94,16 @@ type MQTT struct {
 	// ssl://, tls:// or mqtts://host:8883, websockets with ws:// or wss://.
 	// The port is required except for websockets; credentials do not go in
 	// the URL. "" runs the embedded broker on loopback (a single-home
-	// setup, or a demo).
-	Broker   string `yaml:"broker"`
-	Username string `yaml:"username"`
+	// setup, or a demo), unless Brokers is set.
+	Broker string `yaml:"broker"`
+	// Brokers, in place of Broker, are the URLs of a community's several
+	// brokers (bridged Mosquittos): the gateway connects to the first
+	// that accepts, tried in order at every (re)connect, and so fails over
+	// when its broker dies. Give Broker or Brokers, not both; all TLS URLs
+	// or none, as the TLS files apply to every one; at most
+	// mqtt.MaxBrokers.
+	Brokers  []string `yaml:"brokers"`
+	Username string   `yaml:"username"`
 	// Password is the broker password. Load and Parse fill it from
 	// PasswordFile when that is set (and then Password must not be).
 	Password Secret `yaml:"password"`
@@ -115,6 +122,18 @@ type MQTT struct {
 	// KeepAlive is the MQTT keepalive, whole seconds from 1s to 65535s.
 	// Default 30s.
 	KeepAlive time.Duration `yaml:"keepalive"`
+}
+
+// BrokerURLs returns the broker URLs the gateway connects to, in the order
+// it tries them: Brokers, or Broker alone; nil for the embedded broker.
+func (m MQTT) BrokerURLs() []string {
+	switch {
+	case len(m.Brokers) > 0:
+		return m.Brokers
+	case m.Broker != "":
+		return []string{m.Broker}
+	}
+	return nil
 }
 
 // Secret is a string that does not show itself: it prints, logs and
@@ -153,8 +172,8 @@ type Device struct {
 	// Role says what the device measures for the home: the grid connection
 	// (one device at most) or a PV inverter. Required.
 	Role DeviceRole `yaml:"role"`
-	// Poll is how often the device is read. Default 5s; at least 100ms and
-	// at most the market interval.
+	// Poll is how often the device is read. Default 5s; at least 100ms,
+	// at most the market interval and at most half of the gate closure.
 	Poll time.Duration `yaml:"poll"`
 }
 
@@ -174,7 +193,9 @@ type Market struct {
 	// evenly. Default 15m.
 	Interval time.Duration `yaml:"interval"`
 	// GateClosure is how long before an interval's delivery starts its
-	// order book closes; shorter than Interval. Default 2m.
+	// order book closes, and how long after an interval's end its
+	// settlement waits for the metered figures: at least MinGateClosure,
+	// shorter than Interval. Default 2m.
 	GateClosure time.Duration `yaml:"gate_closure"`
 	// PriceFloor and PriceCap bound every order's price per kWh, typically
 	// the feed-in and the retail tariff. nil: no bound.

@@ -475,3 +475,45 @@ func TestIntervalWholeMinutes(t *testing.T) {
 		t.Errorf("90s interval: %v", err)
 	}
 }
+
+// TestGateClosureLeavesTimeForFigures: the shortest gate closure the rules
+// allow is accepted, with polls that fit twice in it.
+func TestGateClosureLeavesTimeForFigures(t *testing.T) {
+	cfg := Default()
+	cfg.Gateway, cfg.Community, cfg.Roster, cfg.MQTT.ClientID = "g", "c", "r.json", "g"
+	cfg.Market.GateClosure = MinGateClosure
+	cfg.Devices = []Device{{Name: "grid", URL: "tcp://10.0.0.2", Unit: 1, Profile: "sdm630", Role: RoleGrid, Poll: MinGateClosure / PollsPerGateClosure}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("gate closure %s with a %s poll: %v", cfg.Market.GateClosure, cfg.Devices[0].Poll, err)
+	}
+	cfg.Devices[0].Poll += time.Millisecond
+	requireErrorLine(t, cfg.Validate(), "config: devices[0].poll: devices[0].poll 5.001s is more than 1/2 of market.gate_closure 10s: this gateway publishes its metered figures at its first poll after an interval ends (and retries at the next), and the interval is settled market.gate_closure after its end, so its figures could arrive too late (poll at most 5s, or a longer gate_closure on every gateway)")
+}
+
+// TestBrokers: mqtt.brokers lists the brokers in the order they are
+// tried; the environment overrides one by its index; mqtt.broker alone is
+// a list of one; neither is the embedded broker.
+func TestBrokers(t *testing.T) {
+	c, err := Parse([]byte(minimal+"mqtt:\n  brokers: [mqtts://a:8883, mqtts://b:8883]\n  ca_file: /ca.pem\n"),
+		[]string{"P2PGRID_MQTT_BROKERS_1=mqtts://c:8883"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.MQTT.BrokerURLs(), []string{"mqtts://a:8883", "mqtts://c:8883"}; !slices.Equal(got, want) {
+		t.Errorf("brokers %q, want %q", got, want)
+	}
+	c, err = Parse([]byte(minimal+"mqtt:\n  broker: tcp://a:1883\n  brokers: []\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.MQTT.BrokerURLs(), []string{"tcp://a:1883"}; !slices.Equal(got, want) {
+		t.Errorf("broker alone: %q, want %q", got, want)
+	}
+	c, err = Parse([]byte(minimal), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.MQTT.BrokerURLs(); got != nil {
+		t.Errorf("no broker: %q, want nil (the embedded broker)", got)
+	}
+}

@@ -19,13 +19,16 @@
 //     An unknown P2PGRID_ variable is an error, so a typo is never ignored
 //     (P2PGRID_CONFIG, the file's path for cmd/p2pgrid, is the one exception).
 //   - Cross-field rules (the interval divides a day, gate closure falls
-//     inside it, the floor is below the cap, one grid meter at most, ...)
+//     inside it and leaves the metered figures time to arrive, the floor
+//     is below the cap, one grid meter at most, mqtt.broker or
+//     mqtt.brokers, ...)
 //     are checked by Validate, and the market section must make a valid
 //     auction.Market.
 //
 // Validate checks a setting with the check of the component that uses it:
 // device URLs with meter/bus.CheckURL, profile names with
-// meter/profile.ValidName, the broker URL with gateway/mqtt.CheckBroker. So
+// meter/profile.ValidName, each broker URL with gateway/mqtt.CheckBroker
+// (and a list of them with mqtt.SameFamily). So
 // a value the file passes with is one the component takes. CheckRoster
 // checks the configuration against a roster the caller has read. Errors are
 // *Error, joined in file order (Join); KeyError places an error found

@@ -21,7 +21,22 @@ import (
 const (
 	MinInterval = time.Minute
 	MinPoll     = 100 * time.Millisecond
-	MaxUnit     = 247
+	// MinGateClosure is the shortest market.gate_closure. An interval is
+	// settled gate_closure after it ends, from the metered figures the
+	// gateways publish at their first poll after the end: with no time
+	// between the two, settlement runs before any figure has arrived and
+	// every participant is settled as missing. 10s covers the loop's tick
+	// (1s), the publish and its delivery through the broker, and clocks
+	// a few seconds apart; it is the same on every gateway, as the market
+	// section must be. Each gateway also needs PollsPerGateClosure polls
+	// of its slowest device to fit in it (see devices).
+	MinGateClosure = 10 * time.Second
+	// PollsPerGateClosure is how many polls of each of a gateway's devices
+	// must fit in market.gate_closure: the figures go out at the first
+	// poll after an interval ends, and a read that fails then is tried
+	// again at the next one.
+	PollsPerGateClosure = 2
+	MaxUnit             = 247
 	// MaxKeepAlive is the largest keepalive MQTT can carry (16 bits of
 	// seconds).
 	MaxKeepAlive = 65535 * time.Second
@@ -164,16 +179,49 @@ func (v *validator) mqtt() {
 			tls = true // do not pile TLS errors on a broken URL
 		}
 	}
+	first := "mqtt.broker" // the key of the first broker URL
+	switch {
+	case m.Broker != "" && len(m.Brokers) > 0:
+		v.fail(v.blame("mqtt.brokers", "mqtt.broker"), "mqtt.broker and mqtt.brokers are both set: give mqtt.broker for one broker or mqtt.brokers for several, not both")
+	case len(m.Brokers) > mqtt.MaxBrokers:
+		v.fail("mqtt.brokers", "%d URLs (at most %d)", len(m.Brokers), mqtt.MaxBrokers)
+	case len(m.Brokers) > 0:
+		first = "mqtt.brokers[0]"
+		valid := -1 // the first valid URL, the one the others are compared with
+		for i, b := range m.Brokers {
+			key := fmt.Sprintf("mqtt.brokers[%d]", i)
+			isTLS, err := mqtt.CheckBroker(b)
+			switch {
+			case err != nil:
+				v.fail(key, "%w", err)
+				tls = true
+				continue
+			case valid < 0:
+				valid, tls = i, isTLS
+			default:
+				if err := mqtt.SameFamily(m.Brokers[valid], b); err != nil {
+					v.fail(key, "%w", err)
+					tls = true
+				}
+			}
+			for j := range i {
+				if m.Brokers[j] == b {
+					v.fail(key, "%q is also mqtt.brokers[%d]", b, j)
+					break
+				}
+			}
+		}
+	}
 	for _, f := range []struct{ key, val string }{
 		{"mqtt.ca_file", m.CAFile}, {"mqtt.cert_file", m.CertFile}, {"mqtt.key_file", m.KeyFile},
 	} {
 		if f.val == "" || tls {
 			continue
 		}
-		if m.Broker == "" {
+		if urls := m.BrokerURLs(); len(urls) == 0 {
 			v.fail(f.key, "set, but mqtt.broker is empty (the embedded broker, which has no TLS)")
 		} else {
-			v.fail(f.key, "set, but mqtt.broker %q is not a TLS URL (ssl://, tls://, mqtts:// or wss://)", m.Broker)
+			v.fail(f.key, "set, but %s %q is not a TLS URL (ssl://, tls://, mqtts:// or wss://)", first, urls[0])
 		}
 	}
 	if (m.CertFile == "") != (m.KeyFile == "") {
@@ -203,6 +251,8 @@ func (v *validator) devices() {
 	buses := map[busUnit]int{}
 	grid := -1
 	interval := v.c.Market.Interval
+	gate := v.c.Market.GateClosure
+	gateOK := gate >= MinGateClosure && gate < interval
 	for i, d := range v.c.Devices {
 		entry := fmt.Sprintf("devices[%d]", i)
 		key := func(field string) string { return entry + "." + field }
@@ -253,6 +303,10 @@ func (v *validator) devices() {
 			v.fail(key("poll"), "%s is shorter than %s", d.Poll, MinPoll)
 		case interval > 0 && d.Poll > interval:
 			v.fail(v.blame(key("poll"), "market.interval"), "%s is longer than market.interval %s", d.Poll, interval)
+		case gateOK && d.Poll*PollsPerGateClosure > gate:
+			v.fail(v.blame(key("poll"), "market.gate_closure"),
+				"%s %s is more than 1/%d of market.gate_closure %s: this gateway publishes its metered figures at its first poll after an interval ends (and retries at the next), and the interval is settled market.gate_closure after its end, so its figures could arrive too late (poll at most %s, or a longer gate_closure on every gateway)",
+				key("poll"), d.Poll, PollsPerGateClosure, gate, gate/PollsPerGateClosure)
 		}
 	}
 }
@@ -271,6 +325,8 @@ func (v *validator) market() {
 	switch {
 	case m.GateClosure < 0:
 		v.fail("market.gate_closure", "%s is negative", m.GateClosure)
+	case m.GateClosure < MinGateClosure:
+		v.fail("market.gate_closure", "%s is shorter than %s: an interval is settled gate_closure after it ends, and the gateways' metered figures, sent at their first poll after the end, must have arrived by then", m.GateClosure, MinGateClosure)
 	case m.GateClosure >= m.Interval:
 		v.fail(v.blame("market.gate_closure", "market.interval"), "market.gate_closure %s is not shorter than market.interval %s", m.GateClosure, m.Interval)
 	}

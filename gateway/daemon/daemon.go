@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -149,22 +150,23 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	}
 	defer closeBuses()
 
-	brokerURL := cfg.MQTT.Broker
-	if brokerURL == "" {
+	brokerURLs := cfg.MQTT.BrokerURLs()
+	if len(brokerURLs) == 0 {
 		b, err := broker.Start(EmbeddedBrokerAddr, log)
 		if err != nil {
 			return fmt.Errorf("embedded broker (mqtt.broker is empty): %w", err)
 		}
 		defer b.Close()
-		brokerURL = b.URL()
-		log.Info("embedded MQTT broker running", "url", brokerURL)
+		brokerURLs = []string{b.URL()}
+		log.Info("embedded MQTT broker running", "url", brokerURLs[0])
 	}
+	brokerURL := strings.Join(brokerURLs, " ") // for the logs
 	online, offline, err := statusPayloads(cfg.Gateway, o.Version, o.Now())
 	if err != nil {
 		return err
 	}
 	mc, err := mqtt.New(mqtt.Options{
-		Broker: brokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password),
+		Brokers: brokerURLs, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password),
 		CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
 		WillTopic: topics.Status(cfg.Gateway), WillPayload: offline,
 		OnlineTopic: topics.Status(cfg.Gateway), OnlinePayload: online,
@@ -247,7 +249,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 				return err
 			}
 			started = true
-			log.Info("gateway connected and subscribed", "broker", brokerURL)
+			log.Info("gateway connected and subscribed", "broker", mc.Broker())
 			if o.Ready != nil {
 				o.Ready(g)
 			}

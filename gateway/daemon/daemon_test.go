@@ -441,3 +441,28 @@ func TestRunRefusesASecondGatewayOnTheDataDir(t *testing.T) {
 		}
 	}
 }
+
+// A gateway with mqtt.brokers whose first broker is down connects to the
+// next one and says it is online there.
+func TestRunUsesTheNextBroker(t *testing.T) {
+	b, err := broker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	f := newCheckFixture(t)
+	dead := fmt.Sprintf("tcp://127.0.0.1:%d", testtool.FreePort(t)) // nobody listens there
+	cfg := runConfig(t, f, dead, "")
+	cfg.MQTT.Broker, cfg.MQTT.Brokers = "", []string{dead, b.URL()}
+	ready := make(chan *gateway.Gateway, 1)
+	run(t, cfg, Options{Ready: func(g *gateway.Gateway) { ready <- g }})
+	select {
+	case <-ready:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the gateway did not connect to its second broker")
+	}
+	topics, _ := protocol.NewTopics("c1")
+	if st := retainedStatus(t, b.URL(), topics.Status("g1")); st.State != protocol.StateOnline {
+		t.Errorf("retained status on the second broker %+v, want online", st)
+	}
+}

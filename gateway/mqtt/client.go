@@ -57,6 +57,31 @@
 // watchStatus). A status published with plain Publish is not the client's
 // status and would be overwritten so: use PublishStatus.
 //
+// # Several brokers
+//
+// With Options.Brokers a community's gateways fail over between brokers
+// (two Mosquittos bridged to each other, each with every message). Paho
+// tries the list in order at every connection attempt, the first one and
+// every automatic reconnect, and takes the first broker that accepts; the
+// client's own retry loop (Connect, Start) only repeats such attempts. So
+// when the broker the client is on dies, the reconnect lands on the next
+// one that is up, and at the reconnect after that it is back on the first
+// one that is up: a client does not leave a broker that works to go back
+// to the first one. Broker says which one the client is on.
+//
+// The persistent session lives on one broker: after a failover the other
+// broker may know no session of this client id (or an old one, with what
+// it queued since, which arrives as duplicates), so the client subscribes
+// again, as it does after every connect, and retained messages come from
+// the other broker. What was queued for the client on the dead broker is
+// lost to it; what paho had not seen acknowledged is sent again to the
+// new one. What is published must therefore be idempotent, as it must
+// anyway for QoS 1.
+//
+// A refusal (bad password, not authorised) of one broker does not stop
+// Connect with several: another may be down only for now (and paho's
+// error is that of the last broker it tried).
+//
 // # Paho's pitfalls guarded against
 //
 //   - Every wait on paho (connect, publish, subscribe, close) is bounded by a
@@ -75,10 +100,12 @@ package mqtt
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,11 +153,21 @@ var ErrNotConnected = errors.New("not connected to the broker")
 // (SUBACK 0x80, e.g. an ACL that denies the filter).
 var ErrRefused = errors.New("refused by the broker")
 
-// Options configures a Client. Only Broker and ClientID are required.
+// Options configures a Client. Only a broker (Broker or Brokers) and
+// ClientID are required.
 type Options struct {
 	// Broker is the broker URL: tcp://host:1883 (or mqtt://), ssl://host:8883
 	// (or mqtts://, tls://), ws://host/path or wss://host/path.
 	Broker string `yaml:"broker" json:"broker"`
+	// Brokers, in place of Broker, are the URLs of several brokers of one
+	// community (bridged, so that each has every message): every
+	// connection attempt, the first and every reconnect, tries them in
+	// order and takes the first that accepts (paho's own behaviour with
+	// several servers), so the client fails over when its broker dies and
+	// comes back to the first one at its next reconnect. Give Broker or
+	// Brokers, not both. They must all be TLS URLs or none: the TLS files
+	// apply to every one. See the package doc, "Several brokers".
+	Brokers []string `yaml:"brokers" json:"brokers"`
 	// ClientID identifies the session on the broker; use the gateway id. It
 	// must be stable: the persistent session (QoS 1 messages queued while
 	// the gateway was away, subscriptions) belongs to it.
@@ -186,11 +223,17 @@ type Stats struct {
 
 // Client is an MQTT client. Its methods are safe for concurrent use.
 type Client struct {
-	opts   Options
-	broker string // the broker URL (CheckBroker refuses credentials), for errors and logs
-	log    *slog.Logger
-	po     *paho.ClientOptions
-	pc     atomic.Pointer[paho.Client] // set once, by the first successful connection attempt
+	opts    Options
+	brokers []string // the broker URLs, in the order they are tried
+	broker  string   // the broker URLs (CheckBroker refuses credentials), for errors and logs
+
+	// trying is the URL paho is dialling (set by its OnConnectAttempt);
+	// current is the one the connection is up on ("" while it is down).
+	trying, current atomic.Pointer[string]
+	losses          lossLog
+	log             *slog.Logger
+	po              *paho.ClientOptions
+	pc              atomic.Pointer[paho.Client] // set once, by the first successful connection attempt
 
 	// status is the payload of the retained status while the client is
 	// up: Options.OnlinePayload, then what PublishStatus last published.
@@ -226,7 +269,9 @@ type message struct {
 // up, the subscriptions are (trivially) in place and the online status has
 // been acknowledged, or when ctx ends. It retries failed attempts with
 // backoff until ctx ends; a refusal that a retry cannot cure (bad username or
-// password, not authorised, client id rejected) and bad options fail at once.
+// password, not authorised, client id rejected) and bad options fail at once,
+// with one broker (with Options.Brokers, a refusal is retried until ctx ends:
+// see the package doc).
 // After Connect the client reconnects by itself, for good, until Close.
 func Connect(ctx context.Context, o Options) (*Client, error) {
 	c, err := New(o)
@@ -255,11 +300,11 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 // connection, Connected is false and Close only stops the attempts. New
 // does not touch the network; it reads the TLS files.
 func New(o Options) (*Client, error) {
-	tlsURL, err := CheckBroker(o.Broker)
+	brokers, tlsURL, err := checkBrokers(o.Broker, o.Brokers)
 	if err != nil {
-		return nil, fmt.Errorf("mqtt broker: %w", err)
+		return nil, err
 	}
-	broker := o.Broker // CheckBroker refuses credentials: nothing to hide
+	broker := strings.Join(brokers, " or ") // CheckBroker refuses credentials: nothing to hide
 	if o.ClientID == "" {
 		return nil, fmt.Errorf("mqtt broker %s: ClientID is empty: a persistent session needs a stable client id (the gateway id)", broker)
 	}
@@ -286,6 +331,7 @@ func New(o Options) (*Client, error) {
 	}
 	c := &Client{
 		opts:    o,
+		brokers: brokers,
 		broker:  broker,
 		log:     log.With("broker", broker, "client_id", o.ClientID),
 		subs:    make(map[string]*subscription),
@@ -298,9 +344,11 @@ func New(o Options) (*Client, error) {
 	c.status.Store(&online)
 
 	store := newSessionStore()
-	po := paho.NewClientOptions().
-		AddBroker(o.Broker).
-		SetClientID(o.ClientID).
+	po := paho.NewClientOptions()
+	for _, b := range brokers {
+		po.AddBroker(b)
+	}
+	po.SetClientID(o.ClientID).
 		SetUsername(o.Username).
 		SetPassword(o.Password).
 		SetProtocolVersion(4). // MQTT 3.1.1, without paho's silent fallback to 3.1
@@ -320,6 +368,11 @@ func New(o Options) (*Client, error) {
 		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
 			store.arm()
 			c.log.Debug("mqtt reconnecting")
+		}).
+		SetConnectionAttemptHandler(func(u *url.URL, cfg *tls.Config) *tls.Config {
+			b := u.String()
+			c.trying.Store(&b)
+			return cfg
 		})
 	if o.WillTopic != "" {
 		if len(o.WillPayload) == 0 {
@@ -432,7 +485,7 @@ func (c *Client) dial(ctx context.Context, giveUp bool) (paho.Client, error) {
 		}
 		last = err
 		switch {
-		case permanent(err) && giveUp:
+		case permanent(err) && giveUp && len(c.brokers) == 1:
 			return nil, fmt.Errorf("mqtt broker %s: connect as %q: %w", c.broker, c.opts.ClientID, err)
 		case permanent(err):
 			c.log.Error("mqtt connection refused, retrying", "attempt", attempt, "retry_in", pause.Round(time.Millisecond).String(), "err", err)
@@ -448,6 +501,35 @@ func (c *Client) dial(ctx context.Context, giveUp bool) (paho.Client, error) {
 		}
 		pause = min(2*pause, c.opts.MaxReconnectInterval)
 	}
+}
+
+// lossLog keeps the times of the last maxLosses connection losses.
+type lossLog struct {
+	mu    sync.Mutex
+	times []time.Time // oldest first, at most maxLosses
+}
+
+// maxLosses bounds the losses LostRecently can count.
+const maxLosses = 64
+
+func (l *lossLog) add(t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.times) == maxLosses {
+		l.times = append(l.times[:0], l.times[1:]...)
+	}
+	l.times = append(l.times, t)
+}
+
+// since counts the losses after t.
+func (l *lossLog) since(t time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for i := len(l.times) - 1; i >= 0 && l.times[i].After(t); i-- {
+		n++
+	}
+	return n
 }
 
 func (c *Client) giveUp(ctx context.Context, attempts int, last error) error {
@@ -497,7 +579,13 @@ func (c *Client) onConnect(pc paho.Client) {
 	if n > 1 {
 		c.reconnects.Add(1)
 	}
-	c.log.Info("mqtt connected", "connects", n)
+	to := c.trying.Load()
+	c.current.Store(to)
+	if to != nil {
+		c.log.Info("mqtt connected", "connects", n, "to", *to)
+	} else {
+		c.log.Info("mqtt connected", "connects", n)
+	}
 
 	// The broker may have lost the session (restarted without persistence,
 	// session expired): subscribe again to everything, every time.
@@ -561,7 +649,33 @@ func (c *Client) watchStatus() {
 
 func (c *Client) onConnectionLost(_ paho.Client, err error) {
 	c.lost.Add(1)
-	c.log.Warn("mqtt connection lost; reconnecting", "err", err)
+	c.losses.add(time.Now())
+	var from string
+	if p := c.current.Swap(nil); p != nil {
+		from = *p
+	}
+	c.log.Warn("mqtt connection lost; reconnecting", "from", from, "err", err)
+}
+
+// LostRecently returns how many times the connection was lost (by the
+// broker, the network or a session takeover: not by Close) within window
+// before now, by the client's clock, up to the last maxLosses losses. A
+// gateway whose client id someone else connects with is kicked off again
+// and again: this is how it notices.
+func (c *Client) LostRecently(window time.Duration) int {
+	return c.losses.since(time.Now().Add(-window))
+}
+
+// Broker returns the URL of the broker the connection is up on, or ""
+// while it is down: with Options.Brokers, which of them the client is on.
+func (c *Client) Broker() string {
+	if !c.Connected() {
+		return ""
+	}
+	if p := c.current.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // Publish publishes payload to topic with QoS 1 and waits for the broker's
@@ -857,6 +971,63 @@ func waitToken(tok paho.Token, d time.Duration) error {
 var brokerSchemes = map[string]bool{
 	"tcp": false, "mqtt": false, "ws": false,
 	"ssl": true, "tls": true, "mqtts": true, "wss": true,
+}
+
+// MaxBrokers bounds Options.Brokers: each connection attempt may try every
+// one, ConnectTimeout each.
+const MaxBrokers = 8
+
+// checkBrokers checks Options.Broker and Brokers as New does, and returns
+// the URLs to try, in order, and whether they are TLS URLs.
+func checkBrokers(one string, list []string) ([]string, bool, error) {
+	switch {
+	case one != "" && len(list) > 0:
+		return nil, false, errors.New("mqtt broker: both Broker and Brokers are set: give one broker URL or the list")
+	case one != "":
+		list = []string{one}
+	case len(list) == 0:
+		_, err := CheckBroker("")
+		return nil, false, fmt.Errorf("mqtt broker: %w", err)
+	case len(list) > MaxBrokers:
+		return nil, false, fmt.Errorf("mqtt brokers: %d URLs (at most %d)", len(list), MaxBrokers)
+	}
+	var tlsAll bool
+	for i, b := range list {
+		isTLS, err := CheckBroker(b)
+		if err != nil {
+			if len(list) == 1 {
+				return nil, false, fmt.Errorf("mqtt broker: %w", err)
+			}
+			return nil, false, fmt.Errorf("mqtt brokers[%d]: %w", i, err)
+		}
+		if err := SameFamily(list[0], b); i > 0 && err != nil {
+			return nil, false, fmt.Errorf("mqtt brokers[%d]: %w", i, err)
+		}
+		if i > 0 && slices.Contains(list[:i], b) {
+			return nil, false, fmt.Errorf("mqtt brokers[%d]: %q is given twice", i, b)
+		}
+		tlsAll = isTLS
+	}
+	return slices.Clone(list), tlsAll, nil
+}
+
+// SameFamily checks that the broker URL b can stand in for a: both TLS
+// (ssl://, tls://, mqtts://, wss://) or neither, as one client's TLS files
+// (or their absence) apply to every broker it fails over to. Both must
+// have passed CheckBroker.
+func SameFamily(a, b string) error {
+	ta, _ := CheckBroker(a)
+	tb, _ := CheckBroker(b)
+	if ta != tb {
+		kind := func(t bool) string {
+			if t {
+				return "a TLS URL"
+			}
+			return "not a TLS URL"
+		}
+		return fmt.Errorf("%q is %s but %q is %s: the brokers of one gateway are all TLS or none", b, kind(tb), a, kind(ta))
+	}
+	return nil
 }
 
 // CheckBroker checks a broker URL as Connect does, and says whether it is a

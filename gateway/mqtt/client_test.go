@@ -393,6 +393,12 @@ func TestConnectErrors(t *testing.T) {
 		{"missing key", mqtt.Options{Broker: "ssl://127.0.0.1:8883", ClientID: "gw", CertFile: notPEM, KeyFile: filepath.Join(dir, "key.pem")}, []string{"key file", "key.pem"}},
 		{"bad cert", mqtt.Options{Broker: "ssl://127.0.0.1:8883", ClientID: "gw", CertFile: notPEM, KeyFile: notPEM}, []string{"cert file", "not.pem"}},
 		{"wildcard will", mqtt.Options{Broker: "tcp://127.0.0.1:1883", ClientID: "gw", WillTopic: "a/#"}, []string{"WillTopic", "wildcards"}},
+		{"broker and brokers", mqtt.Options{Broker: "tcp://127.0.0.1:1883", Brokers: []string{"tcp://127.0.0.1:1884"}, ClientID: "gw"}, []string{"both Broker and Brokers"}},
+		{"brokers, one bad", mqtt.Options{Brokers: []string{"tcp://127.0.0.1:1883", "tcp://127.0.0.1"}, ClientID: "gw"}, []string{"brokers[1]", "no port"}},
+		{"brokers, TLS and not", mqtt.Options{Brokers: []string{"mqtts://a:8883", "tcp://b:1883"}, ClientID: "gw"}, []string{"brokers[1]", `"tcp://b:1883" is not a TLS URL`, "all TLS or none"}},
+		{"brokers, twice the same", mqtt.Options{Brokers: []string{"tcp://a:1883", "tcp://a:1883"}, ClientID: "gw"}, []string{"brokers[1]", "given twice"}},
+		{"brokers, credentials not shown", mqtt.Options{Brokers: []string{"tcp://a:1883", "tcp://u:secret@b:1883"}, ClientID: "gw"}, []string{"brokers[1]", "credentials in the URL"}},
+		{"brokers, TLS files on tcp", mqtt.Options{Brokers: []string{"tcp://a:1883", "tcp://b:1883"}, ClientID: "gw", CAFile: notPEM}, []string{"tcp://a:1883 or tcp://b:1883", "not TLS"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := mqtt.Connect(context.Background(), tc.o)
@@ -527,5 +533,27 @@ func TestCloseBeforeTheFirstConnection(t *testing.T) {
 	}
 	if err := c.Publish(context.Background(), ordersA, []byte("x"), false); !errors.Is(err, mqtt.ErrClosed) {
 		t.Errorf("Publish after Close: %v, want ErrClosed", err)
+	}
+}
+
+// With several brokers, a refusal by one does not end Connect: the other
+// may be down only for now. Here the first broker is unreachable at first
+// and the second refuses; Connect waits, and takes the first once it is up.
+func TestConnectWithSeveralBrokersRetriesARefusal(t *testing.T) {
+	refusing, err := broker.StartWith(broker.Options{Addr: "127.0.0.1:0", ACL: true, Logger: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refusing.Close()
+	open := startBroker(t, "127.0.0.1:0")
+	link := newProxy(t, strings.TrimPrefix(open.URL(), "tcp://"))
+	link.setDown(true)
+	o := options("", "gw-a")
+	o.Username = "" // the ACL broker refuses a client without one
+	o.Brokers = []string{link.URL(), refusing.URL()}
+	time.AfterFunc(time.Second, func() { link.setDown(false) })
+	c := connect(t, o)
+	if got := c.Broker(); got != link.URL() {
+		t.Errorf("connected to %q, want %q (the first broker, once up)", got, link.URL())
 	}
 }

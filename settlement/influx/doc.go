@@ -44,9 +44,11 @@
 //	kind "settlement" {"interval","participant", <name>: decimal, ...}
 //	  measurement settlement, time = interval start
 //	  tags   interval, participant
-//	  fields every other key as a decimal: e.g. bought_kwh, sold_kwh,
+//	  fields intervals and missing_intervals as integers (missing_intervals
+//	         1: the participant was settled without metered figures);
+//	         every other key as a decimal: e.g. bought_kwh, sold_kwh,
 //	         delivered_kwh, paid, received, fees, net, saving (each with
-//	         its _f copy), ledger_seq. Keys ending in _f are refused.
+//	         its _f copy); ledger_seq. Keys ending in _f are refused.
 //
 //	kind "reading"    {"gateway","device","time","power_w","import_wh","export_wh"}
 //	  measurement reading, time = the reading's time (RFC 3339)

@@ -183,3 +183,60 @@ func TestIntegrationInfluxDB(t *testing.T) {
 		t.Errorf("stats after restart = %+v; want backlog 0, cursor 65", st)
 	}
 }
+
+// TestIntegrationMissingFigures: a participant settled without metered
+// figures is flagged in InfluxDB (missing_intervals an integer 1) and
+// Settlements reads the flag back; one whose figures arrived says 0.
+func TestIntegrationMissingFigures(t *testing.T) {
+	testtool.Integration(t)
+	srv := influxtest.Start(t)
+	srv.InfluxQL("CREATE DATABASE p2pgrid")
+	ctx := context.Background()
+	l, err := ledger.Open(t.TempDir(), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	const iv = "2026-11-22T12:15Z"
+	for who, missing := range map[string]string{"ann": "0", "bob": "1"} {
+		// As gateway.ledgerEntries writes them: every figure a string.
+		b, _ := json.Marshal(map[string]string{"interval": iv, "participant": who, "intervals": "1", "missing_intervals": missing, "import_kwh": "0", "net": "-0.1"})
+		if _, err := l.Append(ledger.Entry{Kind: KindSettlement, Key: iv + "/" + who, Time: time.Date(2026, 11, 22, 12, 32, 0, 0, time.UTC), Data: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := Options{URL: srv.URL, Bucket: "p2pgrid", Logger: quiet()}
+	s, err := New(o, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.Drain(ctx); err != nil || n != 2 {
+		t.Fatalf("Drain = %d, %v; want 2 points\n%s", n, err, srv.Log())
+	}
+	rows, err := Query(ctx, o, fmt.Sprintf(`from(bucket: %s)
+  |> range(start: 2026-01-01T00:00:00Z, stop: 2028-01-01T00:00:00Z)
+  |> filter(fn: (r) => r._measurement == "settlement" and r._field == "missing_intervals")`, FluxString(o.Bucket)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{}
+	for _, r := range rows {
+		got[r["participant"].(string)] = r["_value"]
+	}
+	if got["ann"] != int64(0) || got["bob"] != int64(1) || len(got) != 2 {
+		t.Errorf("missing_intervals in InfluxDB: %v, want ann 0 and bob 1, integers", got)
+	}
+	back, err := Settlements(ctx, o, time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, r := range back {
+		lines = append(lines, fmt.Sprintf("%s intervals=%s missing_intervals=%s net=%s", r.Participant, r.Values["intervals"], r.Values["missing_intervals"], r.Values["net"]))
+	}
+	want := []string{"ann intervals=1 missing_intervals=0 net=-0.1", "bob intervals=1 missing_intervals=1 net=-0.1"}
+	if !slices.Equal(lines, want) {
+		t.Errorf("Settlements read back:\n got %q\nwant %q", lines, want)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 	"github.com/shopspring/decimal"
 
+	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
 )
 
@@ -257,6 +258,18 @@ func settlementPoint(data json.RawMessage) (*write.Point, error) {
 		var v decimalText
 		if err := json.Unmarshal(d[k], &v); err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		if settlement.IsCountField(k) {
+			// A count of intervals (missing_intervals says the figures
+			// were missing): an integer field, no float copy.
+			if !v.set {
+				continue
+			}
+			if !v.val.IsInteger() || v.val.IsNegative() || !v.val.LessThan(decimal.New(1, 18)) {
+				return nil, fmt.Errorf("%s: %s is not a count", k, v.text)
+			}
+			p.AddField(k, v.val.IntPart())
+			continue
 		}
 		addDecimal(p, k, v)
 	}

@@ -40,6 +40,8 @@ func TestPointSchema(t *testing.T) {
 			`trade,interval=2026-11-22T10:15Z,trade=2026-11-22T10:15Z/s1/b2,seller=ann,buyer=bob kwh="1.2",kwh_f=1.2,price="0.21",price_f=0.21,amount="0.252",amount_f=0.252,ledger_seq=9i 1795342500000000000` + "\n"},
 		{"settlement", rec(10, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"bob","paid":"0.252","bought_kwh":"1.2","net":-0.252,"note_free":null}`),
 			`settlement,interval=2026-11-22T10:15Z,participant=bob bought_kwh="1.2",bought_kwh_f=1.2,net="-0.252",net_f=-0.252,paid="0.252",paid_f=0.252,ledger_seq=10i 1795342500000000000` + "\n"},
+		{"settlement without figures", rec(12, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"bob","intervals":"1","missing_intervals":"1","import_kwh":"0"}`),
+			`settlement,interval=2026-11-22T10:15Z,participant=bob import_kwh="0",import_kwh_f=0,intervals=1i,missing_intervals=1i,ledger_seq=12i 1795342500000000000` + "\n"},
 		{"reading", rec(11, KindReading, `{"gateway":"gw1","device":"sdm630","time":"2026-11-22T10:16:05.5Z","power_w":-812.5,"import_wh":123456,"export_wh":789}`),
 			`reading,gateway=gw1,device=sdm630 power_w=-812.5,import_wh=123456i,export_wh=789i,ledger_seq=11i 1795342565500000000` + "\n"},
 	} {
@@ -82,6 +84,9 @@ func TestPointErrors(t *testing.T) {
 		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","paid_f":"1"}`), ErrMalformed},
 		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","ledger_seq":"1"}`), ErrMalformed},
 		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","flag":true}`), ErrMalformed},
+		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","missing_intervals":"0.5"}`), ErrMalformed},
+		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","intervals":"-1"}`), ErrMalformed},
+		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","intervals":"1e30"}`), ErrMalformed},
 		{rec(1, KindReading, `{"gateway":"g","device":"d"}`), ErrMalformed},
 		{rec(1, KindReading, `{"gateway":"g","device":"d","time":"2026-11-22T10:15:00Z","import_wh":1.5}`), ErrMalformed},
 		{rec(1, KindReading, `[]`), ErrMalformed},

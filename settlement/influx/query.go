@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -48,7 +49,7 @@ type SettlementRow struct {
 	Interval    string            // interval name
 	Participant string            //
 	Seq         uint64            // ledger_seq of the record
-	Values      map[string]string // bought_kwh, paid, net, ... as exact decimals
+	Values      map[string]string // bought_kwh, paid, net, ... as exact decimals; missing_intervals, ... as integers
 }
 
 // Settlements returns the settlement rows with interval start in
@@ -89,6 +90,8 @@ func Settlements(ctx context.Context, o Options, from, to time.Time, participant
 		case int64:
 			if field == FieldSeq {
 				s.Seq = uint64(v)
+			} else {
+				s.Values[field] = strconv.FormatInt(v, 10) // intervals, missing_intervals
 			}
 		}
 	}
