@@ -377,6 +377,15 @@ type messenger struct {
 	live atomic.Bool
 }
 
+// What the gateway asks of its messenger beyond Publish and Subscribe: the
+// client's, through the embedding.
+var (
+	_ gateway.Messenger        = (*messenger)(nil)
+	_ gateway.StatusPublisher  = (*messenger)(nil)
+	_ gateway.ConnectionLosses = (*messenger)(nil)
+	_ gateway.Connectivity     = (*messenger)(nil)
+)
+
 func (m *messenger) Publish(ctx context.Context, topic string, payload []byte, retained bool) error {
 	if !m.live.Load() {
 		return fmt.Errorf("mqtt: publish to %q: %w (the gateway has not subscribed yet)", topic, mqtt.ErrNotConnected)
