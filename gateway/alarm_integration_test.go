@@ -61,3 +61,32 @@ func mustRetained(t *testing.T, url, topic string) []byte {
 	}
 	return []byte(strings.TrimSpace(string(out)))
 }
+
+// Someone with broker access keeps connecting with a gateway's client id
+// (on a broker that does not bind ids to logins): the gateway is kicked off
+// again and again, raises connection_unstable, and says so in its retained
+// status.
+func TestSessionTakeoverRaisesAlarm(t *testing.T) {
+	testtool.Integration(t)
+	pub := testtool.Require(t, "mosquitto_pub", "apt-get install mosquitto-clients")
+	m := startCommunityMosquitto(t)
+	h := newHarness(t, m.URL)
+	host, port, _ := strings.Cut(strings.TrimPrefix(m.URL, "tcp://"), ":")
+	for i := 1; i <= 3; i++ {
+		h.waitFor("home2 connected", h.clients["home2"].Connected)
+		// The app's login, home2's client id.
+		exec.Command(pub, "-h", host, "-p", port, "-i", "it-home2", "-u", "app", "-P", "pw-app",
+			"-t", "p2pgrid/v1/c1/takeover", "-m", "x", "-q", "1").Run()
+		h.waitFor("the takeover noticed", func() bool { return h.clients["home2"].LostRecently(time.Minute) >= i })
+	}
+	h.waitFor("home2 connected again", h.clients["home2"].Connected)
+	h.advance(h.now().Add(5 * time.Second))
+	a := h.gw("home2").Alarms()
+	if len(a) != 1 || a[0].Kind != protocol.AlarmConnectionUnstable {
+		t.Fatalf("home2 alarms after 3 takeovers: %+v", a)
+	}
+	h.waitFor("the alarm in home2's retained status", func() bool {
+		st, err := protocol.DecodeStatus(mustRetained(t, m.URL, h.gw("home2").topics.Status("home2")))
+		return err == nil && len(st.Alarms) == 1 && st.Alarms[0].Kind == protocol.AlarmConnectionUnstable
+	})
+}
