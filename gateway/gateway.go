@@ -94,6 +94,7 @@ type Gateway struct {
 
 	bounds   *boundaries // grid counters at interval starts
 	limit    logLimiter  // rate-limits repeated log lines (rejections, failed publishes)
+	budget   topicBudget // bounds the orders and figures taken per gateway topic and interval
 	settleMu sync.Mutex  // one settlement check at a time (checkSettlement)
 	ledgerMu sync.Mutex  // one ledger check-and-append at a time (record)
 }
@@ -206,6 +207,18 @@ func (g *Gateway) handle(topic string, payload []byte) {
 	}
 	if len(payload) == 0 {
 		return // a retained message being cleared
+	}
+	if (kind == protocol.KindOrders || kind == protocol.KindMetered) && !g.budget.take(kind+"/"+key, g.now(), g.schedule.Interval) {
+		if kind == protocol.KindOrders {
+			g.metrics.ordersRejected.WithLabelValues(string(protocol.RejectRateLimited)).Inc()
+		} else {
+			g.metrics.badMessages.WithLabelValues(kind).Inc()
+		}
+		if ok, held := g.limit.allow("rate/"+kind+"/"+key, g.now()); ok {
+			g.log.Warn("messages beyond the budget of one gateway in one interval dropped", "topic", topic,
+				"budget", messageBudget, "similar_not_logged", held)
+		}
+		return
 	}
 	switch kind {
 	case protocol.KindOrders:

@@ -47,3 +47,29 @@ func (l *logLimiter) allow(key string, now time.Time) (ok bool, suppressed int) 
 	s.last, s.suppressed = now, 0
 	return true, n
 }
+
+// messageBudget is how many messages one gateway's orders (or metered)
+// topic may bring in one interval before the rest are dropped unchecked:
+// a gateway sends one order and one set of figures an interval, and QoS 1
+// redeliveries and retained copies a few more.
+const messageBudget = 32
+
+// topicBudget counts messages per topic in the current interval.
+type topicBudget struct {
+	mu       sync.Mutex
+	interval time.Time
+	used     map[string]int
+}
+
+// take reports whether a message on key may be handled at now, counting
+// it; the counts start over with every interval.
+func (b *topicBudget) take(key string, now time.Time, length time.Duration) bool {
+	start := now.Truncate(length)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !start.Equal(b.interval) || b.used == nil || len(b.used) >= maxLogKeys {
+		b.interval, b.used = start, map[string]int{}
+	}
+	b.used[key]++
+	return b.used[key] <= messageBudget
+}

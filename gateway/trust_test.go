@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -166,32 +167,37 @@ func TestJunkSettlementDoesNotStopSettling(t *testing.T) {
 	}
 }
 
-// A flood of forged orders is counted exactly, but logged once a minute
-// per sender and reason, the line saying how many it stands for.
+// A flood of forged orders is counted exactly (the first ones checked, the
+// rest beyond the topic's budget dropped unchecked), but logged once a
+// minute per sender and reason, the line saying how many it stands for.
 func TestRejectionLogRateLimited(t *testing.T) {
 	c := newCommunity(t, map[string]int64{"home1": 4000}, map[string]config.ClearerRole{"operator": config.ClearerPrimary})
 	var logs strings.Builder
 	op := c.gws["operator"]
 	op.log = slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))
 	c.run(t0.Add(time.Minute), 5*time.Second)
-	forged, err := protocol.SignOrder(testKey("mallory"), "c1", "2026-11-22T12:15Z", "home1", auctionBuy, 100_000, 300_000, op.market)
+	forgedOrder, err := protocol.SignOrder(testKey("mallory"), "c1", "2026-11-22T12:15Z", "home1", auctionBuy, 100_000, 300_000, op.market)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mallory := c.hub.Client("mallory")
 	for range 4000 {
-		mallory.Publish(context.Background(), op.topics.Orders("home1"), forged, false)
+		mallory.Publish(context.Background(), op.topics.Orders("home1"), forgedOrder, false)
 	}
-	if got := counter(t, op, "p2pgrid_clearer_orders_rejected_total", "forged"); got != 4000 {
-		t.Errorf("forged rejections counted %v, want 4000", got)
+	forged, limited := counter(t, op, "p2pgrid_clearer_orders_rejected_total", "forged"), counter(t, op, "p2pgrid_clearer_orders_rejected_total", "rate_limited")
+	if forged != messageBudget || forged+limited != 4000 {
+		t.Errorf("forged %v + rate-limited %v rejections, want %d + %d", forged, limited, messageBudget, 4000-messageBudget)
 	}
 	if n := strings.Count(logs.String(), "order rejected"); n != 1 {
-		t.Errorf("%d log lines for 4000 forged orders in a second, want 1", n)
+		t.Errorf("%d log lines for %d forged orders in a second, want 1", n, messageBudget)
+	}
+	if n := strings.Count(logs.String(), "beyond the budget"); n != 1 {
+		t.Errorf("%d log lines for %v rate-limited orders in a second, want 1", n, limited)
 	}
 	c.run(t0.Add(2*time.Minute+5*time.Second), 5*time.Second)
-	mallory.Publish(context.Background(), op.topics.Orders("home1"), forged, false)
-	if !strings.Contains(logs.String(), "similar_not_logged=3999") {
-		t.Errorf("the next line does not count the held-back ones:\n%s", logs.String())
+	mallory.Publish(context.Background(), op.topics.Orders("home1"), forgedOrder, false)
+	if want := fmt.Sprintf("similar_not_logged=%d", 4000-messageBudget-1); !strings.Contains(logs.String(), want) {
+		t.Errorf("the next line does not count the held-back ones (%s):\n%s", want, logs.String())
 	}
 }
 
@@ -355,5 +361,28 @@ func TestClearerRestartSealsWholeBook(t *testing.T) {
 	}
 	if got := counter(t, g, "p2pgrid_clearer_orders_rejected_total", "late"); got != 0 {
 		t.Errorf("old retained orders counted late: %v", got)
+	}
+}
+
+// A flood on one gateway's orders topic is dropped unchecked past the
+// budget, counted exactly as rate_limited; the next interval's budget is
+// fresh, and the gateway's real order goes through.
+func TestOrderFloodRateLimited(t *testing.T) {
+	c := newCommunity(t, map[string]int64{"home1": 4000, "home2": -2000}, map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	op := c.gws["operator"]
+	c.run(t0.Add(time.Minute), 5*time.Second)
+	mallory := c.hub.Client("mallory")
+	for range 1000 {
+		mallory.Publish(context.Background(), op.topics.Orders("home1"), []byte(`{"v":1}`), false)
+	}
+	if got := counter(t, op, "p2pgrid_clearer_orders_rejected_total", "rate_limited"); got != 1000-messageBudget {
+		t.Errorf("rate-limited orders %v, want %d", got, 1000-messageBudget)
+	}
+	if got := counter(t, op, "p2pgrid_clearer_orders_rejected_total", "malformed"); got != messageBudget {
+		t.Errorf("malformed orders checked %v, want the budget, %d", got, messageBudget)
+	}
+	c.run(t0.Add(29*time.Minute), 5*time.Second)
+	if n := op.clearer.Orders("2026-11-22T12:30Z"); n != 2 {
+		t.Errorf("orders for 12:30 after a flood in 12:00: %d, want 2", n)
 	}
 }

@@ -232,7 +232,7 @@ func TestRejectError(t *testing.T) {
 	if ReasonOf(nil) != "" || ReasonOf(inner) != "" {
 		t.Fatal("ReasonOf of an error without a reason is not empty")
 	}
-	if len(RejectReasons) != 10 {
+	if len(RejectReasons) != 11 {
 		t.Fatalf("%d reasons", len(RejectReasons))
 	}
 }

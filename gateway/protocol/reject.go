@@ -44,12 +44,16 @@ const (
 	// interval, such as a QoS 1 redelivery or someone re-posting it (the
 	// clearer decides).
 	RejectReplayed RejectReason = "replayed"
+	// RejectRateLimited: more messages on one gateway's topic in one
+	// interval than a gateway ever sends; dropped before they are checked
+	// (the receiver decides).
+	RejectRateLimited RejectReason = "rate_limited"
 )
 
 // RejectReasons lists every reason, for initialising metric label values.
 var RejectReasons = []RejectReason{
 	RejectMalformed, RejectOversize, RejectUnsigned, RejectForged, RejectWrongCommunity,
-	RejectDuplicate, RejectInvalid, RejectWrongInterval, RejectLate, RejectReplayed,
+	RejectDuplicate, RejectInvalid, RejectWrongInterval, RejectLate, RejectReplayed, RejectRateLimited,
 }
 
 // RejectError is the error of every decoder and Verify method of this
