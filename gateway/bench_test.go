@@ -13,6 +13,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/clearing"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/market"
 )
 
 // BenchmarkGateClosureToResult measures, on loopback through the embedded
@@ -41,9 +42,9 @@ func benchGateClosure(b *testing.B, n int, verify bool) {
 	}
 	defer brk.Close()
 	m, _ := auction.NewMarket(auction.DefaultRules())
-	sched := clearing.Schedule{Interval: 15 * time.Minute, GateClosure: 2 * time.Minute}
+	sched := market.Calendar{Interval: 15 * time.Minute, GateClosure: 2 * time.Minute}
 	now := time.Date(2026, 11, 22, 12, 5, 0, 0, time.UTC)
-	interval := protocol.IntervalID(sched.Open(now))
+	interval := market.IntervalID(sched.Open(now))
 	members := []protocol.Member{{ID: "operator", PublicKey: testKey("operator").Public().(ed25519.PublicKey), Clearer: true}}
 	var orders [][]byte
 	var ids []string

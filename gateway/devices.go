@@ -8,6 +8,7 @@ import (
 
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/meter"
 )
 
@@ -73,7 +74,7 @@ func (g *Gateway) checkMeters(now time.Time) {
 		switch failing := !since.IsZero() && now.Sub(since) >= staleAfter(d); {
 		case failing && !d.staleAlarm:
 			d.staleAlarm = true
-			g.raise(protocol.Alarm{Interval: protocol.IntervalID(protocol.IntervalStart(now, g.schedule.Interval)), Kind: protocol.AlarmMeterStale,
+			g.raise(protocol.Alarm{Interval: market.IntervalID(g.calendar.Start(now)), Kind: protocol.AlarmMeterStale,
 				Detail: truncate(fmt.Sprintf("grid meter %q has not answered since %s: no orders and no metered figures until it does: %v",
 					d.Name, since.UTC().Format(time.RFC3339), err), 300)})
 		case !failing && d.staleAlarm && since.IsZero():

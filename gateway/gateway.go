@@ -18,6 +18,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/forecast"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/settlement"
 )
@@ -73,7 +74,7 @@ type Gateway struct {
 	key      ed25519.PrivateKey
 	roster   *protocol.Roster
 	topics   protocol.Topics
-	schedule clearing.Schedule
+	calendar market.Calendar
 	mq       Messenger
 	now      func() time.Time
 	log      *slog.Logger
@@ -124,7 +125,7 @@ func New(o Options) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg: cfg, id: cfg.Gateway, market: m, key: o.Key, roster: o.Roster, topics: topics,
-		schedule: clearing.Schedule{Interval: cfg.Market.Interval, GateClosure: cfg.Market.GateClosure},
+		calendar: market.Calendar{Interval: cfg.Market.Interval, GateClosure: cfg.Market.GateClosure, Grace: cfg.Market.Grace},
 		mq:       o.MQTT, now: o.Now, log: o.Logger, opts: o,
 		intervals: map[string]*interval{}, ledger: o.Ledger,
 	}
@@ -150,7 +151,7 @@ func New(o Options) (*Gateway, error) {
 		}
 	}
 	if cfg.Clearer != config.ClearerNone {
-		g.clearer = clearing.NewClearer(g.id, o.Key, o.Roster, m, g.schedule)
+		g.clearer = clearing.NewClearer(g.id, o.Key, o.Roster, m, g.calendar)
 	}
 	return g, nil
 }
@@ -208,7 +209,7 @@ func (g *Gateway) handle(topic string, payload []byte) {
 	if len(payload) == 0 {
 		return // a retained message being cleared
 	}
-	if (kind == protocol.KindOrders || kind == protocol.KindMetered) && !g.budget.take(kind+"/"+key, g.now(), g.schedule.Interval) {
+	if (kind == protocol.KindOrders || kind == protocol.KindMetered) && !g.budget.take(kind+"/"+key, g.calendar.Start(g.now())) {
 		if kind == protocol.KindOrders {
 			g.metrics.ordersRejected.WithLabelValues(string(protocol.RejectRateLimited)).Inc()
 		} else {
@@ -266,13 +267,13 @@ func (g *Gateway) handle(topic string, payload []byte) {
 // closedBeforeStart reports whether the gate of interval closed before the
 // gateway subscribed.
 func (g *Gateway) closedBeforeStart(interval string) bool {
-	start, err := protocol.ParseInterval(interval)
+	start, err := market.ParseInterval(interval)
 	if err != nil {
 		return false
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.schedule.GateClose(start).Before(g.startedAt)
+	return g.calendar.GateClose(start).Before(g.startedAt)
 }
 
 // maxSize bounds the messages the gateway keeps, by topic kind: a larger
@@ -429,11 +430,9 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 	if g.forecast == nil {
 		return
 	}
-	delivery := g.schedule.Open(now)
-	interval := protocol.IntervalID(delivery)
-	gate := g.schedule.GateClose(delivery)
-	start := delivery.Add(-g.schedule.Interval)
-	if now.Before(start.Add(gate.Sub(start)/2)) || !now.Before(gate) {
+	delivery := g.calendar.Open(now)
+	interval := market.IntervalID(delivery)
+	if now.Before(g.calendar.OrderAt(delivery)) || !now.Before(g.calendar.GateClose(delivery)) {
 		return
 	}
 	g.mu.Lock()
@@ -556,18 +555,9 @@ func pow10(n int) int64 {
 // seal clears the interval whose gate has closed: the primary at gate
 // closure, a standby once the grace period has passed without a result.
 func (g *Gateway) seal(ctx context.Context, now time.Time) {
-	// The interval whose gate closed most recently is the open one if its
-	// gate has closed already, otherwise the one before.
-	delivery := g.schedule.Open(now)
-	if now.Before(g.schedule.GateClose(delivery)) {
-		delivery = delivery.Add(-g.schedule.Interval)
-	}
-	interval := protocol.IntervalID(delivery)
-	wait := time.Duration(0)
-	if g.cfg.Clearer == config.ClearerStandby {
-		wait = g.cfg.Market.Grace
-	}
-	if now.Before(g.schedule.GateClose(delivery).Add(wait)) || !now.Before(delivery.Add(g.schedule.Interval)) {
+	delivery := g.calendar.LastClosed(now)
+	interval := market.IntervalID(delivery)
+	if now.Before(g.calendar.SealAt(delivery, g.cfg.Clearer == config.ClearerStandby)) || !now.Before(g.calendar.End(delivery)) {
 		return
 	}
 	g.mu.Lock()
@@ -578,7 +568,7 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 	published := iv == nil || iv.cleared != nil || iv.sealedByUs
 	// A clearer that started after the gate closed has not seen the whole
 	// book (and the result may be on its way): it leaves that one alone.
-	late := !g.startedAt.Before(g.schedule.GateClose(delivery))
+	late := !g.startedAt.Before(g.calendar.GateClose(delivery))
 	g.mu.Unlock()
 	if published || late {
 		return
@@ -620,10 +610,10 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 }
 
 // retire clears the retained book, result and settlement of the interval
-// retainFor before delivery, so the broker's retained store stays bounded
+// market.RetainFor before delivery, so the broker's retained store stays bounded
 // (one day of messages, whatever the interval's length).
 func (g *Gateway) retire(ctx context.Context, delivery time.Time) {
-	old := protocol.IntervalID(delivery.Add(-retainFor))
+	old := market.IntervalID(g.calendar.Retire(delivery))
 	for _, t := range []string{g.topics.Book(old), g.topics.Result(old), g.topics.Settlement(old)} {
 		if err := g.publish(ctx, t, nil); err != nil {
 			g.log.Debug("old retained message not cleared", "topic", t, "err", err)
@@ -665,7 +655,7 @@ func (g *Gateway) checkConnection(now time.Time) {
 	if n < unstableLosses {
 		return
 	}
-	interval := protocol.IntervalID(protocol.IntervalStart(now, g.schedule.Interval))
+	interval := market.IntervalID(g.calendar.Start(now))
 	g.raiseOnce(interval, protocol.Alarm{Interval: interval, Kind: protocol.AlarmConnectionUnstable, Detail: fmt.Sprintf(
 		"the MQTT connection was lost %d times in %s: another client may be connecting with this gateway's client id "+
 			"(a session takeover: see the broker's log, and bind client ids to logins as configs/mosquitto/mosquitto.conf does), "+

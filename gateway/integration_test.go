@@ -24,6 +24,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt/mqtttest"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
+	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/settlement"
 )
 
@@ -159,11 +160,11 @@ func (h *harness) advance(until time.Time) {
 // their meters counted; a real clearer has two minutes to receive it, this
 // hand-moved clock waits for the messages before moving on.
 func (h *harness) awaitMetered(now time.Time) {
-	start := protocol.IntervalStart(now, 15*time.Minute)
+	start := market.IntervalStart(now, 15*time.Minute)
 	if now.Sub(start) != 10*time.Second || !start.After(t0) {
 		return
 	}
-	interval := protocol.IntervalID(start.Add(-15 * time.Minute))
+	interval := market.IntervalID(start.Add(-15 * time.Minute))
 	var clearers []*Gateway
 	homes := 0
 	h.mu.Lock()
@@ -218,7 +219,7 @@ func (h *harness) gw(id string) *Gateway {
 // clearer, sealed at gate closure, verified by every running gateway.
 func (h *harness) trade(delivery time.Time, clearer string) string {
 	h.t.Helper()
-	interval := protocol.IntervalID(delivery)
+	interval := market.IntervalID(delivery)
 	gate := delivery.Add(-2 * time.Minute)
 	h.advance(gate.Add(-time.Minute))
 	want := 0
@@ -410,7 +411,7 @@ func runCommunity(t *testing.T, url string) {
 	// clears after its grace period, with the same result the operator
 	// would have published.
 	next := t0.Add(75 * time.Minute)
-	interval := protocol.IntervalID(next)
+	interval := market.IntervalID(next)
 	gate := next.Add(-2 * time.Minute)
 	h.advance(gate.Add(-time.Minute))
 	h.waitFor("orders for "+interval, func() bool { return op.clearer.Orders(interval) == 3 })

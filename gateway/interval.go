@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/p2pgrid/p2pgrid/auction"
-	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/market"
 )
 
 // interval is everything this gateway knows of one delivery interval, from
@@ -35,7 +35,7 @@ type interval struct {
 
 // at returns the state of the interval id starts, creating it. The caller
 // holds g.mu. It returns nil for an id that is not an interval id, or for
-// an interval outside the window the gateway keeps (see window): state is
+// an interval outside the window the gateway keeps (market.Calendar.Window): state is
 // created only for intervals that can still matter, so that a flood of
 // messages about other intervals cannot grow it.
 func (g *Gateway) at(id string, now time.Time) *interval {
@@ -43,11 +43,11 @@ func (g *Gateway) at(id string, now time.Time) *interval {
 	if iv != nil {
 		return iv
 	}
-	start, err := protocol.ParseInterval(id)
-	if err != nil || !protocol.IntervalStart(start, g.schedule.Interval).Equal(start) {
+	start, err := market.ParseInterval(id)
+	if err != nil || !g.calendar.Aligned(start) {
 		return nil // not an interval id, or not one of this market's intervals
 	}
-	if from, to := g.window(now); start.Before(from) || start.After(to) {
+	if from, to := g.calendar.Window(now); start.Before(from) || start.After(to) {
 		return nil
 	}
 	iv = &interval{start: start}
@@ -55,26 +55,10 @@ func (g *Gateway) at(id string, now time.Time) *interval {
 	return iv
 }
 
-// keepIntervals is how many intervals before the current one the gateway
-// keeps state of: the one being settled ends a gate-closure period plus a
-// grace period after its end, well inside this.
-const keepIntervals = 4
-
-// window is the range of interval starts the gateway keeps state of: from
-// keepIntervals before the current interval to the one after the open one.
-func (g *Gateway) window(now time.Time) (from, to time.Time) {
-	cur := protocol.IntervalStart(now, g.schedule.Interval)
-	return cur.Add(-keepIntervals * g.schedule.Interval), cur.Add(2 * g.schedule.Interval)
-}
-
-// retainFor is how long the books, results and settlements of an interval
-// stay retained on the broker, whatever the interval's length.
-const retainFor = 24 * time.Hour
-
 // forget drops the state of intervals before the window, and alarms about
 // intervals older than a day.
 func (g *Gateway) forget(now time.Time) {
-	from, _ := g.window(now)
+	from, _ := g.calendar.Window(now)
 	g.mu.Lock()
 	for id, iv := range g.intervals {
 		if iv.start.Before(from) {
@@ -83,7 +67,7 @@ func (g *Gateway) forget(now time.Time) {
 	}
 	keep := g.alarms[:0]
 	for _, a := range g.alarms {
-		if at, err := protocol.ParseInterval(a.Interval); err != nil || !at.Before(now.Add(-retainFor)) {
+		if at, err := market.ParseInterval(a.Interval); err != nil || !at.Before(now.Add(-market.RetainFor)) {
 			keep = append(keep, a)
 		}
 	}

@@ -61,10 +61,11 @@ type topicBudget struct {
 	used     map[string]int
 }
 
-// take reports whether a message on key may be handled at now, counting
-// it; the counts start over with every interval.
-func (b *topicBudget) take(key string, now time.Time, length time.Duration) bool {
-	start := now.Truncate(length)
+// take reports whether a message on key may be handled, counting it; the
+// counts start over with every interval.
+// interval is the start of the current interval.
+func (b *topicBudget) take(key string, interval time.Time) bool {
+	start := interval
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !start.Equal(b.interval) || b.used == nil || len(b.used) >= maxLogKeys {

@@ -12,6 +12,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/auction"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
@@ -52,10 +53,10 @@ func (g *Gateway) tariffs() (settlement.Tariffs, bool) {
 // so that a restart keeps them); publishMetered turns them into figures.
 // It also keeps one reading per device and interval in the ledger.
 func (g *Gateway) meter(_ context.Context, now time.Time, d *polled, r meter.Reading) {
-	start := protocol.IntervalStart(now, g.schedule.Interval)
+	start := g.calendar.Start(now)
 	if g.ledger != nil && d.lastLogged.Before(start) {
 		d.lastLogged = start
-		g.record(ledger.Entry{Kind: KindReading, Key: g.id + "/" + d.Name + "/" + protocol.IntervalID(start), Time: now,
+		g.record(ledger.Entry{Kind: KindReading, Key: g.id + "/" + d.Name + "/" + market.IntervalID(start), Time: now,
 			Data: readingJSON(g.id, d.Name, r)})
 	}
 	if d.Role != config.RoleGrid || r.ImportWh == nil || r.ExportWh == nil {
@@ -71,8 +72,8 @@ func (g *Gateway) meter(_ context.Context, now time.Time, d *polled, r meter.Rea
 // whose boundary counters it has at both ends and whose figures are not
 // out yet: after a restart too, and again after a failed publish.
 func (g *Gateway) publishMetered(ctx context.Context) {
-	for _, p := range g.bounds.due(g.schedule.Interval) {
-		interval := protocol.IntervalID(p.end.Start.Add(-g.schedule.Interval))
+	for _, p := range g.bounds.due(g.calendar.Interval) {
+		interval := market.IntervalID(p.end.Start.Add(-g.calendar.Interval))
 		done := func(figures string) {
 			if err := g.bounds.settle(p.end.Start, figures); err != nil {
 				g.log.Error("boundary counters not saved", "err", err)
@@ -183,9 +184,9 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 	if !ok {
 		return
 	}
-	start := protocol.IntervalStart(now.Add(-g.schedule.GateClosure), g.schedule.Interval).Add(-g.schedule.Interval)
-	interval := protocol.IntervalID(start)
-	end := start.Add(g.schedule.Interval)
+	start := g.calendar.SettleDue(now)
+	interval := market.IntervalID(start)
+	end := g.calendar.End(start)
 	g.mu.Lock()
 	iv := g.at(interval, now)
 	if iv == nil {
@@ -201,7 +202,7 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 	// The primary settles; a standby settles what it cleared itself, or
 	// when the primary's settlement is a grace period late.
 	turn := g.cfg.Clearer == config.ClearerPrimary || iv.sealedByUs ||
-		!now.Before(end.Add(g.schedule.GateClosure+g.cfg.Market.Grace))
+		!now.Before(g.calendar.SettleAt(start, true))
 	var raws [][]byte
 	for _, raw := range iv.metered {
 		raws = append(raws, raw)
@@ -240,18 +241,18 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 // in one interval each way: market.max_connection_kw over the interval.
 func (g *Gateway) meteredBound() int64 {
 	kw := g.cfg.Market.MaxConnectionKW
-	secs := decimal.NewFromInt(int64(g.schedule.Interval / time.Second))
+	secs := decimal.NewFromInt(int64(g.calendar.Interval / time.Second))
 	return kw.Mul(decimal.NewFromInt(1000)).Mul(secs).Div(decimal.NewFromInt(3600)).Truncate(0).IntPart()
 }
 
 // checkMetered refuses signed figures no meter can have counted: for an
 // interval that has not ended at now, or beyond meteredBound.
 func (g *Gateway) checkMetered(m *protocol.MeteredMsg, now time.Time) error {
-	start, err := protocol.ParseInterval(m.Interval)
+	start, err := market.ParseInterval(m.Interval)
 	if err != nil {
 		return err
 	}
-	if end := start.Add(g.schedule.Interval); now.Before(end) {
+	if end := g.calendar.End(start); now.Before(end) {
 		return fmt.Errorf("metered figures of %s for %s, an interval that is not over (it ends at %s)", m.Gateway, m.Interval, end.Format(time.RFC3339))
 	}
 	if bound := g.meteredBound(); m.ImportWh > bound || m.ExportWh > bound {
@@ -352,7 +353,7 @@ func (g *Gateway) checkSettlement(interval string) {
 	if g.ledger != nil {
 		g.record(ledgerEntries(g.cfg.Community, g.cfg.Market.Currency, g.now(), res, s, mine, g.market)...)
 	}
-	end := iv.start.Add(g.schedule.Interval)
+	end := g.calendar.End(iv.start)
 	ours := false
 	for _, m := range metered {
 		ours = ours || m.Gateway == g.id
@@ -398,12 +399,11 @@ func (g *Gateway) checkOverdue(now time.Time) {
 	var late []overdue
 	g.mu.Lock()
 	for id, iv := range g.intervals {
-		resultDue := g.schedule.GateClose(iv.start).Add(2 * g.cfg.Market.Grace)
+		resultDue := g.calendar.ResultOverdue(iv.start)
 		if iv.own != nil && iv.cleared == nil && !now.Before(resultDue) && !iv.alarmed[protocol.AlarmNoResult] {
 			late = append(late, overdue{id, protocol.AlarmNoResult})
 		}
-		end := iv.start.Add(g.schedule.Interval)
-		settleDue := end.Add(g.schedule.GateClosure + 2*g.cfg.Market.Grace)
+		settleDue := g.calendar.SettlementOverdue(iv.start)
 		if settles && iv.cleared != nil && !iv.settled && !now.Before(settleDue) && !iv.alarmed[protocol.AlarmSettlementMissing] {
 			late = append(late, overdue{id, protocol.AlarmSettlementMissing})
 		}
@@ -417,8 +417,8 @@ func (g *Gateway) checkOverdue(now time.Time) {
 				"that verifies has arrived: the clearers may be offline, or the broker drops book/ and result/" + o.id +
 				" (its ACL must let clearers write them, as configs/mosquitto/acl does)"})
 		case protocol.AlarmSettlementMissing:
-			start, _ := protocol.ParseInterval(o.id)
-			if !g.bounds.sent(start.Add(g.schedule.Interval)) {
+			start, _ := market.ParseInterval(o.id)
+			if !g.bounds.sent(g.calendar.End(start)) {
 				continue
 			}
 			g.raiseOnce(o.id, protocol.Alarm{Interval: o.id, Kind: o.kind, Detail: "this gateway published its metered figures, " +

@@ -26,6 +26,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/daemon"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/meter/sim"
 	"github.com/p2pgrid/p2pgrid/settlement"
 )
@@ -120,7 +121,7 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 			return badInput(fmt.Errorf("--start: %w", err))
 		}
 	}
-	start = protocol.IntervalStart(start, demoMarketInterval)
+	start = market.IntervalStart(start, demoMarketInterval)
 	if f.data == "" {
 		dir, err := os.MkdirTemp("", "p2pgrid-demo-")
 		if err != nil {
@@ -405,7 +406,7 @@ func (t *demoTracker) printDue() bool {
 	defer t.mu.Unlock()
 	now := t.now()
 	for {
-		id := protocol.IntervalID(t.next)
+		id := market.IntervalID(t.next)
 		d := t.get(id)
 		overdue := !now.Before(t.next.Add(t.length + t.settleAt + demoOverdue))
 		if len(d.settled) < t.gateways && !overdue {
@@ -462,12 +463,12 @@ func (t *demoTracker) pending() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []string
-	last := protocol.IntervalStart(t.now(), t.length).Add(t.length) // taking orders now
+	last := market.IntervalStart(t.now(), t.length).Add(t.length) // taking orders now
 	for iv := t.next; !iv.After(last); iv = iv.Add(t.length) {
 		if t.limit > 0 && t.printed+len(out) >= t.limit {
 			break
 		}
-		out = append(out, protocol.IntervalID(iv))
+		out = append(out, market.IntervalID(iv))
 	}
 	return out
 }

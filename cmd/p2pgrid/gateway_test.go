@@ -20,6 +20,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
+	"github.com/p2pgrid/p2pgrid/market"
 )
 
 func TestConfigCheck(t *testing.T) {
@@ -187,7 +188,7 @@ func TestDemoIntervals(t *testing.T) {
 			t.Errorf("interval not verified and settled by all 5 gateways, or marked: %q", l)
 			continue
 		}
-		at, err := protocol.ParseInterval(f[0])
+		at, err := market.ParseInterval(f[0])
 		if err != nil || (!prev.IsZero() && !at.Equal(prev.Add(15*time.Minute))) {
 			t.Errorf("interval %q after %s: want every interval, in order (%v)", f[0], prev, err)
 		}

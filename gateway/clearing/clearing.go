@@ -19,23 +19,8 @@ import (
 
 	"github.com/p2pgrid/p2pgrid/auction"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/market"
 )
-
-// Schedule is the market's timetable.
-type Schedule struct {
-	Interval    time.Duration // length of a delivery interval
-	GateClosure time.Duration // how long before delivery starts the gate closes
-}
-
-// Open returns the delivery interval that takes orders at now: the one
-// after the current interval. Its gate closes at GateClose(delivery).
-func (s Schedule) Open(now time.Time) time.Time {
-	return protocol.IntervalStart(now, s.Interval).Add(s.Interval)
-}
-
-// GateClose returns when the gate for the delivery interval starting at
-// delivery closes.
-func (s Schedule) GateClose(delivery time.Time) time.Time { return delivery.Add(-s.GateClosure) }
 
 // Clearer collects orders and clears intervals. It is safe for concurrent
 // use: orders arrive from MQTT while the gateway's loop seals.
@@ -45,7 +30,7 @@ type Clearer struct {
 	key       ed25519.PrivateKey
 	roster    *protocol.Roster
 	market    *auction.Market
-	schedule  Schedule
+	calendar  market.Calendar
 
 	mu      sync.Mutex
 	pending map[string]*pending // by interval id
@@ -59,8 +44,8 @@ type pending struct {
 }
 
 // NewClearer returns a clearer signing as gateway id with key.
-func NewClearer(id string, key ed25519.PrivateKey, roster *protocol.Roster, m *auction.Market, s Schedule) *Clearer {
-	return &Clearer{community: roster.Community, id: id, key: key, roster: roster, market: m, schedule: s,
+func NewClearer(id string, key ed25519.PrivateKey, roster *protocol.Roster, m *auction.Market, cal market.Calendar) *Clearer {
+	return &Clearer{community: roster.Community, id: id, key: key, roster: roster, market: m, calendar: cal,
 		pending: map[string]*pending{}, sealed: map[string]bool{}}
 }
 
@@ -89,16 +74,16 @@ func (c *Clearer) Offer(now time.Time, topicGateway string, raw []byte) (gateway
 		}
 		return msg.Gateway, msg.Interval, err
 	}
-	open := c.schedule.Open(now)
-	at, _ := protocol.ParseInterval(msg.Interval) // checked by Verify
+	open := c.calendar.Open(now)
+	at, _ := market.ParseInterval(msg.Interval) // checked by Verify
 	switch {
-	case at.Before(open) || !now.Before(c.schedule.GateClose(at)):
+	case at.Before(open) || !now.Before(c.calendar.GateClose(at)):
 		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectLate,
 			Err: fmt.Errorf("order from %q for %s: the gate closed at %s", msg.Gateway, msg.Interval,
-				c.schedule.GateClose(at).UTC().Format(time.RFC3339))}
+				c.calendar.GateClose(at).UTC().Format(time.RFC3339))}
 	case at.After(open):
 		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectWrongInterval,
-			Err: fmt.Errorf("order from %q for %s: the open interval is %s", msg.Gateway, msg.Interval, protocol.IntervalID(open))}
+			Err: fmt.Errorf("order from %q for %s: the open interval is %s", msg.Gateway, msg.Interval, market.IntervalID(open))}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -193,12 +178,12 @@ func (c *Clearer) Forget(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id := range c.pending {
-		if at, err := protocol.ParseInterval(id); err == nil && at.Before(t) {
+		if at, err := market.ParseInterval(id); err == nil && at.Before(t) {
 			delete(c.pending, id)
 		}
 	}
 	for id := range c.sealed {
-		if at, err := protocol.ParseInterval(id); err == nil && at.Before(t) {
+		if at, err := market.ParseInterval(id); err == nil && at.Before(t) {
 			delete(c.sealed, id)
 		}
 	}

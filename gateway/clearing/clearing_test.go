@@ -13,10 +13,11 @@ import (
 
 	"github.com/p2pgrid/p2pgrid/auction"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/market"
 )
 
 var (
-	sched = Schedule{Interval: 15 * time.Minute, GateClosure: 2 * time.Minute}
+	sched = market.Calendar{Interval: 15 * time.Minute, GateClosure: 2 * time.Minute}
 	// now is inside interval 12:00; the open delivery interval is 12:15,
 	// whose gate closes at 12:13.
 	now      = time.Date(2026, 11, 22, 12, 5, 0, 0, time.UTC)
@@ -202,10 +203,10 @@ func TestVerifyCatchesProblems(t *testing.T) {
 }
 
 func TestScheduleAndForget(t *testing.T) {
-	if got := sched.Open(now); protocol.IntervalID(got) != open {
+	if got := sched.Open(now); market.IntervalID(got) != open {
 		t.Errorf("open interval %s", got)
 	}
-	at, _ := protocol.ParseInterval(open)
+	at, _ := market.ParseInterval(open)
 	if got := sched.GateClose(at); !got.Equal(time.Date(2026, 11, 22, 12, 13, 0, 0, time.UTC)) {
 		t.Errorf("gate closes %s", got)
 	}

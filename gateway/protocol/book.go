@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/market"
 )
 
 // BookMsg is the sealed book of one interval, as the clearer publishes it,
@@ -107,7 +108,7 @@ func (b *BookMsg) check() ([]*OrderMsg, error) {
 	if err := CheckID(b.Community); err != nil {
 		return nil, reject(RejectMalformed, "book: community %q: %w", b.Community, err)
 	}
-	if _, err := ParseInterval(b.Interval); err != nil {
+	if _, err := market.ParseInterval(b.Interval); err != nil {
 		return nil, reject(RejectMalformed, "book: %w", err)
 	}
 	if err := CheckID(b.Clearer); err != nil {

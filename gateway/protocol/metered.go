@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strconv"
+
+	"github.com/p2pgrid/p2pgrid/market"
 )
 
 // MeteredMsg is what a gateway's grid meter counted during one delivery
@@ -47,7 +49,7 @@ func (m *MeteredMsg) check() error {
 	if err := CheckID(m.Community); err != nil {
 		return fmt.Errorf("community %q: %w", m.Community, err)
 	}
-	if _, err := ParseInterval(m.Interval); err != nil {
+	if _, err := market.ParseInterval(m.Interval); err != nil {
 		return err
 	}
 	if err := CheckID(m.Gateway); err != nil {

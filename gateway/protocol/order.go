@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/market"
 )
 
 // OrderMsg is a gateway's signed order for one interval, as published on
@@ -49,7 +50,7 @@ func SignOrder(key ed25519.PrivateKey, community, interval, gateway string, side
 	if err := CheckID(community); err != nil {
 		return nil, fmt.Errorf("sign order: community %q: %w", community, err)
 	}
-	if _, err := ParseInterval(interval); err != nil {
+	if _, err := market.ParseInterval(interval); err != nil {
 		return nil, fmt.Errorf("sign order: %w", err)
 	}
 	if err := CheckID(gateway); err != nil {
@@ -157,7 +158,7 @@ func (o *OrderMsg) Verify(r *Roster, m *auction.Market) (auction.Order, error) {
 	if len(o.Sig) == 0 {
 		return auction.Order{}, reject(RejectUnsigned, "order from %q for %s: no signature", o.Gateway, o.Interval)
 	}
-	if _, err := ParseInterval(o.Interval); err != nil {
+	if _, err := market.ParseInterval(o.Interval); err != nil {
 		return auction.Order{}, reject(RejectMalformed, "order from %q: %w", o.Gateway, err)
 	}
 	if o.Community != r.Community {

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/p2pgrid/p2pgrid/market"
 )
 
 // ResultMsg is the clearer's signed result of one interval, published
@@ -100,7 +102,7 @@ func (msg *ResultMsg) check() (string, error) {
 	if err := CheckID(msg.Community); err != nil {
 		return "", fmt.Errorf("community %q: %w", msg.Community, err)
 	}
-	if _, err := ParseInterval(msg.Interval); err != nil {
+	if _, err := market.ParseInterval(msg.Interval); err != nil {
 		return "", err
 	}
 	if err := CheckID(msg.Clearer); err != nil {

@@ -3,6 +3,8 @@ package protocol
 import (
 	"fmt"
 	"time"
+
+	"github.com/p2pgrid/p2pgrid/market"
 )
 
 // Status is a gateway's state, published retained on status/<gateway>:
@@ -155,7 +157,7 @@ func (a Alarm) check() error {
 		}
 	}
 	if a.Interval != "" {
-		if _, err := ParseInterval(a.Interval); err != nil {
+		if _, err := market.ParseInterval(a.Interval); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/p2pgrid/p2pgrid/market"
 )
 
 // Strict JSON decoding. Every gateway must read a message the same way, so a
@@ -173,7 +175,7 @@ func interval(dst *string) func([]byte) error {
 		if err := str(dst)(raw); err != nil {
 			return err
 		}
-		_, err := ParseInterval(*dst)
+		_, err := market.ParseInterval(*dst)
 		return err
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/market"
 )
 
 // TopicRoot is the first two levels of every p2pgrid topic; the version
@@ -180,7 +181,7 @@ func ParseTopic(topic string) (kind, community, key string, err error) {
 		if kind == KindResult && key == Latest {
 			break
 		}
-		if _, err := ParseInterval(key); err != nil {
+		if _, err := market.ParseInterval(key); err != nil {
 			return fail("%v", err)
 		}
 	}
@@ -191,52 +192,3 @@ func ParseTopic(topic string) (kind, community, key string, err error) {
 // [A-Za-z0-9._:-], the rule of auction.CheckName, which also makes it a
 // valid MQTT topic level (no '/', '+' or '#').
 func CheckID(s string) error { return auction.CheckName(s) }
-
-// intervalLayout formats interval ids: the UTC start of the delivery
-// interval, to the minute.
-const intervalLayout = "2006-01-02T15:04Z"
-
-// IntervalID returns the id of the interval starting at t:
-// t in UTC, formatted "2006-01-02T15:04Z". Seconds are dropped; pass an
-// IntervalStart.
-func IntervalID(t time.Time) string { return t.UTC().Format(intervalLayout) }
-
-// ParseInterval parses an interval id and returns the interval's start, in
-// UTC. Only the exact form IntervalID writes is accepted.
-func ParseInterval(id string) (time.Time, error) {
-	t, err := time.Parse(intervalLayout, id)
-	if err != nil || IntervalID(t) != id {
-		return time.Time{}, fmt.Errorf("interval %.40q: want the UTC start of the interval as YYYY-MM-DDThh:mmZ", id)
-	}
-	return t, nil
-}
-
-// CheckIntervalLength checks an interval length: a positive whole number of
-// minutes, since interval ids have minute resolution. Check the configured
-// length with it before calling IntervalStart.
-func CheckIntervalLength(length time.Duration) error {
-	if length <= 0 || length%time.Minute != 0 {
-		return fmt.Errorf("interval length %v: want a positive whole number of minutes", length)
-	}
-	return nil
-}
-
-// IntervalStart returns the start, in UTC, of the interval of the given
-// length that holds t. Intervals are aligned to the Unix epoch, so every
-// gateway computes the same ones; a length dividing a day aligns them to
-// UTC midnight as well.
-//
-// It panics if length fails CheckIntervalLength: that is a configuration
-// error to catch at startup.
-func IntervalStart(t time.Time, length time.Duration) time.Time {
-	if err := CheckIntervalLength(length); err != nil {
-		panic("protocol.IntervalStart: " + err.Error())
-	}
-	secs := int64(length / time.Second)
-	s := t.Unix() // floor: t.Nanosecond() is in [0, 1e9)
-	r := s % secs
-	if r < 0 {
-		r += secs
-	}
-	return time.Unix(s-r, 0).UTC()
-}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestTopics(t *testing.T) {
@@ -88,76 +87,5 @@ func TestRetained(t *testing.T) {
 		if Retained(kind) != want {
 			t.Errorf("Retained(%q) = %v", kind, !want)
 		}
-	}
-}
-
-func TestIntervalIDs(t *testing.T) {
-	paris := time.FixedZone("CET", 3600)
-	start := time.Date(2026, 11, 22, 13, 15, 0, 0, paris) // 12:15 UTC
-	if id := IntervalID(start); id != testInterval {
-		t.Fatalf("IntervalID = %q, want %q", id, testInterval)
-	}
-	got, err := ParseInterval(testInterval)
-	if err != nil || !got.Equal(start) || got.Location() != time.UTC {
-		t.Fatalf("ParseInterval = %v, %v; want %v in UTC", got, err, start)
-	}
-	for _, bad := range []string{
-		"", "latest", "2026-11-22T12:15:00Z", "2026-11-22T12:15", "2026-11-22 12:15Z",
-		"2026-11-22T12:15+01:00", "2026-11-22t12:15z", "2026-1-22T12:15Z", "2026-11-31T12:15Z",
-		"2026-11-22T24:00Z", " 2026-11-22T12:15Z", "+2026-11-22T12:15Z",
-	} {
-		if _, err := ParseInterval(bad); err == nil {
-			t.Errorf("ParseInterval(%q) accepted", bad)
-		}
-	}
-}
-
-func TestIntervalStart(t *testing.T) {
-	utc := func(s string) time.Time {
-		t.Helper()
-		v, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	for _, tc := range []struct {
-		t      string
-		length time.Duration
-		want   string
-	}{
-		{"2026-11-22T12:15:00Z", 15 * time.Minute, "2026-11-22T12:15:00Z"},
-		{"2026-11-22T12:29:59.999999999Z", 15 * time.Minute, "2026-11-22T12:15:00Z"},
-		{"2026-11-22T12:30:00Z", 15 * time.Minute, "2026-11-22T12:30:00Z"},
-		{"2026-11-22T13:44:00+01:00", 15 * time.Minute, "2026-11-22T12:30:00Z"},
-		{"2026-11-22T00:10:00Z", time.Hour, "2026-11-22T00:00:00Z"},
-		{"1969-12-31T23:59:30Z", 15 * time.Minute, "1969-12-31T23:45:00Z"},
-		// 7 minutes does not divide a day: aligned to the Unix epoch, not
-		// to midnight (nor, as time.Truncate would, to year 1).
-		{"2026-11-22T00:03:00Z", 7 * time.Minute, "2026-11-21T23:59:00Z"}, // Truncate: 23:58
-	} {
-		got := IntervalStart(utc(tc.t), tc.length)
-		if !got.Equal(utc(tc.want)) || got.Location() != time.UTC {
-			t.Errorf("IntervalStart(%s, %v) = %v, want %s", tc.t, tc.length, got, tc.want)
-		}
-		if got.Unix()%int64(tc.length/time.Second) != 0 {
-			t.Errorf("IntervalStart(%s, %v) = %v is not aligned to the epoch", tc.t, tc.length, got)
-		}
-	}
-	for _, bad := range []time.Duration{0, -15 * time.Minute, 90 * time.Second, time.Nanosecond} {
-		if CheckIntervalLength(bad) == nil {
-			t.Errorf("CheckIntervalLength(%v) accepted", bad)
-		}
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("IntervalStart(_, %v) did not panic", bad)
-				}
-			}()
-			IntervalStart(time.Now(), bad)
-		}()
-	}
-	if err := CheckIntervalLength(15 * time.Minute); err != nil {
-		t.Error(err)
 	}
 }
