@@ -18,6 +18,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/forecast"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/gateway/settling"
 	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/settlement"
@@ -93,11 +94,14 @@ type Gateway struct {
 	alarms    []protocol.Alarm
 	lastTelem time.Time
 
-	bounds   *boundaries // grid counters at interval starts
-	limit    logLimiter  // rate-limits repeated log lines (rejections, failed publishes)
-	budget   topicBudget // bounds the orders and figures taken per gateway topic and interval
-	settleMu sync.Mutex  // one settlement check at a time (checkSettlement)
-	ledgerMu sync.Mutex  // one ledger check-and-append at a time (record)
+	bounds    *settling.Boundaries // grid counters at interval starts
+	rules     settling.Rules       // how intervals are settled
+	settles   bool                 // the market has the tariffs to settle against
+	collector *settling.Collector  // a clearer's metered figures; nil otherwise
+	limit     logLimiter           // rate-limits repeated log lines (rejections, failed publishes)
+	budget    topicBudget          // bounds the orders and figures taken per gateway topic and interval
+	settleMu  sync.Mutex           // one settlement check at a time (checkSettlement)
+	ledgerMu  sync.Mutex           // one ledger check-and-append at a time (record)
 }
 
 // New builds a gateway. It does not touch the network: Start subscribes.
@@ -137,6 +141,10 @@ func New(o Options) (*Gateway, error) {
 	if g.bounds, err = loadBoundaries(path); err != nil {
 		g.log.Error("boundary counters lost: the figures of the current interval cannot be published", "err", err)
 	}
+	g.rules = settling.Rules{Calendar: g.calendar, MaxConnectionKW: cfg.Market.MaxConnectionKW}
+	if mk := cfg.Market; mk.PriceFloor != nil && mk.PriceCap != nil {
+		g.rules.Tariffs, g.settles = settlement.Tariffs{Retail: *mk.PriceCap, FeedIn: *mk.PriceFloor}, true
+	}
 	gridPoll := g.addDevices(o.Devices, o.SyncPolls)
 	if gridPoll > 0 {
 		g.forecast, err = forecast.New(forecast.Rules{
@@ -152,6 +160,7 @@ func New(o Options) (*Gateway, error) {
 	}
 	if cfg.Clearer != config.ClearerNone {
 		g.clearer = clearing.NewClearer(g.id, o.Key, o.Roster, m, g.calendar)
+		g.collector = settling.NewCollector(o.Roster, g.rules)
 	}
 	return g, nil
 }

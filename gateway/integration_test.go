@@ -179,10 +179,7 @@ func (h *harness) awaitMetered(now time.Time) {
 	h.mu.Unlock()
 	for _, c := range clearers {
 		h.waitFor(c.id+" to receive the metered figures of "+interval, func() bool {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			iv := c.intervals[interval]
-			return iv != nil && len(iv.metered) >= homes
+			return len(c.collector.Figures(interval)) >= homes
 		})
 	}
 }

@@ -24,10 +24,9 @@ type interval struct {
 	sealedByUs bool
 
 	// The settlement side.
-	metered     map[string][]byte // clearer: signed metered figures by gateway
-	settlement  []byte            // the published settlement message, as last received
-	settleSeen  [32]byte          // digest of the settlement message last checked
-	settled     bool              // a published settlement verified and was recorded
+	settlement  []byte   // the published settlement message, as last received
+	settleSeen  [32]byte // digest of the settlement message last checked
+	settled     bool     // a published settlement verified and was recorded
 	settledByUs bool
 
 	alarmed map[string]bool // alarm kinds raised about this interval (raised once each)
@@ -73,9 +72,10 @@ func (g *Gateway) forget(now time.Time) {
 	}
 	g.alarms = keep
 	g.mu.Unlock()
-	g.bounds.forget(from)
+	g.bounds.Forget(from)
 	if g.clearer != nil {
 		g.clearer.Forget(from)
+		g.collector.Forget(from)
 	}
 }
 

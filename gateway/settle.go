@@ -3,7 +3,9 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/auction"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/gateway/settling"
 	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/settlement"
@@ -39,16 +42,6 @@ const (
 // it must be for its counters to stand for the boundary: two poll periods.
 const meterWindow = 2
 
-// tariffs returns the settlement tariffs, or false when the market has no
-// floor and cap to settle against.
-func (g *Gateway) tariffs() (settlement.Tariffs, bool) {
-	m := g.cfg.Market
-	if m.PriceFloor == nil || m.PriceCap == nil {
-		return settlement.Tariffs{}, false
-	}
-	return settlement.Tariffs{Retail: *m.PriceCap, FeedIn: *m.PriceFloor}, true
-}
-
 // meter records the grid meter's counters at interval boundaries (on disk,
 // so that a restart keeps them); publishMetered turns them into figures.
 // It also keeps one reading per device and interval in the ledger.
@@ -62,8 +55,8 @@ func (g *Gateway) meter(_ context.Context, now time.Time, d *polled, r meter.Rea
 	if d.Role != config.RoleGrid || r.ImportWh == nil || r.ExportWh == nil {
 		return
 	}
-	b := boundary{Start: start, At: now, ImportWh: *r.ImportWh, ExportWh: *r.ExportWh, Near: now.Sub(start) <= meterWindow*d.Poll}
-	if _, err := g.bounds.add(b); err != nil {
+	b := settling.Boundary{Start: start, At: now, ImportWh: *r.ImportWh, ExportWh: *r.ExportWh, Near: now.Sub(start) <= meterWindow*d.Poll}
+	if _, err := g.bounds.Add(b); err != nil {
 		g.log.Error("boundary counters not saved: a restart before the next boundary loses this interval's figures", "err", err)
 	}
 }
@@ -72,33 +65,23 @@ func (g *Gateway) meter(_ context.Context, now time.Time, d *polled, r meter.Rea
 // whose boundary counters it has at both ends and whose figures are not
 // out yet: after a restart too, and again after a failed publish.
 func (g *Gateway) publishMetered(ctx context.Context) {
-	for _, p := range g.bounds.due(g.calendar.Interval) {
-		interval := market.IntervalID(p.end.Start.Add(-g.calendar.Interval))
+	for _, d := range g.bounds.Due(g.calendar.Interval) {
+		interval := market.IntervalID(d.End.Start.Add(-g.calendar.Interval))
 		done := func(figures string) {
-			if err := g.bounds.settle(p.end.Start, figures); err != nil {
+			if err := g.bounds.Settle(d.End.Start, figures); err != nil {
 				g.log.Error("boundary counters not saved", "err", err)
 			}
 		}
-		switch {
-		case p.start == nil:
-			g.metrics.meteredMissing.WithLabelValues("not_running").Inc()
-			g.log.Debug("no metered figures: the gateway did not read the meter at the interval's start", "interval", interval)
-			done(figuresNone)
-			continue
-		case !p.start.Near || !p.end.Near:
-			g.log.Warn("no metered figures: no reading near an interval boundary", "interval", interval,
-				"start_reading", p.start.At.Sub(p.start.Start).Round(time.Second).String(),
-				"end_reading", p.end.At.Sub(p.end.Start).Round(time.Second).String())
-			g.metrics.meteredMissing.WithLabelValues("late_reading").Inc()
-			done(figuresNone)
-			continue
-		}
-		imp, okI, why := settlement.CounterDelta(p.start.ImportWh, p.end.ImportWh, 0)
-		exp, okE, whyE := settlement.CounterDelta(p.start.ExportWh, p.end.ExportWh, 0)
-		if !okI || !okE {
-			g.metrics.meteredMissing.WithLabelValues("counter_reset").Inc()
-			g.log.Warn("no metered figures: grid meter counters reset", "interval", interval, "import", why, "export", whyE)
-			done(figuresNone)
+		imp, exp, err := settling.Figures(d)
+		var none *settling.NoFigures
+		if errors.As(err, &none) {
+			g.metrics.meteredMissing.WithLabelValues(none.Reason).Inc()
+			level := slog.LevelWarn
+			if none.Reason == settling.NoFiguresNotRunning {
+				level = slog.LevelDebug // the interval the gateway started in
+			}
+			g.log.Log(ctx, level, "no metered figures", "interval", interval, "reason", none.Reason, "detail", none.Detail)
+			done(settling.FiguresNone)
 			continue
 		}
 		raw, err := protocol.SignMetered(g.key, g.cfg.Community, interval, g.id, imp, exp)
@@ -111,7 +94,7 @@ func (g *Gateway) publishMetered(ctx context.Context) {
 			}
 			return
 		}
-		done(figuresSent)
+		done(settling.FiguresSent)
 		g.log.Debug("metered figures published", "interval", interval, "import_wh", imp, "export_wh", exp)
 	}
 }
@@ -131,48 +114,28 @@ func readingJSON(gw, device string, r meter.Reading) []byte {
 	return b
 }
 
-// collectMetered keeps a verified metered message for the clearer.
+// collectMetered hands a metered message to the clearer's collector and
+// counts the outcome; signed figures no meter can have counted raise an
+// alarm, naming the gateway that signed them.
 func (g *Gateway) collectMetered(topicGateway string, payload []byte) {
-	if g.clearer == nil {
+	if g.collector == nil {
 		return
 	}
-	m, err := protocol.DecodeMetered(payload)
-	if err == nil && m.Gateway != topicGateway {
-		err = fmt.Errorf("metered figures of %q posted on the topic of %q", m.Gateway, topicGateway)
-	}
-	if err == nil {
-		err = m.Verify(g.roster)
-	}
-	signed := err == nil
-	if signed {
-		// Signed by its gateway, but not figures a meter can have counted:
-		// for an interval that is not over, or beyond what the connection
-		// carries. Refused (and so settled as missing), and alarmed: a home
-		// cannot block the settlement with them.
-		err = g.checkMetered(m, g.now())
-	}
-	if err != nil {
-		if signed {
-			g.raiseOnce(m.Interval, protocol.Alarm{Interval: m.Interval, Kind: protocol.AlarmMeteredRefused, Detail: truncate(err.Error(), 300)})
-		}
-		g.metrics.badMessages.WithLabelValues(protocol.KindMetered).Inc()
-		if ok, held := g.limit.allow("metered/"+topicGateway, g.now()); ok {
-			g.log.Warn("metered figures rejected", "from", topicGateway, "err", err, "similar_not_logged", held)
-		}
+	gw, interval, err := g.collector.Offer(g.now(), topicGateway, payload)
+	switch {
+	case err == nil:
+		return
+	case errors.Is(err, settling.ErrTooOld):
+		g.log.Debug("metered figures for an interval this clearer no longer settles", "from", gw, "interval", interval)
 		return
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	iv := g.at(m.Interval, g.now())
-	if iv == nil {
-		g.log.Debug("metered figures for an interval this clearer no longer settles", "from", topicGateway, "interval", m.Interval)
-		return
+	var refused *settling.RefusedError
+	if errors.As(err, &refused) {
+		g.raiseOnce(interval, protocol.Alarm{Interval: interval, Kind: protocol.AlarmMeteredRefused, Detail: truncate(err.Error(), 300)})
 	}
-	if iv.metered == nil {
-		iv.metered = map[string][]byte{}
-	}
-	if _, dup := iv.metered[m.Gateway]; !dup {
-		iv.metered[m.Gateway] = payload
+	g.metrics.badMessages.WithLabelValues(protocol.KindMetered).Inc()
+	if ok, held := g.limit.allow("metered/"+topicGateway, g.now()); ok {
+		g.log.Warn("metered figures rejected", "from", topicGateway, "err", err, "similar_not_logged", held)
 	}
 }
 
@@ -180,8 +143,7 @@ func (g *Gateway) collectMetered(topicGateway string, payload []byte) {
 // ended a gate-closure period ago (the gateways' metered figures have had
 // that long to arrive).
 func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
-	t, ok := g.tariffs()
-	if !ok {
+	if !g.settles {
 		return
 	}
 	start := g.calendar.SettleDue(now)
@@ -203,28 +165,17 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 	// when the primary's settlement is a grace period late.
 	turn := g.cfg.Clearer == config.ClearerPrimary || iv.sealedByUs ||
 		!now.Before(g.calendar.SettleAt(start, true))
-	var raws [][]byte
-	for _, raw := range iv.metered {
-		raws = append(raws, raw)
-	}
 	g.mu.Unlock()
 	if res == nil || done || !listening || !turn {
 		return
 	}
-	s, err := settle(interval, res, t, raws, g.meteredBound())
+	raws := g.collector.Figures(interval)
+	msg, s, err := settling.Seal(g.key, g.cfg.Community, g.id, interval, res, g.rules, raws)
 	if err != nil {
 		g.log.Error("cannot settle", "interval", interval, "err", err)
 		return
 	}
-	js, err := s.MarshalJSON()
-	if err != nil {
-		g.log.Error("cannot settle", "interval", interval, "err", err)
-		return
-	}
-	msg, err := protocol.EncodeSettlement(g.key, g.cfg.Community, interval, g.id, raws, js)
-	if err == nil {
-		err = g.publish(ctx, g.topics.Settlement(interval), msg)
-	}
+	err = g.publish(ctx, g.topics.Settlement(interval), msg)
 	if err != nil {
 		if ok, held := g.limit.allow("publish/settlement", g.now()); ok {
 			g.log.Error("settlement not published; will retry", "interval", interval, "err", err, "similar_not_logged", held)
@@ -237,50 +188,6 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 	g.log.Info("interval settled and published", "interval", interval, "metered", len(raws), "participants", len(s.Participants))
 }
 
-// meteredBound is the most energy, in Wh, one home's connection can carry
-// in one interval each way: market.max_connection_kw over the interval.
-func (g *Gateway) meteredBound() int64 {
-	kw := g.cfg.Market.MaxConnectionKW
-	secs := decimal.NewFromInt(int64(g.calendar.Interval / time.Second))
-	return kw.Mul(decimal.NewFromInt(1000)).Mul(secs).Div(decimal.NewFromInt(3600)).Truncate(0).IntPart()
-}
-
-// checkMetered refuses signed figures no meter can have counted: for an
-// interval that has not ended at now, or beyond meteredBound.
-func (g *Gateway) checkMetered(m *protocol.MeteredMsg, now time.Time) error {
-	start, err := market.ParseInterval(m.Interval)
-	if err != nil {
-		return err
-	}
-	if end := g.calendar.End(start); now.Before(end) {
-		return fmt.Errorf("metered figures of %s for %s, an interval that is not over (it ends at %s)", m.Gateway, m.Interval, end.Format(time.RFC3339))
-	}
-	if bound := g.meteredBound(); m.ImportWh > bound || m.ExportWh > bound {
-		return fmt.Errorf("metered figures of %s for %s (import %d Wh, export %d Wh) beyond what a %s kW connection carries in an interval (%d Wh): refused, settled as missing",
-			m.Gateway, m.Interval, m.ImportWh, m.ExportWh, g.cfg.Market.MaxConnectionKW, bound)
-	}
-	return nil
-}
-
-// settle runs the settlement of a cleared interval from signed metered
-// messages. Every gateway runs it: the clearer to publish, the others to
-// check what was published. Figures beyond bound count as missing, on
-// every gateway alike.
-func settle(interval string, res *auction.Result, t settlement.Tariffs, raws [][]byte, bound int64) (*settlement.IntervalSettlement, error) {
-	var ms []settlement.Metered
-	for _, raw := range raws {
-		m, err := protocol.DecodeMetered(raw)
-		if err != nil {
-			return nil, err
-		}
-		if m.ImportWh > bound || m.ExportWh > bound {
-			continue
-		}
-		ms = append(ms, settlement.Metered{Participant: m.Gateway, ImportWh: m.ImportWh, ExportWh: m.ExportWh})
-	}
-	return settlement.Settle(interval, res, t, ms, settlement.SellerBearsShortfall{})
-}
-
 // checkSettlement verifies a published settlement, once the interval's
 // clearing is verified, by settling again from the same signed figures;
 // a match goes into the ledger, a mismatch raises an alarm. It runs from
@@ -288,8 +195,7 @@ func settle(interval string, res *auction.Result, t settlement.Tariffs, raws [][
 // serves on goroutines of their own: settleMu makes each check, and the
 // ledger append that follows it, happen once.
 func (g *Gateway) checkSettlement(interval string) {
-	t, ok := g.tariffs()
-	if !ok {
+	if !g.settles {
 		return
 	}
 	g.settleMu.Lock()
@@ -309,43 +215,23 @@ func (g *Gateway) checkSettlement(interval string) {
 	iv.settleSeen = seen
 	g.mu.Unlock()
 
-	fail := func(err error) {
-		g.metrics.verifications.WithLabelValues(protocol.AlarmSettlementMismatch).Inc()
-		g.log.Error("published settlement does not verify", "interval", interval, "err", err)
-		g.raise(protocol.Alarm{Interval: interval, Kind: protocol.AlarmSettlementMismatch, Detail: truncate(err.Error(), 200)})
-	}
-	// What a roster clearer did not sign is nobody's settlement: counted and
-	// logged, but no alarm (anyone with broker access could raise those).
-	// So is a real settlement of another interval, republished here.
-	msg, err := protocol.DecodeSettlement(payload)
-	var metered []*protocol.MeteredMsg
-	if err == nil {
-		metered, err = msg.Verify(g.roster)
-	}
-	if err == nil && msg.Interval != interval {
-		err = fmt.Errorf("a settlement of %s", msg.Interval)
-	}
-	if err != nil {
+	v, err := settling.Verify(g.roster, interval, res, g.rules, payload)
+	if errors.Is(err, settling.ErrNotASettlement) {
+		// Nobody's settlement: counted and logged, but no alarm (anyone
+		// with broker access could raise those).
 		g.metrics.badMessages.WithLabelValues(protocol.KindSettlement).Inc()
 		if ok, held := g.limit.allow("settlement", g.now()); ok {
 			g.log.Warn("settlement rejected", "interval", interval, "err", err, "similar_not_logged", held)
 		}
 		return
 	}
-	raws := make([][]byte, len(msg.Metered))
-	for i, m := range msg.Metered {
-		raws[i] = m
-	}
-	s, err := settle(interval, res, t, raws, g.meteredBound())
 	if err != nil {
-		fail(err)
+		g.metrics.verifications.WithLabelValues(protocol.AlarmSettlementMismatch).Inc()
+		g.log.Error("published settlement does not verify", "interval", interval, "err", err)
+		g.raise(protocol.Alarm{Interval: interval, Kind: protocol.AlarmSettlementMismatch, Detail: truncate(err.Error(), 200)})
 		return
 	}
-	mine, err := s.MarshalJSON()
-	if err != nil || string(mine) != string(msg.Settlement) {
-		fail(fmt.Errorf("interval %s: the settlement by %q differs from this gateway's settlement of the same figures", interval, msg.Clearer))
-		return
-	}
+	s, mine := v.Settlement, v.JSON
 	g.mu.Lock()
 	iv.settled = true
 	g.mu.Unlock()
@@ -353,17 +239,12 @@ func (g *Gateway) checkSettlement(interval string) {
 	if g.ledger != nil {
 		g.record(ledgerEntries(g.cfg.Community, g.cfg.Market.Currency, g.now(), res, s, mine, g.market)...)
 	}
-	end := g.calendar.End(iv.start)
-	ours := false
-	for _, m := range metered {
-		ours = ours || m.Gateway == g.id
-	}
-	if !ours && g.bounds.sent(end) {
+	if !v.Gateways[g.id] && g.bounds.Sent(g.calendar.End(iv.start)) {
 		g.metrics.meteredLost.Inc()
 		g.raiseOnce(interval, protocol.Alarm{Interval: interval, Kind: protocol.AlarmMeteredMissing, Detail: fmt.Sprintf(
 			"this gateway published its metered figures, but %s settled without them, so its trades count as undelivered: "+
 				"the broker most likely drops metered/%s (its ACL must grant `pattern write p2pgrid/v1/+/metered/%%u`, as configs/mosquitto/acl does)",
-			msg.Clearer, g.id)})
+			v.Clearer, g.id)})
 	}
 	g.logStatement(interval, s)
 	if g.opts.OnSettled != nil {
@@ -394,7 +275,7 @@ func kwhText(wh int64) string { return decimal.New(wh, -3).String() }
 // verified settlement a grace period after a standby's turn to settle (for
 // an interval whose metered figures this gateway published).
 func (g *Gateway) checkOverdue(now time.Time) {
-	_, settles := g.tariffs()
+	settles := g.settles
 	type overdue struct{ id, kind string }
 	var late []overdue
 	g.mu.Lock()
@@ -418,7 +299,7 @@ func (g *Gateway) checkOverdue(now time.Time) {
 				" (its ACL must let clearers write them, as configs/mosquitto/acl does)"})
 		case protocol.AlarmSettlementMissing:
 			start, _ := market.ParseInterval(o.id)
-			if !g.bounds.sent(g.calendar.End(start)) {
+			if !g.bounds.Sent(g.calendar.End(start)) {
 				continue
 			}
 			g.raiseOnce(o.id, protocol.Alarm{Interval: o.id, Kind: o.kind, Detail: "this gateway published its metered figures, " +

@@ -105,8 +105,8 @@ func TestCorruptBoundaryFile(t *testing.T) {
 		t.Fatalf("figures after a corrupt state file: %+v", m)
 	}
 	b, err := loadBoundaries(path)
-	if err != nil || len(b.byStart) == 0 {
-		t.Fatalf("state file not rewritten: %v, %d boundaries", err, len(b.byStart))
+	if err != nil || b.Len() == 0 {
+		t.Fatalf("state file not rewritten: %v, %d boundaries", err, b.Len())
 	}
 }
 

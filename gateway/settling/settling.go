@@ -1,0 +1,275 @@
+// Package settling is the settlement side of a gateway, as
+// gateway/clearing is its market side: the grid meter's counters at
+// interval boundaries turned into an interval's figures (Boundaries,
+// Figures); the clearer's collection of the neighbours' signed figures,
+// refusing what no meter can have counted (Collector); the clearer's
+// settlement of an interval, signed (Seal); and the check with which every
+// gateway settles again from the same signed figures and compares (Verify).
+//
+// It is pure apart from the clock values handed in and the Store the
+// boundaries are saved through: no MQTT, no goroutines, no files. Package
+// gateway feeds it readings and messages and publishes what it returns.
+package settling
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/market"
+	"github.com/p2pgrid/p2pgrid/settlement"
+)
+
+// Rules are what settling an interval needs beyond its figures; they are
+// the same on every gateway of a community (its market section).
+type Rules struct {
+	Calendar market.Calendar
+	Tariffs  settlement.Tariffs
+	// MaxConnectionKW bounds one home's grid connection: figures beyond
+	// what it carries in an interval count as missing.
+	MaxConnectionKW decimal.Decimal
+}
+
+// Bound is the most energy, in Wh, one home's connection can carry in one
+// interval each way.
+func (r Rules) Bound() int64 {
+	secs := decimal.NewFromInt(int64(r.Calendar.Interval / time.Second))
+	return r.MaxConnectionKW.Mul(decimal.NewFromInt(1000)).Mul(secs).Div(decimal.NewFromInt(3600)).Truncate(0).IntPart()
+}
+
+// Check refuses signed figures no meter can have counted: for an interval
+// that has not ended at now, or beyond Bound.
+func (r Rules) Check(m *protocol.MeteredMsg, now time.Time) error {
+	start, err := market.ParseInterval(m.Interval)
+	if err != nil {
+		return err
+	}
+	if end := r.Calendar.End(start); now.Before(end) {
+		return fmt.Errorf("metered figures of %s for %s, an interval that is not over (it ends at %s)", m.Gateway, m.Interval, end.Format(time.RFC3339))
+	}
+	if bound := r.Bound(); m.ImportWh > bound || m.ExportWh > bound {
+		return fmt.Errorf("metered figures of %s for %s (import %d Wh, export %d Wh) beyond what a %s kW connection carries in an interval (%d Wh): refused, settled as missing",
+			m.Gateway, m.Interval, m.ImportWh, m.ExportWh, r.MaxConnectionKW, bound)
+	}
+	return nil
+}
+
+// Why the figures of an interval cannot be published: the reasons of
+// Figures, which p2pgrid_metered_missing_total counts.
+const (
+	NoFiguresNotRunning   = "not_running"   // no reading at the interval's start
+	NoFiguresLateReading  = "late_reading"  // a boundary reading came too late
+	NoFiguresCounterReset = "counter_reset" // a counter went backwards
+)
+
+// NoFiguresReasons lists them, for metric labels.
+var NoFiguresReasons = []string{NoFiguresLateReading, NoFiguresCounterReset, NoFiguresNotRunning}
+
+// NoFigures is why an interval has no figures.
+type NoFigures struct {
+	Reason string
+	Detail string
+}
+
+func (e *NoFigures) Error() string { return "no metered figures: " + e.Detail }
+
+// Figures returns what the grid meter counted in a due interval, or a
+// *NoFigures error saying why it cannot tell.
+func Figures(d Due) (importWh, exportWh int64, err error) {
+	switch {
+	case d.Start == nil:
+		return 0, 0, &NoFigures{NoFiguresNotRunning, "the gateway did not read the meter at the interval's start"}
+	case !d.Start.Near || !d.End.Near:
+		return 0, 0, &NoFigures{NoFiguresLateReading, fmt.Sprintf("no reading near an interval boundary (the first ones came %s after the start and %s after the end)",
+			d.Start.At.Sub(d.Start.Start).Round(time.Second), d.End.At.Sub(d.End.Start).Round(time.Second))}
+	}
+	imp, okI, why := settlement.CounterDelta(d.Start.ImportWh, d.End.ImportWh, 0)
+	exp, okE, whyE := settlement.CounterDelta(d.Start.ExportWh, d.End.ExportWh, 0)
+	if !okI || !okE {
+		return 0, 0, &NoFigures{NoFiguresCounterReset, fmt.Sprintf("grid meter counters reset (import: %s; export: %s)", why, whyE)}
+	}
+	return imp, exp, nil
+}
+
+// RefusedError is signed figures refused by Rules.Check: the gateway that
+// signed them did so (an alarm), unlike figures that do not verify.
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// ErrTooOld is wrapped by Offer's error for figures of an interval the
+// calendar's window no longer holds (a redelivery after a long outage).
+var ErrTooOld = errors.New("an interval no longer settled")
+
+// Collector collects the community's signed metered figures for a
+// clearer. It is safe for concurrent use.
+type Collector struct {
+	roster *protocol.Roster
+	rules  Rules
+
+	mu      sync.Mutex
+	figures map[string]map[string][]byte // interval -> gateway -> message
+}
+
+// NewCollector returns an empty collector.
+func NewCollector(roster *protocol.Roster, rules Rules) *Collector {
+	return &Collector{roster: roster, rules: rules, figures: map[string]map[string][]byte{}}
+}
+
+// Offer takes one metered message received at now on the metered topic
+// of topicGateway. It keeps the first verified figures of each gateway and
+// interval inside the calendar's window, and returns the message's gateway
+// and interval; a *RefusedError for signed figures no meter can have
+// counted.
+func (c *Collector) Offer(now time.Time, topicGateway string, raw []byte) (gateway, interval string, err error) {
+	m, err := protocol.DecodeMetered(raw)
+	if err != nil {
+		return topicGateway, "", err
+	}
+	if m.Gateway != topicGateway {
+		return m.Gateway, m.Interval, fmt.Errorf("metered figures of %q posted on the topic of %q", m.Gateway, topicGateway)
+	}
+	if err := m.Verify(c.roster); err != nil {
+		return m.Gateway, m.Interval, err
+	}
+	if err := c.rules.Check(m, now); err != nil {
+		return m.Gateway, m.Interval, &RefusedError{err}
+	}
+	start, _ := market.ParseInterval(m.Interval) // checked by Check
+	if from, _ := c.rules.Calendar.Window(now); start.Before(from) {
+		return m.Gateway, m.Interval, fmt.Errorf("metered figures of %s for %s: %w", m.Gateway, m.Interval, ErrTooOld)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.figures[m.Interval] == nil {
+		c.figures[m.Interval] = map[string][]byte{}
+	}
+	if _, dup := c.figures[m.Interval][m.Gateway]; !dup {
+		c.figures[m.Interval][m.Gateway] = append([]byte(nil), raw...)
+	}
+	return m.Gateway, m.Interval, nil
+}
+
+// Figures returns the figures collected for interval, by gateway id.
+func (c *Collector) Figures(interval string) [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gws := make([]string, 0, len(c.figures[interval]))
+	for gw := range c.figures[interval] {
+		gws = append(gws, gw)
+	}
+	sort.Strings(gws)
+	out := make([][]byte, len(gws))
+	for i, gw := range gws {
+		out[i] = c.figures[interval][gw]
+	}
+	return out
+}
+
+// Forget drops the figures of intervals that start before t.
+func (c *Collector) Forget(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range c.figures {
+		if at, err := market.ParseInterval(id); err == nil && at.Before(t) {
+			delete(c.figures, id)
+		}
+	}
+}
+
+// Settle settles a cleared interval from signed metered messages. Every
+// gateway runs it: the clearer to publish, the others to check what was
+// published. Figures beyond the rules' bound count as missing, on every
+// gateway alike.
+func Settle(interval string, res *auction.Result, rules Rules, raws [][]byte) (*settlement.IntervalSettlement, error) {
+	bound := rules.Bound()
+	var ms []settlement.Metered
+	for _, raw := range raws {
+		m, err := protocol.DecodeMetered(raw)
+		if err != nil {
+			return nil, err
+		}
+		if m.ImportWh > bound || m.ExportWh > bound {
+			continue
+		}
+		ms = append(ms, settlement.Metered{Participant: m.Gateway, ImportWh: m.ImportWh, ExportWh: m.ExportWh})
+	}
+	return settlement.Settle(interval, res, rules.Tariffs, ms, settlement.SellerBearsShortfall{})
+}
+
+// Seal settles a cleared interval and returns the signed settlement
+// message of clearer, for settlement/<interval>.
+func Seal(key ed25519.PrivateKey, community, clearer, interval string, res *auction.Result, rules Rules, raws [][]byte) ([]byte, *settlement.IntervalSettlement, error) {
+	s, err := Settle(interval, res, rules, raws)
+	if err != nil {
+		return nil, nil, fmt.Errorf("settle %s: %w", interval, err)
+	}
+	js, err := s.MarshalJSON()
+	if err != nil {
+		return nil, nil, fmt.Errorf("settle %s: %w", interval, err)
+	}
+	msg, err := protocol.EncodeSettlement(key, community, interval, clearer, raws, js)
+	if err != nil {
+		return nil, nil, fmt.Errorf("settle %s: %w", interval, err)
+	}
+	return msg, s, nil
+}
+
+// Verdict is what a gateway concluded about a published settlement.
+type Verdict struct {
+	Clearer    string
+	Settlement *settlement.IntervalSettlement // this gateway's own settlement of the published figures
+	JSON       []byte                         // its canonical JSON, byte-identical to the published one
+	Gateways   map[string]bool                // the gateways whose figures it holds
+}
+
+// ErrNotASettlement is wrapped by Verify's error for a message that no
+// roster clearer signed, or that is of another interval: nobody's
+// settlement of this interval, to count and ignore (anyone with broker
+// access could send one) rather than to raise an alarm about.
+var ErrNotASettlement = errors.New("not a settlement of this interval")
+
+// ErrMismatch is wrapped by Verify's error for a signed settlement that
+// is not the settlement of its own figures: a faulty or dishonest clearer.
+var ErrMismatch = errors.New("settlement mismatch")
+
+// Verify checks a published settlement of interval, whose verified
+// clearing is res, by settling the verified figures it carries again.
+func Verify(roster *protocol.Roster, interval string, res *auction.Result, rules Rules, payload []byte) (*Verdict, error) {
+	msg, err := protocol.DecodeSettlement(payload)
+	var metered []*protocol.MeteredMsg
+	if err == nil {
+		metered, err = msg.Verify(roster)
+	}
+	if err == nil && msg.Interval != interval {
+		err = fmt.Errorf("a settlement of %s", msg.Interval)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotASettlement, err)
+	}
+	raws := make([][]byte, len(msg.Metered))
+	for i, m := range msg.Metered {
+		raws[i] = m
+	}
+	s, err := Settle(interval, res, rules, raws)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMismatch, err)
+	}
+	mine, err := s.MarshalJSON()
+	if err != nil || string(mine) != string(msg.Settlement) {
+		return nil, fmt.Errorf("%w: interval %s: the settlement by %q differs from this gateway's settlement of the same figures", ErrMismatch, interval, msg.Clearer)
+	}
+	v := &Verdict{Clearer: msg.Clearer, Settlement: s, JSON: mine, Gateways: map[string]bool{}}
+	for _, m := range metered {
+		v.Gateways[m.Gateway] = true
+	}
+	return v, nil
+}
