@@ -175,7 +175,7 @@ type Options struct {
 	// Username and Password log in to the broker. With the shipped
 	// Mosquitto ACL the username must be the gateway id.
 	Username string `yaml:"username" json:"username"`
-	Password string `yaml:"password" json:"password"`
+	Password string `yaml:"-" json:"-"` // a secret: never marshalled
 	// CAFile is a PEM file of the CAs to trust for the broker's certificate;
 	// empty means the system roots. CertFile and KeyFile are this client's
 	// PEM certificate and key for mutual TLS; give both or neither. The
