@@ -41,7 +41,7 @@ type polled struct {
 	// next is when the device is due; the Tick goroutine owns it.
 	next time.Time
 	// lastLogged is the start of the interval whose reading is in the
-	// ledger; only meter (settle.go) touches it, on the Tick goroutine.
+	// ledger; only takeReading (settle.go) touches it, on the Tick goroutine.
 	lastLogged time.Time
 
 	mu           sync.Mutex // guards the fields below: the worker writes, Health reads
@@ -275,7 +275,7 @@ func roundDown(d time.Duration) time.Duration {
 	return d.Round(time.Second)
 }
 
-// applyTaken hands the readings taken so far to the forecast and to meter,
+// applyTaken hands the readings taken so far to the forecast and to takeReading,
 // on the Tick goroutine.
 func (g *Gateway) applyTaken(ctx context.Context) {
 	g.devices.mu.Lock()
@@ -286,7 +286,7 @@ func (g *Gateway) applyTaken(ctx context.Context) {
 		if t.d.Role == config.RoleGrid && g.forecast != nil {
 			g.forecast.Add(t.r)
 		}
-		g.meter(ctx, t.now, t.d, t.r)
+		g.takeReading(ctx, t.now, t.d, t.r)
 	}
 }
 

@@ -325,7 +325,7 @@ func (g *Gateway) verify(interval string) {
 		g.mu.Unlock()
 		return
 	}
-	book, result, own := iv.book, iv.result, iv.own
+	book, result, own := iv.book, iv.result, iv.ownOrder
 	seen := digest(book, result)
 	if iv.checked == seen {
 		g.mu.Unlock()
@@ -446,7 +446,7 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 	}
 	g.mu.Lock()
 	iv := g.at(interval, now)
-	done := iv == nil || iv.own != nil
+	done := iv == nil || iv.ownOrder != nil
 	g.mu.Unlock()
 	if done {
 		return
@@ -478,7 +478,7 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 		return
 	}
 	g.mu.Lock()
-	iv.own = raw
+	iv.ownOrder = raw
 	g.mu.Unlock()
 	g.metrics.ordersPlaced.WithLabelValues(side.String()).Inc()
 	g.log.Info("order placed", "interval", interval, "side", side, "kwh", g.market.FormatKWh(qty),
@@ -574,7 +574,7 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 	// Only a verified clearing counts as published: junk, or a result left
 	// retained by an earlier run, on result/<interval> must not keep the
 	// clearers from clearing it.
-	published := iv == nil || iv.cleared != nil || iv.sealedByUs
+	published := iv == nil || iv.cleared != nil || iv.clearedHere
 	// A clearer that started after the gate closed has not seen the whole
 	// book (and the result may be on its way): it leaves that one alone.
 	late := !g.startedAt.Before(g.calendar.GateClose(delivery))
@@ -603,7 +603,7 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 		}
 	}
 	g.mu.Lock()
-	iv.sealedByUs = true
+	iv.clearedHere = true
 	g.mu.Unlock()
 	g.metrics.intervalsCleared.Inc()
 	attrs := []any{"interval", interval, "role", string(g.cfg.Clearer), "orders", s.Cleared.Orders,
@@ -757,7 +757,7 @@ func (g *Gateway) OwnOrder(interval string) []byte {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if iv := g.intervals[interval]; iv != nil {
-		return iv.own
+		return iv.ownOrder
 	}
 	return nil
 }

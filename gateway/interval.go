@@ -15,19 +15,19 @@ type interval struct {
 	start time.Time
 
 	// The market side.
-	own        []byte          // this gateway's order message
-	skipped    string          // why this gateway placed no order, a skipReason (logged once)
-	book       []byte          // the published book, as last received
-	result     []byte          // the published result, as last received
-	checked    [32]byte        // digest of the book and result last verified (ok or not)
-	cleared    *auction.Result // the verified clearing
-	sealedByUs bool
+	ownOrder    []byte          // this gateway's order message
+	skipped     string          // why this gateway placed no order, a skipReason (logged once)
+	book        []byte          // the published book, as last received
+	result      []byte          // the published result, as last received
+	checked     [32]byte        // digest of the book and result last verified (ok or not)
+	cleared     *auction.Result // the verified clearing
+	clearedHere bool
 
 	// The settlement side.
 	settlement  []byte   // the published settlement message, as last received
 	settleSeen  [32]byte // digest of the settlement message last checked
 	settled     bool     // a published settlement verified and was recorded
-	settledByUs bool
+	settledHere bool
 
 	alarmed map[string]bool // alarm kinds raised about this interval (raised once each)
 }

@@ -42,10 +42,10 @@ const (
 // it must be for its counters to stand for the boundary: two poll periods.
 const meterWindow = 2
 
-// meter records the grid meter's counters at interval boundaries (on disk,
+// takeReading records the grid meter's counters at interval boundaries (on disk,
 // so that a restart keeps them); publishMetered turns them into figures.
 // It also keeps one reading per device and interval in the ledger.
-func (g *Gateway) meter(_ context.Context, now time.Time, d *polled, r meter.Reading) {
+func (g *Gateway) takeReading(_ context.Context, now time.Time, d *polled, r meter.Reading) {
 	start := g.calendar.Start(now)
 	if g.ledger != nil && d.lastLogged.Before(start) {
 		d.lastLogged = start
@@ -156,21 +156,21 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 		return
 	}
 	res := iv.cleared
-	done := iv.settledByUs || iv.settled
+	done := iv.settledHere || iv.settled
 	// Only a clearer that was listening when the interval ended has seen
 	// every gateway's figures; settling without them would charge honest
 	// sellers for energy they delivered.
 	listening := g.startedAt.Before(end)
 	// The primary settles; a standby settles what it cleared itself, or
 	// when the primary's settlement is a grace period late.
-	turn := g.cfg.Clearer == config.ClearerPrimary || iv.sealedByUs ||
+	turn := g.cfg.Clearer == config.ClearerPrimary || iv.clearedHere ||
 		!now.Before(g.calendar.SettleAt(start, true))
 	g.mu.Unlock()
 	if res == nil || done || !listening || !turn {
 		return
 	}
-	raws := g.collector.Figures(interval)
-	msg, s, err := settling.Seal(g.key, g.cfg.Community, g.id, interval, res, g.rules, raws)
+	figures := g.collector.Figures(interval)
+	msg, s, err := settling.Seal(g.key, g.cfg.Community, g.id, interval, res, g.rules, figures)
 	if err != nil {
 		g.log.Error("cannot settle", "interval", interval, "err", err)
 		return
@@ -183,9 +183,9 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 		return
 	}
 	g.mu.Lock()
-	iv.settledByUs = true
+	iv.settledHere = true
 	g.mu.Unlock()
-	g.log.Info("interval settled and published", "interval", interval, "metered", len(raws), "participants", len(s.Participants))
+	g.log.Info("interval settled and published", "interval", interval, "metered", len(figures), "participants", len(s.Participants))
 }
 
 // checkSettlement verifies a published settlement, once the interval's
@@ -281,7 +281,7 @@ func (g *Gateway) checkOverdue(now time.Time) {
 	g.mu.Lock()
 	for id, iv := range g.intervals {
 		resultDue := g.calendar.ResultOverdue(iv.start)
-		if iv.own != nil && iv.cleared == nil && !now.Before(resultDue) && !iv.alarmed[protocol.AlarmNoResult] {
+		if iv.ownOrder != nil && iv.cleared == nil && !now.Before(resultDue) && !iv.alarmed[protocol.AlarmNoResult] {
 			late = append(late, overdue{id, protocol.AlarmNoResult})
 		}
 		settleDue := g.calendar.SettlementOverdue(iv.start)
