@@ -179,7 +179,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(mqttCollector{mc})
+	reg.MustRegister(mc.Collectors()...)
 	msgr := &messenger{Client: mc}
 	g, err := gateway.New(gateway.Options{
 		Config: cfg, Key: key, Roster: roster, MQTT: msgr, Devices: devices, Now: o.Now,
@@ -391,34 +391,4 @@ func (m *messenger) Publish(ctx context.Context, topic string, payload []byte, r
 		return fmt.Errorf("mqtt: publish to %q: %w (the gateway has not subscribed yet)", topic, mqtt.ErrNotConnected)
 	}
 	return m.Client.Publish(ctx, topic, payload, retained)
-}
-
-// mqttCollector exposes the MQTT client's counters.
-type mqttCollector struct{ c *mqtt.Client }
-
-var (
-	mqttReconnects = prometheus.NewDesc("p2pgrid_mqtt_reconnects_total", "MQTT reconnections after the first connection.", nil, nil)
-	mqttLost       = prometheus.NewDesc("p2pgrid_mqtt_connection_lost_total", "MQTT connections that died.", nil, nil)
-	mqttPublished  = prometheus.NewDesc("p2pgrid_mqtt_published_total", "MQTT messages published.", nil, nil)
-	mqttReceived   = prometheus.NewDesc("p2pgrid_mqtt_received_total", "MQTT messages received.", nil, nil)
-	mqttConnected  = prometheus.NewDesc("p2pgrid_mqtt_connected", "1 when connected to the broker.", nil, nil)
-)
-
-func (m mqttCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mqttReconnects, mqttLost, mqttPublished, mqttReceived, mqttConnected} {
-		ch <- d
-	}
-}
-
-func (m mqttCollector) Collect(ch chan<- prometheus.Metric) {
-	s := m.c.Stats()
-	ch <- prometheus.MustNewConstMetric(mqttReconnects, prometheus.CounterValue, float64(s.Reconnects))
-	ch <- prometheus.MustNewConstMetric(mqttLost, prometheus.CounterValue, float64(s.ConnectionLost))
-	ch <- prometheus.MustNewConstMetric(mqttPublished, prometheus.CounterValue, float64(s.Published))
-	ch <- prometheus.MustNewConstMetric(mqttReceived, prometheus.CounterValue, float64(s.Received))
-	up := 0.0
-	if m.c.Connected() {
-		up = 1
-	}
-	ch <- prometheus.MustNewConstMetric(mqttConnected, prometheus.GaugeValue, up)
 }
