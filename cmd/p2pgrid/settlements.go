@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -144,18 +142,12 @@ func timeRange(from, to string) (time.Time, time.Time, error) {
 // currency is the currency the ledger's latest clearing record names ("" if
 // none does).
 func ledgerStatements(dir string, from, to time.Time, participant string) (rows []statementRow, c *settlement.Community, currency string, err error) {
-	recs, torn, err := readAll(dir)
-	if err != nil {
+	// A torn last record (a crash, or an append under way) is cut by the
+	// gateway on its next start; the records before it are intact and are
+	// read. Anything else broken in the chain is an error.
+	var recs []ledger.Record
+	if _, err := ledger.Scan(dir, 1, func(r ledger.Record) error { recs = append(recs, r); return nil }); err != nil {
 		return nil, nil, "", err
-	}
-	if _, err := ledger.Verify(dir); err != nil {
-		// A torn last record (a crash) is cut by the gateway on its next
-		// start; the records before it are intact and are read. Anything
-		// else broken in the chain is an error.
-		var ve *ledger.VerifyError
-		if !errors.As(err, &ve) || !torn || ve.Line != len(recs)+1 {
-			return nil, nil, "", err
-		}
 	}
 	var settled []*settlement.IntervalSettlement
 	for _, r := range recs {
@@ -188,31 +180,6 @@ func ledgerStatements(dir string, from, to time.Time, participant string) (rows 
 	}
 	totals := settlement.CommunityTotals(settled...)
 	return rows, &totals, currency, nil
-}
-
-// readAll reads every record of the ledger file in dir without opening it
-// for writing (a running gateway holds its lock). torn reports a last line
-// that does not parse, which is left out.
-func readAll(dir string) (recs []ledger.Record, torn bool, err error) {
-	data, err := os.ReadFile(filepath.Join(dir, ledger.FileName))
-	if err != nil {
-		return nil, false, err
-	}
-	lines := strings.SplitAfter(string(data), "\n")
-	for i, line := range lines {
-		if line == "" {
-			continue
-		}
-		r, err := ledger.ParseRecord([]byte(strings.TrimSuffix(line, "\n")))
-		if err != nil {
-			if i == len(lines)-1 || (i == len(lines)-2 && lines[i+1] == "") {
-				return recs, true, nil
-			}
-			return nil, false, fmt.Errorf("ledger line %d: %w", i+1, err)
-		}
-		recs = append(recs, r)
-	}
-	return recs, false, nil
 }
 
 func influxStatements(ctx context.Context, o influx.Options, from, to time.Time, participant string) ([]statementRow, error) {
