@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 func newLedgerCmd() *cobra.Command {
@@ -68,6 +70,9 @@ func newLedgerShowCmd() *cobra.Command {
 		Short: "Print ledger records as JSON lines",
 		Long: `Show prints the records of DIR/ledger.jsonl, one JSON object per line exactly
 as stored: {"seq":..,"time":..,"kind":..,"key":..,"data":{..},"prev":..,"hash":..}.
+The kinds, and the shape of each one's data, are in docs/ledger.md: clearing,
+trade, settlement (a participant's statement), interval (the whole settlement)
+and reading.
 
 Every line is checked as "p2pgrid ledger verify" checks it (canonical form,
 its hash, the chain to the record before). A bad line stops the listing with
@@ -78,11 +83,16 @@ skipped with a note on stderr.`,
   p2pgrid ledger show ./data/ledger --kind settlement | jq -c .data`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if kind != "" {
+				if err := record.CheckKind(kind); err != nil {
+					return badInput(fmt.Errorf("--kind: %w", err))
+				}
+			}
 			return showLedger(args[0], from, kind, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().Uint64Var(&from, "from", 1, "first sequence number to print")
-	cmd.Flags().StringVar(&kind, "kind", "", "print only records of this kind, e.g. trade (default all)")
+	cmd.Flags().StringVar(&kind, "kind", "", "print only records of this kind: "+strings.Join(record.Kinds, ", ")+" (default all)")
 	return cmd
 }
 

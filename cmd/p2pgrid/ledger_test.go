@@ -80,3 +80,24 @@ func TestLedgerShowTornTail(t *testing.T) {
 		t.Fatalf("show of a torn ledger: exit %d, stdout %q (want the 2 intact lines), stderr %q", code, out.String(), errb.String())
 	}
 }
+
+// --kind takes the kinds there are, lists them in --help, and names them
+// when given another.
+func TestLedgerShowKind(t *testing.T) {
+	dir := t.TempDir()
+	l, err := ledger.Open(dir, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	var out, errb bytes.Buffer
+	if code := run([]string{"ledger", "show", dir, "--kind", "trades"}, strings.NewReader(""), &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), `kind "trades"`) || !strings.Contains(errb.String(), "clearing, trade, settlement, interval, reading") {
+		t.Fatalf("show --kind trades: exit %d, stderr %q; want 2 and the kinds listed", code, errb.String())
+	}
+	out.Reset()
+	if code := run([]string{"ledger", "show", "--help"}, strings.NewReader(""), &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "clearing, trade, settlement, interval, reading") {
+		t.Fatalf("show --help: exit %d, does not list the kinds:\n%s", code, out.String())
+	}
+}

@@ -13,11 +13,11 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/p2pgrid/p2pgrid/auction"
-	"github.com/p2pgrid/p2pgrid/gateway"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/influx/influxtest"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // The demo with --influx writes the operator's ledger to a real InfluxDB
@@ -72,7 +72,7 @@ func TestSettlementsShowMissingFigures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Append(ledger.Entry{Kind: gateway.KindInterval, Key: iv, Time: time.Date(2026, 11, 22, 12, 32, 0, 0, time.UTC), Data: data}); err != nil {
+	if _, err := l.Append(ledger.Entry{Kind: record.KindInterval, Key: iv, Time: time.Date(2026, 11, 22, 12, 32, 0, 0, time.UTC), Data: data}); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()

@@ -3,6 +3,7 @@ package influx
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,4 +115,14 @@ func FuzzPoint(f *testing.F) {
 		}
 		_ = write.PointToLineProtocol(p, time.Nanosecond)
 	})
+}
+
+// A reading's profile (added to the record later) is not mapped: the point
+// is the one a reading without it gave, so its identity is unchanged.
+func TestReadingProfileKeepsThePoint(t *testing.T) {
+	old := lineOf(t, rec(11, KindReading, `{"device":"grid","export_wh":789,"gateway":"home1","import_wh":123456,"power_w":-812.5,"time":"2026-11-22T12:15:05.5Z"}`))
+	now := lineOf(t, rec(11, KindReading, `{"device":"grid","export_wh":789,"gateway":"home1","import_wh":123456,"power_w":-812.5,"profile":"sdm630","time":"2026-11-22T12:15:05.5Z"}`))
+	if old != now || !strings.HasPrefix(now, "reading,gateway=home1,device=grid ") {
+		t.Errorf("reading with profile maps to\n%swithout\n%s", now, old)
+	}
 }
