@@ -130,3 +130,32 @@ func TestSettlementsShowMissingFigures(t *testing.T) {
 		}
 	}
 }
+
+// A figure the source did not record (an InfluxDB point written before
+// intervals and missing_intervals existed) prints empty, in its rows and in
+// their total; the figures it did record add up.
+func TestStatementsLeaveUnrecordedFiguresEmpty(t *testing.T) {
+	absent := map[string]bool{"intervals": true, "missing_intervals": true}
+	rows := []statementRow{
+		{Interval: "2026-11-22T12:15Z", Statement: settlement.Statement{Participant: "ann", SoldWh: 1500, Net: decimal.RequireFromString("0.125")}, absent: absent},
+		{Interval: "2026-11-22T12:30Z", Statement: settlement.Statement{Participant: "ann", SoldWh: 500, Net: decimal.RequireFromString("0.01")}, absent: absent},
+	}
+	rows = append(rows, totals(rows)...)
+	for i := range rows {
+		rows[i].Statement = rows[i].Rounded(2)
+	}
+	var out strings.Builder
+	if err := writeStatements(&out, rows, nil, "csv", 2, false, "EUR"); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(out.String())).ReadAll()
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("csv: %d rows, %v\n%s", len(recs), err, out.String())
+	}
+	col := func(name string) int { return slices.Index(recs[0], name) }
+	total := recs[3]
+	if total[0] != "total" || total[col("sold_kwh")] != "2" || total[col("net")] != "0.14" ||
+		total[col("intervals")] != "" || total[col("missing_intervals")] != "" || recs[1][col("intervals")] != "" {
+		t.Errorf("csv rows %v; want the total sold_kwh 2, net 0.14 (0.135 exact, half to even), intervals and missing_intervals empty", recs[1:])
+	}
+}

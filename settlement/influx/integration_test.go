@@ -199,7 +199,7 @@ func TestIntegrationMissingFigures(t *testing.T) {
 	t.Cleanup(func() { l.Close() })
 	const iv = "2026-11-22T12:15Z"
 	for who, missing := range map[string]string{"ann": "0", "bob": "1"} {
-		// As gateway.ledgerEntries writes them: every figure a string.
+		// As record.StatementOf writes them, every figure a string (here only a few).
 		b, _ := json.Marshal(map[string]string{"interval": iv, "participant": who, "intervals": "1", "missing_intervals": missing, "import_kwh": "0", "net": "-0.1"})
 		if _, err := l.Append(ledger.Entry{Kind: KindSettlement, Key: iv + "/" + who, Time: time.Date(2026, 11, 22, 12, 32, 0, 0, time.UTC), Data: b}); err != nil {
 			t.Fatal(err)
