@@ -15,15 +15,6 @@ import (
 	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
-// The ledger kinds the sink maps, and the measurements they become
-// (settlement/record declares them and their shapes).
-const (
-	KindClearing   = record.KindClearing
-	KindTrade      = record.KindTrade
-	KindSettlement = record.KindStatement
-	KindReading    = record.KindReading
-)
-
 // FieldSeq is the integer field every point carries: the ledger sequence
 // number of the record it came from.
 const FieldSeq = "ledger_seq"
@@ -50,13 +41,13 @@ func Point(r ledger.Record) (*write.Point, error) {
 		err error
 	)
 	switch r.Kind {
-	case KindClearing:
+	case record.KindClearing:
 		p, err = clearingPoint(r.Data)
-	case KindTrade:
+	case record.KindTrade:
 		p, err = tradePoint(r.Data)
-	case KindSettlement:
+	case record.KindStatement:
 		p, err = settlementPoint(r.Data)
-	case KindReading:
+	case record.KindReading:
 		p, err = readingPoint(r.Data)
 	default:
 		return nil, fmt.Errorf("ledger record %d: kind %q: %w", r.Seq, r.Kind, ErrUnknownKind)
@@ -86,7 +77,7 @@ func clearingPoint(data json.RawMessage) (*write.Point, error) {
 		return nil, err
 	}
 	start, _ := intervalid.ParseLoose(d.Interval) // checked by DecodeClearing
-	p := write.NewPointWithMeasurement(KindClearing).SetTime(start)
+	p := write.NewPointWithMeasurement(record.KindClearing).SetTime(start)
 	if d.Community != "" {
 		p.AddTag("community", d.Community)
 	}
@@ -104,7 +95,7 @@ func tradePoint(data json.RawMessage) (*write.Point, error) {
 		return nil, err
 	}
 	start, _ := intervalid.ParseLoose(d.Interval) // checked by DecodeTrade
-	p := write.NewPointWithMeasurement(KindTrade).SetTime(start)
+	p := write.NewPointWithMeasurement(record.KindTrade).SetTime(start)
 	p.AddTag("interval", d.Interval)
 	p.AddTag("trade", d.ID)
 	p.AddTag("seller", d.Seller)
@@ -121,7 +112,7 @@ func settlementPoint(data json.RawMessage) (*write.Point, error) {
 		return nil, err
 	}
 	start, _ := intervalid.ParseLoose(d.Interval) // checked by DecodeStatement
-	p := write.NewPointWithMeasurement(KindSettlement).SetTime(start)
+	p := write.NewPointWithMeasurement(record.KindStatement).SetTime(start)
 	p.AddTag("interval", d.Interval)
 	p.AddTag("participant", d.Participant)
 	for _, f := range d.Figures() {
@@ -148,7 +139,7 @@ func readingPoint(data json.RawMessage) (*write.Point, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := write.NewPointWithMeasurement(KindReading).SetTime(d.Time)
+	p := write.NewPointWithMeasurement(record.KindReading).SetTime(d.Time)
 	p.AddTag("gateway", d.Gateway)
 	p.AddTag("device", d.Device)
 	if d.PowerW != nil {

@@ -79,7 +79,7 @@ func Settlements(ctx context.Context, o Options, from, to time.Time, participant
 	flux := fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._measurement == %q)`,
-		FluxString(o.Bucket), from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), KindSettlement)
+		FluxString(o.Bucket), from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), record.KindStatement)
 	if participant != "" {
 		flux += fmt.Sprintf("\n  |> filter(fn: (r) => r.participant == %s)", FluxString(participant))
 	}
