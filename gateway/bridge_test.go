@@ -12,6 +12,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/internal/pki"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
 	"github.com/p2pgrid/p2pgrid/settlement"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // TestBridgedCommunity: a community spread over two brokers bridged as
@@ -49,10 +50,10 @@ func TestBridgedCommunity(t *testing.T) {
 	h.advance(t0.Add(33 * time.Minute)) // past the settlement of 12:15
 	for _, id := range itGateways {
 		h.waitFor(id+" to record the settlement of "+first, func() bool {
-			return h.ledgers[id].find(KindInterval, first) != nil
+			return h.ledgers[id].find(record.KindInterval, first) != nil
 		})
 	}
-	s, err := settlement.DecodeIntervalSettlement(h.ledgers["home3"].find(KindInterval, first))
+	s, err := settlement.DecodeIntervalSettlement(h.ledgers["home3"].find(record.KindInterval, first))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/gatewaytest"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // strictLedger is a Ledger that, like settlement/ledger, refuses an entry
@@ -103,7 +104,7 @@ func TestConcurrentDeliverySettlesOnce(t *testing.T) {
 		if n != 1 || led.dups != 0 {
 			t.Fatalf("subscriber %d: settlement of %s handled %d times, %d duplicate ledger appends; want once, none", i, interval, n, led.dups)
 		}
-		if led.find(KindInterval, interval) == nil {
+		if led.find(record.KindInterval, interval) == nil {
 			t.Fatalf("subscriber %d: the settlement of %s is not in its ledger", i, interval)
 		}
 		if got := testutilCount(g.metrics.ledgerFailures); got != 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -457,12 +458,12 @@ func TestSettlementFlow(t *testing.T) {
 		t.Errorf("trades %+v", s.Trades)
 	}
 	for id, l := range ledgers {
-		if l.find(KindInterval, interval) == nil || l.find(KindClearing, interval) == nil ||
-			l.find(KindSettlement, interval+"/home2") == nil || l.find(KindTrade, s.Trades[0].ID) == nil {
+		if l.find(record.KindInterval, interval) == nil || l.find(record.KindClearing, interval) == nil ||
+			l.find(record.KindStatement, interval+"/home2") == nil || l.find(record.KindTrade, s.Trades[0].ID) == nil {
 			t.Errorf("%s's ledger lacks the settlement of %s: %d entries", id, interval, len(l.entries))
 		}
 	}
-	if got := ledgers["home1"].find(KindReading, "home1/grid/2026-11-22T12:15Z"); !strings.Contains(string(got), `"export_wh"`) {
+	if got := ledgers["home1"].find(record.KindReading, "home1/grid/2026-11-22T12:15Z"); !strings.Contains(string(got), `"export_wh"`) {
 		t.Errorf("reading record %s", got)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
 	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/settlement"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // The community of the integration tests: an operator (primary clearer),
@@ -342,10 +343,10 @@ func runCommunity(t *testing.T, url string) {
 	// ACL), and every gateway recorded the clearer's settlement.
 	for _, id := range itGateways {
 		h.waitFor(id+" to record the settlement of "+intervals[0], func() bool {
-			return h.ledgers[id].find(KindInterval, intervals[0]) != nil
+			return h.ledgers[id].find(record.KindInterval, intervals[0]) != nil
 		})
 	}
-	s, err := settlement.DecodeIntervalSettlement(h.ledgers["home2"].find(KindInterval, intervals[0]))
+	s, err := settlement.DecodeIntervalSettlement(h.ledgers["home2"].find(record.KindInterval, intervals[0]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/internal/pki"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
 	"github.com/p2pgrid/p2pgrid/settlement"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // lanGatewayConfig is a gateway's configuration as configs/mosquitto/README.md
@@ -153,10 +154,10 @@ func TestLANCommunity(t *testing.T) {
 	h.advance(t0.Add(33 * time.Minute)) // past the settlement of 12:15
 	for _, id := range itGateways {
 		h.waitFor(id+" to record the settlement of "+first, func() bool {
-			return h.ledgers[id].find(KindInterval, first) != nil
+			return h.ledgers[id].find(record.KindInterval, first) != nil
 		})
 	}
-	s, err := settlement.DecodeIntervalSettlement(h.ledgers["home2"].find(KindInterval, first))
+	s, err := settlement.DecodeIntervalSettlement(h.ledgers["home2"].find(record.KindInterval, first))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/gatewaytest"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // A participant settled without metered figures (its figures were dropped
@@ -27,7 +28,7 @@ func TestLedgerRecordSaysFiguresWereMissing(t *testing.T) {
 	const interval = "2026-11-22T12:15Z"
 	for id, l := range ledgers {
 		for who, want := range map[string]string{"home1": "1", "home2": "0"} {
-			raw := l.find(KindSettlement, interval+"/"+who)
+			raw := l.find(record.KindStatement, interval+"/"+who)
 			if raw == nil {
 				t.Fatalf("%s's ledger has no settlement record of %s for %s", id, who, interval)
 			}

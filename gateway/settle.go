@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/p2pgrid/p2pgrid/auction"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/gateway/settling"
@@ -19,6 +17,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // Ledger is where a gateway records what it settled: the durable,
@@ -27,16 +26,6 @@ type Ledger interface {
 	Append(entries ...ledger.Entry) ([]ledger.Record, error)
 	Has(kind, key string) bool
 }
-
-// Ledger record kinds. The InfluxDB sink maps clearing, trade, settlement
-// and reading to measurements; interval holds the whole settlement.
-const (
-	KindClearing   = "clearing"
-	KindTrade      = "trade"
-	KindSettlement = "settlement"
-	KindInterval   = "interval"
-	KindReading    = "reading"
-)
 
 // meterWindow is how close to an interval boundary the first reading after
 // it must be for its counters to stand for the boundary: two poll periods.
@@ -49,8 +38,7 @@ func (g *Gateway) takeReading(_ context.Context, now time.Time, d *polled, r met
 	start := g.calendar.Start(now)
 	if g.ledger != nil && d.lastLogged.Before(start) {
 		d.lastLogged = start
-		g.record(ledger.Entry{Kind: KindReading, Key: g.id + "/" + d.Name + "/" + market.IntervalID(start), Time: now,
-			Data: readingJSON(g.id, d.Name, r)})
+		g.record(record.ReadingEntry(g.id, d.Name, market.IntervalID(start), now, r))
 	}
 	if d.Role != config.RoleGrid || r.ImportWh == nil || r.ExportWh == nil {
 		return
@@ -97,21 +85,6 @@ func (g *Gateway) publishMetered(ctx context.Context) {
 		done(settling.FiguresSent)
 		g.log.Debug("metered figures published", "interval", interval, "import_wh", imp, "export_wh", exp)
 	}
-}
-
-func readingJSON(gw, device string, r meter.Reading) []byte {
-	m := map[string]any{"gateway": gw, "device": device, "time": r.Time.UTC().Format(time.RFC3339Nano)}
-	if r.PowerW != nil {
-		m["power_w"] = *r.PowerW
-	}
-	if r.ImportWh != nil {
-		m["import_wh"] = *r.ImportWh
-	}
-	if r.ExportWh != nil {
-		m["export_wh"] = *r.ExportWh
-	}
-	b, _ := json.Marshal(m) // map keys are sorted: deterministic
-	return b
 }
 
 // collectMetered hands a metered message to the clearer's collector and
@@ -231,13 +204,18 @@ func (g *Gateway) checkSettlement(interval string) {
 		g.raise(protocol.Alarm{Interval: interval, Kind: protocol.AlarmSettlementMismatch, Detail: truncate(err.Error(), 200)})
 		return
 	}
-	s, mine := v.Settlement, v.JSON
+	s := v.Settlement
 	g.mu.Lock()
 	iv.settled = true
 	g.mu.Unlock()
 	g.metrics.verifications.WithLabelValues("settlement_ok").Inc()
 	if g.ledger != nil {
-		g.record(ledgerEntries(g.cfg.Community, g.cfg.Market.Currency, g.now(), res, s, mine, g.market)...)
+		m := record.Market{Community: g.cfg.Community, Currency: g.cfg.Market.Currency, Rules: g.market}
+		if entries, err := record.Entries(m, g.now(), res, s); err != nil {
+			g.log.Error("ledger records not built", "interval", interval, "err", err)
+		} else {
+			g.record(entries...)
+		}
 	}
 	if !v.Gateways[g.id] && g.bounds.Sent(g.calendar.End(iv.start)) {
 		g.metrics.meteredLost.Inc()
@@ -328,32 +306,4 @@ func (g *Gateway) record(entries ...ledger.Entry) {
 		g.metrics.ledgerFailures.Inc()
 		g.log.Error("ledger append failed", "err", err)
 	}
-}
-
-// ledgerEntries are the records of a settled interval: the clearing, each
-// trade, each participant's statement, and the whole settlement.
-func ledgerEntries(community, currency string, now time.Time, res *auction.Result, s *settlement.IntervalSettlement, full []byte, m *auction.Market) []ledger.Entry {
-	iv := s.Interval
-	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
-	var price any
-	if res.Cleared {
-		price = m.FormatPrice(res.Price)
-	}
-	out := []ledger.Entry{{Kind: KindClearing, Key: iv, Time: now, Data: js(map[string]any{
-		"community": community, "interval": iv, "price": price, "volume_kwh": m.FormatKWh(res.Volume),
-		"orders": res.Orders, "trades": len(res.Trades), "currency": currency})}}
-	for _, t := range s.Trades {
-		out = append(out, ledger.Entry{Kind: KindTrade, Key: t.ID, Time: now, Data: js(map[string]any{
-			"interval": iv, "id": t.ID, "seller": t.Seller, "buyer": t.Buyer,
-			"kwh": kwhText(t.DeliveredWh), "price": t.Price.String(), "amount": t.Amount.String()})})
-	}
-	for _, p := range s.Participants {
-		rec := map[string]any{"interval": iv, "participant": p.Participant}
-		for name, v := range p.Fields() {
-			rec[name] = v.String()
-		}
-		out = append(out, ledger.Entry{Kind: KindSettlement, Key: iv + "/" + p.Participant, Time: now, Data: js(rec)})
-	}
-	out = append(out, ledger.Entry{Kind: KindInterval, Key: iv, Time: now, Data: full})
-	return out
 }

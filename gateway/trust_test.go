@@ -15,6 +15,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/gatewaytest"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // Junk retained on result/<interval> before gate closure, and a result
@@ -151,7 +152,7 @@ func TestJunkSettlementDoesNotStopSettling(t *testing.T) {
 	mallory.Publish(context.Background(), tp.Settlement(first), []byte(`{"v":1}`), true)
 	c.run(t0.Add(48*time.Minute), 5*time.Second) // 12:15 settled at 12:32, 12:30 at 12:47
 	for id, l := range ledgers {
-		if l.find(KindInterval, first) == nil {
+		if l.find(record.KindInterval, first) == nil {
 			t.Errorf("%s: %s not settled after junk on its topic", id, first)
 		}
 	}
@@ -251,7 +252,7 @@ func TestAbsurdMeteredFiguresRefused(t *testing.T) {
 		t.Errorf("operator alarms %+v, want one metered_refused naming home2", a)
 	}
 	for id, l := range ledgers {
-		if l.find(KindInterval, interval) == nil {
+		if l.find(record.KindInterval, interval) == nil {
 			t.Errorf("%s: %s not settled", id, interval)
 		}
 	}
@@ -326,7 +327,7 @@ func TestMissingOwnOrderStillSettles(t *testing.T) {
 		t.Errorf("home2's verification of %s: %v %v", interval, ok, err)
 	}
 	for id, l := range ledgers {
-		if got, want := string(l.find(KindInterval, interval)), string(ledgers["operator"].find(KindInterval, interval)); got == "" || got != want {
+		if got, want := string(l.find(record.KindInterval, interval)), string(ledgers["operator"].find(record.KindInterval, interval)); got == "" || got != want {
 			t.Errorf("%s's ledger holds %q for %s, the operator's %q", id, got, interval, want)
 		}
 	}

@@ -10,6 +10,7 @@
 package market
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -31,6 +32,27 @@ func ParseInterval(id string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("interval %.40q: want the UTC start of the interval as YYYY-MM-DDThh:mmZ", id)
 	}
 	return t, nil
+}
+
+// looseLayouts are the spellings ParseIntervalLoose accepts besides an interval id.
+var looseLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00"}
+
+// ParseIntervalLoose parses an interval named by its start in RFC 3339, with or
+// without seconds and in any offset: an id ("2026-11-22T10:15Z") or a
+// longer spelling of one ("2026-11-22T10:15:00Z", "2026-11-22T11:15+01:00").
+// Readers of ledger records use it, so that a record written by another
+// producer still maps; what p2pgrid writes, and the wire, is Parse's form.
+// The time is returned as given (not converted to UTC).
+func ParseIntervalLoose(name string) (time.Time, error) {
+	if name == "" {
+		return time.Time{}, errors.New("interval is empty")
+	}
+	for _, l := range looseLayouts {
+		if t, err := time.Parse(l, name); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("interval %.40q is not an RFC 3339 start time (e.g. 2026-11-22T10:15Z)", name)
 }
 
 // CheckIntervalLength checks an interval length: a positive whole number of

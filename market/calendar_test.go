@@ -174,3 +174,17 @@ func TestIntervalStart(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestParseIntervalLoose(t *testing.T) {
+	start := time.Date(2026, 11, 22, 12, 15, 0, 0, time.UTC)
+	for _, name := range []string{"2026-11-22T12:15Z", "2026-11-22T12:15:00Z", "2026-11-22T13:15+01:00", "2026-11-22T12:15:00.000Z"} {
+		if got, err := ParseIntervalLoose(name); err != nil || !got.Equal(start) {
+			t.Errorf("ParseIntervalLoose(%q) = %v, %v; want %v", name, got, err, start)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "2026-11-22", "2026-11-22T12Z"} {
+		if _, err := ParseIntervalLoose(bad); err == nil {
+			t.Errorf("ParseIntervalLoose(%q) accepted it", bad)
+		}
+	}
+}

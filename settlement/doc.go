@@ -21,7 +21,8 @@
 // CounterDelta turns two readings of an energy counter into a delta, telling
 // a wrap-around from a meter reset. Sum and CommunityTotals aggregate over a
 // period. IntervalSettlement has a deterministic JSON form (MarshalJSON,
-// DecodeIntervalSettlement) for the ledger and tools.
+// DecodeIntervalSettlement) for the ledger and tools; settlement/record
+// declares every ledger record made from a settlement.
 //
 // The package knows nothing of Modbus, MQTT, the ledger's storage or
 // InfluxDB; those live in the subpackages and the gateway. docs/settlement.md

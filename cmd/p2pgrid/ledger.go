@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 func newLedgerCmd() *cobra.Command {
@@ -70,61 +70,55 @@ func newLedgerShowCmd() *cobra.Command {
 		Short: "Print ledger records as JSON lines",
 		Long: `Show prints the records of DIR/ledger.jsonl, one JSON object per line exactly
 as stored: {"seq":..,"time":..,"kind":..,"key":..,"data":{..},"prev":..,"hash":..}.
+The kinds, and the shape of each one's data, are in docs/ledger.md: clearing,
+trade, settlement (a participant's statement), interval (the whole settlement)
+and reading.
 
-Each line is checked on its own (canonical form, its hash); the chain between
-records is not: use "p2pgrid ledger verify" for that. A bad line stops the
-listing with an error naming it (exit status 2); a torn last line left by a
-crash is skipped with a note on stderr.`,
+Every line is checked as "p2pgrid ledger verify" checks it (canonical form,
+its hash, the chain to the record before). A bad line stops the listing with
+an error naming it (exit status 2); a torn last line left by a crash is
+skipped with a note on stderr.`,
 		Example: `  p2pgrid ledger show /var/lib/p2pgrid/ledger
   p2pgrid ledger show /var/lib/p2pgrid/ledger --from 1200 --kind trade
   p2pgrid ledger show ./data/ledger --kind settlement | jq -c .data`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if kind != "" {
+				if err := record.CheckKind(kind); err != nil {
+					return badInput(fmt.Errorf("--kind: %w", err))
+				}
+			}
 			return showLedger(args[0], from, kind, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().Uint64Var(&from, "from", 1, "first sequence number to print")
-	cmd.Flags().StringVar(&kind, "kind", "", "print only records of this kind, e.g. trade (default all)")
+	cmd.Flags().StringVar(&kind, "kind", "", "print only records of this kind: "+strings.Join(record.Kinds, ", ")+" (default all)")
 	return cmd
 }
 
 func showLedger(dir string, from uint64, kind string, stdout, stderr io.Writer) error {
-	f, err := os.Open(filepath.Join(dir, ledger.FileName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return badInput(fmt.Errorf("%s: no ledger here (%s missing)", dir, ledger.FileName))
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 256<<10)
-	out := bufio.NewWriter(stdout)
-	defer out.Flush()
-	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
-		if err == io.EOF {
-			if len(line) > 0 {
-				fmt.Fprintf(stderr, "%s: line %d: incomplete last line (%d bytes) skipped: a torn write\n", dir, n, len(line))
-			}
+	out := bufio.NewWriterSize(stdout, 256<<10)
+	torn, err := ledger.Scan(dir, from, func(r ledger.Record) error {
+		if kind != "" && r.Kind != kind {
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("%s: line %d: %w", dir, n, err)
-		}
-		body := line[:len(line)-1]
-		r, err := ledger.ParseRecord(body)
-		if err != nil {
-			if _, perr := br.Peek(1); perr == io.EOF {
-				fmt.Fprintf(stderr, "%s: line %d: bad last record skipped: %v\n", dir, n, err)
-				return nil
-			}
-			return badInput(fmt.Errorf("%s: line %d: %w (run 'p2pgrid ledger verify %s')", dir, n, err, dir))
-		}
-		if r.Seq < from || (kind != "" && r.Kind != kind) {
-			continue
-		}
-		if _, err := out.Write(line); err != nil {
-			return err
-		}
+		out.Write(r.Line())
+		return out.WriteByte('\n')
+	})
+	if ferr := out.Flush(); err == nil {
+		err = ferr
 	}
+	var ve *ledger.VerifyError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return badInput(fmt.Errorf("%s: no ledger here (%s missing)", dir, ledger.FileName))
+	case errors.As(err, &ve):
+		return badInput(fmt.Errorf("%s: %w (run 'p2pgrid ledger verify %s')", dir, err, dir))
+	case err != nil:
+		return err
+	}
+	if torn != nil {
+		fmt.Fprintf(stderr, "%s: bad last %s skipped: a torn write, which the gateway cuts when it next opens the ledger\n", dir, torn)
+	}
+	return nil
 }

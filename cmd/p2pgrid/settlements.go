@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -17,18 +15,32 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/spf13/cobra"
 
-	"github.com/p2pgrid/p2pgrid/gateway"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
+	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/influx"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // statementRow is one participant's statement for one interval (or, with
 // interval "total", for the whole period).
 type statementRow struct {
-	Interval, Participant string
-	Values                map[string]decimal.Decimal
+	Interval string
+	settlement.Statement
+	// absent names the StatementFields the source did not record (InfluxDB
+	// points written before a field existed); they print empty.
+	absent map[string]bool
+}
+
+// value is the row's figure by its StatementFields name; false when the
+// source did not record it.
+func (r statementRow) value(name string) (decimal.Decimal, bool) {
+	if r.absent[name] {
+		return decimal.Decimal{}, false
+	}
+	v, ok := r.Fields()[name]
+	return v, ok
 }
 
 func newSettlementsCmd() *cobra.Command {
@@ -95,12 +107,8 @@ token "user:password" or empty).`,
 			}
 			rows = append(rows, totals(rows)...)
 			if !exact {
-				for _, r := range rows {
-					for k, v := range r.Values {
-						if !strings.HasSuffix(k, "_kwh") && !settlement.IsCountField(k) {
-							r.Values[k] = v.RoundBank(minor)
-						}
-					}
+				for i := range rows {
+					rows[i].Statement = rows[i].Rounded(minor)
 				}
 			}
 			return writeStatements(cmd.OutOrStdout(), rows, community, format, minor, exact, currency)
@@ -144,75 +152,40 @@ func timeRange(from, to string) (time.Time, time.Time, error) {
 // currency is the currency the ledger's latest clearing record names ("" if
 // none does).
 func ledgerStatements(dir string, from, to time.Time, participant string) (rows []statementRow, c *settlement.Community, currency string, err error) {
-	recs, torn, err := readAll(dir)
+	// A torn last record (a crash, or an append under way) is cut by the
+	// gateway on its next start; the records before it are intact and are
+	// read. Anything else broken in the chain is an error.
+	var settled []*settlement.IntervalSettlement
+	_, err = ledger.Scan(dir, 1, func(r ledger.Record) error {
+		switch r.Kind {
+		case record.KindClearing:
+			if c, err := record.DecodeClearing(r.Data); err == nil && c.Currency != "" {
+				currency = c.Currency
+			}
+		case record.KindInterval:
+			v, err := record.Decode(r)
+			if err != nil {
+				return err
+			}
+			s := v.(*settlement.IntervalSettlement)
+			at, err := market.ParseIntervalLoose(s.Interval)
+			if err != nil || at.Before(from) || !at.Before(to) {
+				return nil
+			}
+			settled = append(settled, s)
+			for _, p := range s.Participants {
+				if participant == "" || p.Participant == participant {
+					rows = append(rows, statementRow{Interval: s.Interval, Statement: p})
+				}
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if _, err := ledger.Verify(dir); err != nil {
-		// A torn last record (a crash) is cut by the gateway on its next
-		// start; the records before it are intact and are read. Anything
-		// else broken in the chain is an error.
-		var ve *ledger.VerifyError
-		if !errors.As(err, &ve) || !torn || ve.Line != len(recs)+1 {
-			return nil, nil, "", err
-		}
-	}
-	var settled []*settlement.IntervalSettlement
-	for _, r := range recs {
-		if r.Kind == gateway.KindClearing {
-			var cl struct {
-				Currency string `json:"currency"`
-			}
-			if json.Unmarshal(r.Data, &cl) == nil && cl.Currency != "" {
-				currency = cl.Currency
-			}
-		}
-		if r.Kind != gateway.KindInterval {
-			continue
-		}
-		s, err := settlement.DecodeIntervalSettlement(r.Data)
-		if err != nil {
-			return nil, nil, "", fmt.Errorf("ledger record %d: %w", r.Seq, err)
-		}
-		at, err := influx.IntervalStart(s.Interval)
-		if err != nil || at.Before(from) || !at.Before(to) {
-			continue
-		}
-		settled = append(settled, s)
-		for _, p := range s.Participants {
-			if participant != "" && p.Participant != participant {
-				continue
-			}
-			rows = append(rows, statementRow{Interval: s.Interval, Participant: p.Participant, Values: p.Fields()})
-		}
-	}
 	totals := settlement.CommunityTotals(settled...)
 	return rows, &totals, currency, nil
-}
-
-// readAll reads every record of the ledger file in dir without opening it
-// for writing (a running gateway holds its lock). torn reports a last line
-// that does not parse, which is left out.
-func readAll(dir string) (recs []ledger.Record, torn bool, err error) {
-	data, err := os.ReadFile(filepath.Join(dir, ledger.FileName))
-	if err != nil {
-		return nil, false, err
-	}
-	lines := strings.SplitAfter(string(data), "\n")
-	for i, line := range lines {
-		if line == "" {
-			continue
-		}
-		r, err := ledger.ParseRecord([]byte(strings.TrimSuffix(line, "\n")))
-		if err != nil {
-			if i == len(lines)-1 || (i == len(lines)-2 && lines[i+1] == "") {
-				return recs, true, nil
-			}
-			return nil, false, fmt.Errorf("ledger line %d: %w", i+1, err)
-		}
-		recs = append(recs, r)
-	}
-	return recs, false, nil
 }
 
 func influxStatements(ctx context.Context, o influx.Options, from, to time.Time, participant string) ([]statementRow, error) {
@@ -230,52 +203,70 @@ func influxStatements(ctx context.Context, o influx.Options, from, to time.Time,
 	}
 	var rows []statementRow
 	for _, r := range res {
-		vals := map[string]decimal.Decimal{}
-		for _, c := range settlement.StatementFields {
-			if v, ok := r.Values[c]; ok {
-				d, err := decimal.NewFromString(v)
-				if err != nil {
-					return nil, fmt.Errorf("influx: %s %s %s: %q is not a decimal", r.Interval, r.Participant, c, v)
-				}
-				vals[c] = d
-			}
+		rs, err := r.Statement()
+		if err != nil {
+			return nil, err
 		}
-		rows = append(rows, statementRow{Interval: r.Interval, Participant: r.Participant, Values: vals})
+		st, err := rs.Settlement()
+		if err != nil {
+			return nil, fmt.Errorf("influx: %w", err)
+		}
+		row := statementRow{Interval: r.Interval, Statement: st, absent: map[string]bool{}}
+		for _, name := range settlement.StatementFields {
+			row.absent[name] = true
+		}
+		for _, f := range rs.Figures() {
+			delete(row.absent, f.Name)
+		}
+		rows = append(rows, row)
 	}
 	return rows, nil
 }
 
-// totals sums each participant's rows over the period, exactly.
+// totals sums each participant's rows over the period, exactly
+// (settlement.Sum). A figure no row recorded stays absent.
 func totals(rows []statementRow) []statementRow {
-	by := map[string]map[string]decimal.Decimal{}
+	by := map[string][]statementRow{}
 	for _, r := range rows {
-		t := by[r.Participant]
-		if t == nil {
-			t = map[string]decimal.Decimal{}
-			by[r.Participant] = t
-		}
-		for k, v := range r.Values {
-			t[k] = t[k].Add(v)
-		}
+		by[r.Participant] = append(by[r.Participant], r)
 	}
 	var out []statementRow
-	for p, v := range by {
-		out = append(out, statementRow{Interval: "total", Participant: p, Values: v})
+	for _, rs := range by {
+		sts := make([]settlement.Statement, len(rs))
+		absent := map[string]bool{}
+		for _, name := range settlement.StatementFields {
+			absent[name] = true
+		}
+		for i, r := range rs {
+			sts[i] = r.Statement
+			for _, name := range settlement.StatementFields {
+				if !r.absent[name] {
+					delete(absent, name)
+				}
+			}
+		}
+		out = append(out, statementRow{Interval: "total", Statement: settlement.Sum(sts...), absent: absent})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Participant < out[j].Participant })
 	return out
 }
 
 func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, format string, minor int32, exact bool, currency string) error {
-	cell := func(r statementRow, col string) string {
-		v, ok := r.Values[col]
-		if !ok {
-			return ""
+	money := func(d decimal.Decimal) string {
+		if exact {
+			return d.String()
 		}
-		if exact || strings.HasSuffix(col, "_kwh") || settlement.IsCountField(col) {
+		return settlement.Format(d, minor)
+	}
+	cell := func(r statementRow, col string) string {
+		v, ok := r.value(col)
+		switch {
+		case !ok:
+			return ""
+		case strings.HasSuffix(col, "_kwh") || settlement.IsCountField(col):
 			return v.String()
 		}
-		return v.StringFixedBank(minor)
+		return money(v)
 	}
 	switch format {
 	case "json":
@@ -308,14 +299,8 @@ func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "interval\tparticipant\tbought kWh\tsold kWh\tdelivered kWh\timport kWh\texport kWh\tpaid %[1]s\treceived %[1]s\tfees %[1]s\tcompensation %[1]s\tgrid %[1]s\tnet %[1]s\tsaving %[1]s\tno figures\t\n", currency)
 	for _, r := range rows {
-		comp := r.Values["compensation_received"].Sub(r.Values["compensation_paid"])
-		grid := r.Values["grid_credit"].Sub(r.Values["grid_cost"])
-		money := func(d decimal.Decimal) string {
-			if exact {
-				return d.String()
-			}
-			return d.StringFixedBank(minor)
-		}
+		comp := r.CompensationReceived.Sub(r.CompensationPaid)
+		grid := r.GridCredit.Sub(r.GridCost)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Interval, r.Participant,
 			cell(r, "bought_kwh"), cell(r, "sold_kwh"), cell(r, "delivered_kwh"), cell(r, "import_kwh"), cell(r, "export_kwh"),
 			cell(r, "paid"), cell(r, "received"), cell(r, "fees"), money(comp), money(grid), cell(r, "net"), cell(r, "saving"),
@@ -331,7 +316,7 @@ func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, 
 		}
 		fmt.Fprintf(w, "community: %d intervals, consumption %s kWh, met locally %s kWh (%s%%), money kept locally %s %s\n",
 			c.Intervals, decimal.New(c.ConsumptionWh, -3), decimal.New(c.LocalWh, -3),
-			c.LocalShare.Shift(2).StringFixedBank(1), c.MoneyKeptLocally.StringFixedBank(minor), currency)
+			settlement.Format(c.LocalShare.Shift(2), 1), settlement.Format(c.MoneyKeptLocally, minor), currency)
 	}
 	return nil
 }
@@ -341,12 +326,11 @@ func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, 
 // intervals in a total, "" when every figure arrived (and when the source
 // does not record it).
 func noFigures(r statementRow) string {
-	n, ok := r.Values["missing_intervals"]
-	switch {
-	case !ok || n.IsZero():
+	if _, ok := r.value("missing_intervals"); !ok || r.MissingIntervals == 0 {
 		return ""
-	case r.Interval != "total":
+	}
+	if r.Interval != "total" {
 		return "MISSING"
 	}
-	return n.String() + " of " + r.Values["intervals"].String()
+	return fmt.Sprintf("%d of %d", r.MissingIntervals, r.Intervals)
 }

@@ -13,11 +13,11 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/p2pgrid/p2pgrid/auction"
-	"github.com/p2pgrid/p2pgrid/gateway"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/influx/influxtest"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // The demo with --influx writes the operator's ledger to a real InfluxDB
@@ -72,7 +72,7 @@ func TestSettlementsShowMissingFigures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Append(ledger.Entry{Kind: gateway.KindInterval, Key: iv, Time: time.Date(2026, 11, 22, 12, 32, 0, 0, time.UTC), Data: data}); err != nil {
+	if _, err := l.Append(ledger.Entry{Kind: record.KindInterval, Key: iv, Time: time.Date(2026, 11, 22, 12, 32, 0, 0, time.UTC), Data: data}); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
@@ -128,5 +128,34 @@ func TestSettlementsShowMissingFigures(t *testing.T) {
 		if w := map[string]string{"ann": "0", "bob": "1"}[row[1]]; row[col] != w {
 			t.Errorf("csv %s %s: missing_intervals %q, want %q", row[0], row[1], row[col], w)
 		}
+	}
+}
+
+// A figure the source did not record (an InfluxDB point written before
+// intervals and missing_intervals existed) prints empty, in its rows and in
+// their total; the figures it did record add up.
+func TestStatementsLeaveUnrecordedFiguresEmpty(t *testing.T) {
+	absent := map[string]bool{"intervals": true, "missing_intervals": true}
+	rows := []statementRow{
+		{Interval: "2026-11-22T12:15Z", Statement: settlement.Statement{Participant: "ann", SoldWh: 1500, Net: decimal.RequireFromString("0.125")}, absent: absent},
+		{Interval: "2026-11-22T12:30Z", Statement: settlement.Statement{Participant: "ann", SoldWh: 500, Net: decimal.RequireFromString("0.01")}, absent: absent},
+	}
+	rows = append(rows, totals(rows)...)
+	for i := range rows {
+		rows[i].Statement = rows[i].Rounded(2)
+	}
+	var out strings.Builder
+	if err := writeStatements(&out, rows, nil, "csv", 2, false, "EUR"); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(out.String())).ReadAll()
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("csv: %d rows, %v\n%s", len(recs), err, out.String())
+	}
+	col := func(name string) int { return slices.Index(recs[0], name) }
+	total := recs[3]
+	if total[0] != "total" || total[col("sold_kwh")] != "2" || total[col("net")] != "0.14" ||
+		total[col("intervals")] != "" || total[col("missing_intervals")] != "" || recs[1][col("intervals")] != "" {
+		t.Errorf("csv rows %v; want the total sold_kwh 2, net 0.14 (0.135 exact, half to even), intervals and missing_intervals empty", recs[1:])
 	}
 }

@@ -18,7 +18,10 @@
 //
 // # Point schema
 //
-// Every ledger Kind below becomes one point; every point has the integer
+// The records and their shapes are declared in settlement/record (the
+// kinds, typed data and decoders, with a golden file of the records of a
+// settled interval); this schema is how they map. Every ledger Kind below
+// becomes one point; every point has the integer
 // field ledger_seq (the record's Seq). Decimal quantities (money, kWh,
 // prices) are stored twice: the exact decimal text from the ledger as a
 // string field (amount="0.252") and a float64 copy with the suffix _f
@@ -27,14 +30,15 @@
 // or number; null or absent leaves both fields out.
 //
 // An interval is named by its start time in RFC 3339, with or without
-// seconds ("2026-11-22T10:15Z", as the auction names books); the point's
+// seconds ("2026-11-22T10:15Z", as the auction names books;
+// market.ParseIntervalLoose); the point's
 // timestamp is that start, and the tag interval is the name as given.
 //
 //	kind "clearing"   {"community","interval","price" (decimal|null),"volume_kwh","orders","trades"}
 //	  measurement clearing, time = interval start
 //	  tags   community (omitted when empty), interval
 //	  fields price, price_f (absent when nothing cleared), volume_kwh, volume_kwh_f,
-//	         orders (int), trades (int), ledger_seq (int)
+//	         orders (int), trades (int; both 0 when the record lacks them), ledger_seq (int)
 //
 //	kind "trade"      {"interval","id","seller","buyer","kwh","price","amount"}
 //	  measurement trade, time = interval start
@@ -50,9 +54,10 @@
 //	         delivered_kwh, paid, received, fees, net, saving (each with
 //	         its _f copy); ledger_seq. Keys ending in _f are refused.
 //
-//	kind "reading"    {"gateway","device","time","power_w","import_wh","export_wh"}
+//	kind "reading"    {"gateway","device","profile","time","power_w","import_wh","export_wh"}
 //	  measurement reading, time = the reading's time (RFC 3339)
-//	  tags   gateway, device
+//	  tags   gateway, device (the configured device name; profile is not
+//	         mapped, so a point's identity is what it was before profile existed)
 //	  fields power_w (float, W), import_wh, export_wh (int, Wh counters), ledger_seq
 //
 // Records of any other kind are skipped (logged at debug, counted in

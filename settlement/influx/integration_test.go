@@ -12,6 +12,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
 	"github.com/p2pgrid/p2pgrid/settlement/influx/influxtest"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // appendSamples appends n sample records to l, every fifth of a kind the
@@ -79,7 +80,7 @@ func influxSeqs(t *testing.T, o Options) map[string][]int64 {
 
 func sameSeqs(t *testing.T, when string, got, want map[string][]int64) {
 	t.Helper()
-	for _, k := range []string{KindClearing, KindTrade, KindSettlement, KindReading} {
+	for _, k := range []string{record.KindClearing, record.KindTrade, record.KindStatement, record.KindReading} {
 		if !slices.Equal(got[k], want[k]) {
 			t.Errorf("%s: %s ledger_seq in InfluxDB = %v (%d points), want exactly the ledger's %v (%d)",
 				when, k, got[k], len(got[k]), want[k], len(want[k]))
@@ -142,7 +143,7 @@ func TestIntegrationInfluxDB(t *testing.T) {
 	}
 	var wantRows []string
 	for seq := uint64(1); seq <= 45; seq++ {
-		if k, d := sample(seq); k == KindSettlement && seq%5 != 0 && d.(map[string]any)["participant"] == "p3" {
+		if k, d := sample(seq); k == record.KindStatement && seq%5 != 0 && d.(map[string]any)["participant"] == "p3" {
 			m := d.(map[string]any)
 			wantRows = append(wantRows, fmt.Sprintf("%d %s p3 bought_kwh=%s net=%s paid=%s", seq, m["interval"], m["bought_kwh"], m["net"], m["paid"]))
 		}
@@ -199,9 +200,9 @@ func TestIntegrationMissingFigures(t *testing.T) {
 	t.Cleanup(func() { l.Close() })
 	const iv = "2026-11-22T12:15Z"
 	for who, missing := range map[string]string{"ann": "0", "bob": "1"} {
-		// As gateway.ledgerEntries writes them: every figure a string.
+		// As record.StatementOf writes them, every figure a string (here only a few).
 		b, _ := json.Marshal(map[string]string{"interval": iv, "participant": who, "intervals": "1", "missing_intervals": missing, "import_kwh": "0", "net": "-0.1"})
-		if _, err := l.Append(ledger.Entry{Kind: KindSettlement, Key: iv + "/" + who, Time: time.Date(2026, 11, 22, 12, 32, 0, 0, time.UTC), Data: b}); err != nil {
+		if _, err := l.Append(ledger.Entry{Kind: record.KindStatement, Key: iv + "/" + who, Time: time.Date(2026, 11, 22, 12, 32, 0, 0, time.UTC), Data: b}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,12 +3,14 @@ package influx
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 func rec(seq uint64, kind, data string) ledger.Record {
@@ -32,17 +34,17 @@ func TestPointSchema(t *testing.T) {
 		r    ledger.Record
 		want string
 	}{
-		{"clearing", rec(7, KindClearing, `{"community":"elm st","interval":"2026-11-22T10:15Z","price":"0.210","volume_kwh":"3.5","orders":4,"trades":2}`),
+		{"clearing", rec(7, record.KindClearing, `{"community":"elm st","interval":"2026-11-22T10:15Z","price":"0.210","volume_kwh":"3.5","orders":4,"trades":2}`),
 			`clearing,community=elm\ st,interval=2026-11-22T10:15Z price="0.210",price_f=0.21,volume_kwh="3.5",volume_kwh_f=3.5,orders=4i,trades=2i,ledger_seq=7i 1795342500000000000` + "\n"},
-		{"clearing not cleared", rec(8, KindClearing, `{"interval":"2026-11-22T10:15:00Z","price":null,"volume_kwh":"0","orders":1,"trades":0}`),
+		{"clearing not cleared", rec(8, record.KindClearing, `{"interval":"2026-11-22T10:15:00Z","price":null,"volume_kwh":"0","orders":1,"trades":0}`),
 			`clearing,interval=2026-11-22T10:15:00Z volume_kwh="0",volume_kwh_f=0,orders=1i,trades=0i,ledger_seq=8i 1795342500000000000` + "\n"},
-		{"trade", rec(9, KindTrade, `{"interval":"2026-11-22T10:15Z","id":"2026-11-22T10:15Z/s1/b2","seller":"ann","buyer":"bob","kwh":"1.2","price":"0.21","amount":"0.252"}`),
+		{"trade", rec(9, record.KindTrade, `{"interval":"2026-11-22T10:15Z","id":"2026-11-22T10:15Z/s1/b2","seller":"ann","buyer":"bob","kwh":"1.2","price":"0.21","amount":"0.252"}`),
 			`trade,interval=2026-11-22T10:15Z,trade=2026-11-22T10:15Z/s1/b2,seller=ann,buyer=bob kwh="1.2",kwh_f=1.2,price="0.21",price_f=0.21,amount="0.252",amount_f=0.252,ledger_seq=9i 1795342500000000000` + "\n"},
-		{"settlement", rec(10, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"bob","paid":"0.252","bought_kwh":"1.2","net":-0.252,"note_free":null}`),
+		{"settlement", rec(10, record.KindStatement, `{"interval":"2026-11-22T10:15Z","participant":"bob","paid":"0.252","bought_kwh":"1.2","net":-0.252,"note_free":null}`),
 			`settlement,interval=2026-11-22T10:15Z,participant=bob bought_kwh="1.2",bought_kwh_f=1.2,net="-0.252",net_f=-0.252,paid="0.252",paid_f=0.252,ledger_seq=10i 1795342500000000000` + "\n"},
-		{"settlement without figures", rec(12, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"bob","intervals":"1","missing_intervals":"1","import_kwh":"0"}`),
+		{"settlement without figures", rec(12, record.KindStatement, `{"interval":"2026-11-22T10:15Z","participant":"bob","intervals":"1","missing_intervals":"1","import_kwh":"0"}`),
 			`settlement,interval=2026-11-22T10:15Z,participant=bob import_kwh="0",import_kwh_f=0,intervals=1i,missing_intervals=1i,ledger_seq=12i 1795342500000000000` + "\n"},
-		{"reading", rec(11, KindReading, `{"gateway":"gw1","device":"sdm630","time":"2026-11-22T10:16:05.5Z","power_w":-812.5,"import_wh":123456,"export_wh":789}`),
+		{"reading", rec(11, record.KindReading, `{"gateway":"gw1","device":"sdm630","time":"2026-11-22T10:16:05.5Z","power_w":-812.5,"import_wh":123456,"export_wh":789}`),
 			`reading,gateway=gw1,device=sdm630 power_w=-812.5,import_wh=123456i,export_wh=789i,ledger_seq=11i 1795342565500000000` + "\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,20 +78,20 @@ func TestPointErrors(t *testing.T) {
 		want error
 	}{
 		{rec(1, "audit_note", `{}`), ErrUnknownKind},
-		{rec(1, KindClearing, `{"price":"1"}`), ErrMalformed},                                  // no interval
-		{rec(1, KindClearing, `{"interval":"2026-11-22T10:15Z","price":"one"}`), ErrMalformed}, // not a decimal
-		{rec(1, KindClearing, `{"interval":"2026-11-22T10:15Z","orders":"4"}`), ErrMalformed},  // wrong type
-		{rec(1, KindTrade, `{"interval":"2026-11-22T10:15Z","seller":"a","buyer":"b"}`), ErrMalformed},
-		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z"}`), ErrMalformed},
-		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","paid_f":"1"}`), ErrMalformed},
-		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","ledger_seq":"1"}`), ErrMalformed},
-		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","flag":true}`), ErrMalformed},
-		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","missing_intervals":"0.5"}`), ErrMalformed},
-		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","intervals":"-1"}`), ErrMalformed},
-		{rec(1, KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","intervals":"1e30"}`), ErrMalformed},
-		{rec(1, KindReading, `{"gateway":"g","device":"d"}`), ErrMalformed},
-		{rec(1, KindReading, `{"gateway":"g","device":"d","time":"2026-11-22T10:15:00Z","import_wh":1.5}`), ErrMalformed},
-		{rec(1, KindReading, `[]`), ErrMalformed},
+		{rec(1, record.KindClearing, `{"price":"1"}`), ErrMalformed},                                  // no interval
+		{rec(1, record.KindClearing, `{"interval":"2026-11-22T10:15Z","price":"one"}`), ErrMalformed}, // not a decimal
+		{rec(1, record.KindClearing, `{"interval":"2026-11-22T10:15Z","orders":"4"}`), ErrMalformed},  // wrong type
+		{rec(1, record.KindTrade, `{"interval":"2026-11-22T10:15Z","seller":"a","buyer":"b"}`), ErrMalformed},
+		{rec(1, record.KindStatement, `{"interval":"2026-11-22T10:15Z"}`), ErrMalformed},
+		{rec(1, record.KindStatement, `{"interval":"2026-11-22T10:15Z","participant":"a","paid_f":"1"}`), ErrMalformed},
+		{rec(1, record.KindStatement, `{"interval":"2026-11-22T10:15Z","participant":"a","ledger_seq":"1"}`), ErrMalformed},
+		{rec(1, record.KindStatement, `{"interval":"2026-11-22T10:15Z","participant":"a","flag":true}`), ErrMalformed},
+		{rec(1, record.KindStatement, `{"interval":"2026-11-22T10:15Z","participant":"a","missing_intervals":"0.5"}`), ErrMalformed},
+		{rec(1, record.KindStatement, `{"interval":"2026-11-22T10:15Z","participant":"a","intervals":"-1"}`), ErrMalformed},
+		{rec(1, record.KindStatement, `{"interval":"2026-11-22T10:15Z","participant":"a","intervals":"1e30"}`), ErrMalformed},
+		{rec(1, record.KindReading, `{"gateway":"g","device":"d"}`), ErrMalformed},
+		{rec(1, record.KindReading, `{"gateway":"g","device":"d","time":"2026-11-22T10:15:00Z","import_wh":1.5}`), ErrMalformed},
+		{rec(1, record.KindReading, `[]`), ErrMalformed},
 	} {
 		_, err := Point(tc.r)
 		if !errors.Is(err, tc.want) {
@@ -99,10 +101,10 @@ func TestPointErrors(t *testing.T) {
 }
 
 func FuzzPoint(f *testing.F) {
-	f.Add(KindClearing, `{"community":"elm","interval":"2026-11-22T10:15Z","price":"0.21","volume_kwh":"3.5","orders":4,"trades":2}`)
-	f.Add(KindTrade, `{"interval":"2026-11-22T10:15Z","id":"x","seller":"a","buyer":"b","kwh":"1","price":"2","amount":"2"}`)
-	f.Add(KindSettlement, `{"interval":"2026-11-22T10:15Z","participant":"a","net":"-1e3"}`)
-	f.Add(KindReading, `{"gateway":"g","device":"d","time":"2026-11-22T10:15:00Z","power_w":1}`)
+	f.Add(record.KindClearing, `{"community":"elm","interval":"2026-11-22T10:15Z","price":"0.21","volume_kwh":"3.5","orders":4,"trades":2}`)
+	f.Add(record.KindTrade, `{"interval":"2026-11-22T10:15Z","id":"x","seller":"a","buyer":"b","kwh":"1","price":"2","amount":"2"}`)
+	f.Add(record.KindStatement, `{"interval":"2026-11-22T10:15Z","participant":"a","net":"-1e3"}`)
+	f.Add(record.KindReading, `{"gateway":"g","device":"d","time":"2026-11-22T10:15:00Z","power_w":1}`)
 	f.Fuzz(func(t *testing.T, kind, data string) {
 		p, err := Point(rec(1, kind, data))
 		if err != nil {
@@ -114,4 +116,14 @@ func FuzzPoint(f *testing.F) {
 		}
 		_ = write.PointToLineProtocol(p, time.Nanosecond)
 	})
+}
+
+// A reading's profile (added to the record later) is not mapped: the point
+// is the one a reading without it gave, so its identity is unchanged.
+func TestReadingProfileKeepsThePoint(t *testing.T) {
+	old := lineOf(t, rec(11, record.KindReading, `{"device":"grid","export_wh":789,"gateway":"home1","import_wh":123456,"power_w":-812.5,"time":"2026-11-22T12:15:05.5Z"}`))
+	now := lineOf(t, rec(11, record.KindReading, `{"device":"grid","export_wh":789,"gateway":"home1","import_wh":123456,"power_w":-812.5,"profile":"sdm630","time":"2026-11-22T12:15:05.5Z"}`))
+	if old != now || !strings.HasPrefix(now, "reading,gateway=home1,device=grid ") {
+		t.Errorf("reading with profile maps to\n%swithout\n%s", now, old)
+	}
 }

@@ -2,11 +2,14 @@ package influx
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // Row is one record of a Flux query result: its columns by name
@@ -52,6 +55,23 @@ type SettlementRow struct {
 	Values      map[string]string // bought_kwh, paid, net, ... as exact decimals; missing_intervals, ... as integers
 }
 
+// Statement is the row as the statement record it was written from (its
+// figures checked as record.DecodeStatement checks them).
+func (r SettlementRow) Statement() (record.Statement, error) {
+	m := map[string]string{"interval": r.Interval, "participant": r.Participant}
+	for k, v := range r.Values {
+		m[k] = v
+	}
+	b, err := json.Marshal(m)
+	if err == nil {
+		var s record.Statement
+		if s, err = record.DecodeStatement(b); err == nil {
+			return s, nil
+		}
+	}
+	return record.Statement{}, fmt.Errorf("influx: settlement %s %s: %w", r.Interval, r.Participant, err)
+}
+
 // Settlements returns the settlement rows with interval start in
 // [from, to), of one participant or of all when participant is "",
 // ordered by time, then participant.
@@ -59,7 +79,7 @@ func Settlements(ctx context.Context, o Options, from, to time.Time, participant
 	flux := fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._measurement == %q)`,
-		FluxString(o.Bucket), from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), KindSettlement)
+		FluxString(o.Bucket), from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), record.KindStatement)
 	if participant != "" {
 		flux += fmt.Sprintf("\n  |> filter(fn: (r) => r.participant == %s)", FluxString(participant))
 	}

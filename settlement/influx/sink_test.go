@@ -19,6 +19,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // memSource is an in-memory Source: the ledger's contract without files.
@@ -122,13 +123,13 @@ func sample(seq uint64) (string, any) {
 	iv := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC).Add(15 * time.Minute * time.Duration(seq)).Format("2006-01-02T15:04Z07:00")
 	switch seq % 4 {
 	case 1:
-		return KindClearing, map[string]any{"community": "elm", "interval": iv, "price": "0.21", "volume_kwh": "3.5", "orders": 4, "trades": 2}
+		return record.KindClearing, map[string]any{"community": "elm", "interval": iv, "price": "0.21", "volume_kwh": "3.5", "orders": 4, "trades": 2}
 	case 2:
-		return KindTrade, map[string]any{"interval": iv, "id": fmt.Sprintf("%s/s%d/b%d", iv, seq, seq), "seller": "ann", "buyer": "bob", "kwh": "1.2", "price": "0.21", "amount": "0.252"}
+		return record.KindTrade, map[string]any{"interval": iv, "id": fmt.Sprintf("%s/s%d/b%d", iv, seq, seq), "seller": "ann", "buyer": "bob", "kwh": "1.2", "price": "0.21", "amount": "0.252"}
 	case 3:
-		return KindSettlement, map[string]any{"interval": iv, "participant": fmt.Sprintf("p%d", seq%5), "bought_kwh": "1.2", "paid": fmt.Sprintf("0.%03d", seq), "net": fmt.Sprintf("-0.%03d", seq)}
+		return record.KindStatement, map[string]any{"interval": iv, "participant": fmt.Sprintf("p%d", seq%5), "bought_kwh": "1.2", "paid": fmt.Sprintf("0.%03d", seq), "net": fmt.Sprintf("-0.%03d", seq)}
 	default:
-		return KindReading, map[string]any{"gateway": "gw1", "device": "sdm630", "time": time.Date(2026, 11, 22, 10, 0, 0, int(seq)*1e6, time.UTC), "power_w": 512.5, "import_wh": 1000 + seq}
+		return record.KindReading, map[string]any{"gateway": "gw1", "device": "sdm630", "time": time.Date(2026, 11, 22, 10, 0, 0, int(seq)*1e6, time.UTC), "power_w": 512.5, "import_wh": 1000 + seq}
 	}
 }
 
@@ -267,8 +268,8 @@ func TestUnknownKindsAreSkipped(t *testing.T) {
 
 func TestMalformedRecordsAreCountedAndSkipped(t *testing.T) {
 	src := &memSource{}
-	src.append(KindTrade, map[string]any{"interval": "yesterday", "id": "x", "seller": "a", "buyer": "b"})
-	src.append(KindSettlement, map[string]any{"interval": "2026-11-22T10:15Z", "participant": "ann", "paid": "lots"})
+	src.append(record.KindTrade, map[string]any{"interval": "yesterday", "id": "x", "seller": "a", "buyer": "b"})
+	src.append(record.KindStatement, map[string]any{"interval": "2026-11-22T10:15Z", "participant": "ann", "paid": "lots"})
 	fill(src, 1)
 	w := &fakeWriter{}
 	s := testSink(t, src, w, 500)

@@ -56,6 +56,9 @@
 //
 // ParseRecord accepts a line only if it is byte for byte this canonical
 // form with a correct hash; Verify checks a whole file without changing
-// it, and "p2pgrid ledger verify DIR" is its command-line form.
+// it, and "p2pgrid ledger verify DIR" is its command-line form. Scan reads
+// the records of a ledger another process may be appending to (read-only,
+// lock-free, the chain checked, a torn last line reported rather than
+// refused): "p2pgrid ledger show" and "p2pgrid settlements" read with it.
 // docs/ledger.md has the rationale and the benchmark figures.
 package ledger

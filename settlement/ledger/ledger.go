@@ -94,7 +94,7 @@ func open(dir string, f *os.File, log *slog.Logger, created bool) (*Ledger, erro
 			return nil, err
 		}
 	}
-	st, err := scanFile(f)
+	st, err := scanFile(f, 0, nil)
 	if err != nil {
 		return nil, err
 	}

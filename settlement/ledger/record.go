@@ -101,6 +101,11 @@ func (r Record) encode() []byte {
 	return append(b, `"}`...)
 }
 
+// Line returns the record's line as the file holds it, without the
+// newline. For a record that ParseRecord, Scan or Read returned it is byte
+// for byte the stored line, since only the canonical form is accepted.
+func (r Record) Line() []byte { return r.encode() }
+
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // ParseRecord parses one ledger line, without its newline, strictly: the

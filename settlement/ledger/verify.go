@@ -39,7 +39,7 @@ func Verify(dir string) (records uint64, err error) {
 		return 0, fmt.Errorf("ledger %s: %w", dir, err)
 	}
 	defer f.Close()
-	st, err := scanFile(f)
+	st, err := scanFile(f, 0, nil)
 	if err != nil {
 		return st.n, err
 	}
@@ -47,6 +47,39 @@ func Verify(dir string) (records uint64, err error) {
 		return st.n, st.tail
 	}
 	return st.n, nil
+}
+
+// Scan reads the ledger in dir from the start, as Verify does: read-only
+// and without the lock, so it is safe next to a running gateway. It checks
+// every line and the chain, and calls fn with each intact record whose Seq
+// is from or later, in order (from 0 counts as 1).
+//
+// A bad last line (a torn write that Open would cut, or a record half
+// written by an Append running now) is not an error: the records before
+// it are delivered, and it is returned as torn. A bad line before the last
+// is returned as a *VerifyError, after fn has seen the records before it.
+// An error from fn stops the scan and is returned as it is; a missing file
+// or an I/O error is returned wrapped, naming dir.
+func Scan(dir string, from uint64, fn func(Record) error) (torn *VerifyError, err error) {
+	f, err := os.Open(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", dir, err)
+	}
+	defer f.Close()
+	if fn == nil {
+		fn = func(Record) error { return nil }
+	}
+	st, err := scanFile(f, from, fn)
+	var ve *VerifyError
+	switch {
+	case errors.As(err, &ve):
+		return nil, err
+	case err != nil && st.fnErr:
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("ledger %s: %w", dir, err)
+	}
+	return st.tail, nil
 }
 
 // scanState is what a scan of the file learnt: the intact records and,
@@ -58,6 +91,7 @@ type scanState struct {
 	keys     map[string]uint64 // kind "\x00" key -> seq
 	lastHash string            // Hash of record n, ZeroHash if none
 	tail     *VerifyError      // the last line, bad; it starts at end
+	fnErr    bool              // the error returned is the callback's
 }
 
 func indexKey(kind, key string) string { return kind + "\x00" + key }
@@ -65,8 +99,10 @@ func indexKey(kind, key string) string { return kind + "\x00" + key }
 // scanFile reads a ledger file from the start and checks every record and
 // the chain. A bad line that is the last in the file (with or without its
 // newline) is left in tail; a bad line before it is returned as a
-// *VerifyError.
-func scanFile(r io.ReaderAt) (st scanState, err error) {
+// *VerifyError. With fn, every intact record from seq from on is passed
+// to it (parsed and copied) as soon as it is checked; fn's error stops the
+// scan.
+func scanFile(r io.ReaderAt, from uint64, fn func(Record) error) (st scanState, err error) {
 	st = scanState{keys: make(map[string]uint64)}
 	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, 1<<62), 256<<10)
 	var scratch, hashIn, mk []byte
@@ -112,6 +148,14 @@ func scanFile(r io.ReaderAt) (st scanState, err error) {
 				return st, nil
 			}
 			return st, verr
+		}
+		if fn != nil && seq >= from {
+			rec := Record{Seq: f.seq, Time: f.time, Kind: string(f.kind), Key: string(unescapeKey(f.key)),
+				Data: bytes.Clone(f.data), Prev: string(f.prev), Hash: string(f.hash)}
+			if err := fn(rec); err != nil {
+				st.fnErr = true
+				return st, err
+			}
 		}
 		lastHash = append(lastHash[:0], f.hash...)
 		st.offs = append(st.offs, st.end)
