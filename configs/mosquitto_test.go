@@ -150,8 +150,9 @@ func TestREADMEGatewayConfig(t *testing.T) {
 			yamls = append(yamls, b.text)
 		}
 	}
-	if len(yamls) != 2 || !strings.HasPrefix(yamls[0], "gateway:") || !strings.HasPrefix(yamls[1], "  cert_file:") {
-		t.Fatalf("want two yaml blocks in configs/mosquitto/README.md, a gateway's configuration and its cert_file and key_file; got %q", yamls)
+	if len(yamls) != 3 || !strings.HasPrefix(yamls[0], "gateway:") || !strings.HasPrefix(yamls[1], "  cert_file:") || !strings.HasPrefix(yamls[2], "  brokers:") {
+		t.Fatalf("want three yaml blocks in configs/mosquitto/README.md, a gateway's configuration, its cert_file and key_file, "+
+			"and the brokers in place of its broker; got %q", yamls)
 	}
 	pw := filepath.Join(t.TempDir(), "mqtt.password")
 	if err := os.WriteFile(pw, []byte("its-password\n"), 0o600); err != nil {
@@ -173,6 +174,17 @@ func TestREADMEGatewayConfig(t *testing.T) {
 	}
 	if cfg.MQTT.CertFile == "" || cfg.MQTT.KeyFile == "" {
 		t.Errorf("cert_file %q, key_file %q: the client certificate lines are not in the mqtt section", cfg.MQTT.CertFile, cfg.MQTT.KeyFile)
+	}
+	const brokerLine = "  broker: mqtts://broker.lan:8883\n"
+	if !strings.Contains(yamls[0], brokerLine) {
+		t.Fatalf("the README's gateway configuration has no line %q for the brokers to replace", brokerLine)
+	}
+	cfg, err = config.Parse([]byte(strings.Replace(yamls[0], brokerLine, yamls[2], 1)), env)
+	if err != nil {
+		t.Fatalf("the README's gateway configuration with both brokers: %v", err)
+	}
+	if b := cfg.MQTT.Brokers; len(b) != 2 || b[0] != "mqtts://broker.lan:8883" || cfg.MQTT.Broker != "" {
+		t.Errorf("with both brokers: broker %q, brokers %q, want the README's two, A first", cfg.MQTT.Broker, b)
 	}
 }
 

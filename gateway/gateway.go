@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -93,6 +94,8 @@ type Gateway struct {
 	startedAt time.Time            // when Start subscribed: a clearer seals only books it collected whole
 	alarms    []protocol.Alarm
 	lastTelem time.Time
+
+	connects uint64 // Connections.Connects when republish last ran (under mu)
 
 	bounds    *settling.Boundaries // grid counters at interval starts
 	rules     settling.Rules       // how intervals are settled
@@ -190,6 +193,9 @@ func (g *Gateway) Start() error {
 	}
 	g.mu.Lock()
 	g.startedAt = g.now()
+	if cn, ok := g.mq.(Connections); ok {
+		g.connects = cn.Connects()
+	}
 	g.mu.Unlock()
 	for _, t := range subs {
 		if err := g.mq.Subscribe(t, g.handle); err != nil {
@@ -420,6 +426,7 @@ func (g *Gateway) Tick(ctx context.Context, now time.Time) {
 		return // not subscribed yet (the broker is not reachable): meters only
 	}
 	g.telemetry(ctx, now)
+	g.republish(ctx, now)
 	g.publishMetered(ctx)
 	g.submit(ctx, now)
 	if g.clearer != nil {
@@ -627,6 +634,67 @@ func (g *Gateway) retire(ctx context.Context, delivery time.Time) {
 		if err := g.publish(ctx, t, nil); err != nil {
 			g.log.Debug("old retained message not cleared", "topic", t, "err", err)
 		}
+	}
+}
+
+// Connections is what a Messenger may tell of its connection: how many
+// times it has connected, the first time included (gateway/mqtt.Client
+// has it). A change means a new connection, maybe to another broker.
+type Connections interface {
+	Connects() uint64
+}
+
+// republish publishes again, after the Messenger connected anew, this
+// gateway's order for the open interval (while its gate is open) and its
+// metered figures that no verified settlement holds yet: a broker that
+// acknowledged them and died before passing them on, to its bridge or to
+// the clearer, took them with it. Both are retained and the clearer
+// ignores a second copy (an order is counted replayed), so publishing
+// them once too often costs nothing. A failed publish is tried again at
+// the next tick.
+func (g *Gateway) republish(ctx context.Context, now time.Time) {
+	cn, ok := g.mq.(Connections)
+	if !ok {
+		return
+	}
+	n := cn.Connects()
+	open := market.IntervalID(g.calendar.Open(now))
+	gateOpen := now.Before(g.calendar.GateClose(g.calendar.Open(now)))
+	type msg struct {
+		start   time.Time
+		topic   string
+		payload []byte
+	}
+	var out []msg
+	g.mu.Lock()
+	if n == g.connects {
+		g.mu.Unlock()
+		return
+	}
+	for id, iv := range g.intervals {
+		if iv.ownMetered != nil && !iv.settled {
+			out = append(out, msg{iv.start, g.topics.Metered(g.id), iv.ownMetered})
+		}
+		if id == open && gateOpen && iv.ownOrder != nil {
+			out = append(out, msg{iv.start, g.topics.Orders(g.id), iv.ownOrder})
+		}
+	}
+	g.mu.Unlock()
+	// Oldest first: the retained copy left is the newest.
+	sort.Slice(out, func(i, j int) bool { return out[i].start.Before(out[j].start) })
+	for _, m := range out {
+		if err := g.publish(ctx, m.topic, m.payload); err != nil {
+			if ok, held := g.limit.allow("publish/again", g.now()); ok {
+				g.log.Warn("not published again after the reconnect; will retry", "topic", m.topic, "err", err, "similar_not_logged", held)
+			}
+			return
+		}
+	}
+	g.mu.Lock()
+	g.connects = n
+	g.mu.Unlock()
+	if len(out) > 0 {
+		g.log.Info("published again after the reconnect", "messages", len(out))
 	}
 }
 

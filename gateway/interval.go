@@ -24,6 +24,7 @@ type interval struct {
 	clearedHere bool
 
 	// The settlement side.
+	ownMetered  []byte   // this gateway's signed metered figures, as published
 	settlement  []byte   // the published settlement message, as last received
 	settleSeen  [32]byte // digest of the settlement message last checked
 	settled     bool     // a published settlement verified and was recorded

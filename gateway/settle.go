@@ -83,6 +83,11 @@ func (g *Gateway) publishMetered(ctx context.Context) {
 			return
 		}
 		done(settling.FiguresSent)
+		g.mu.Lock()
+		if iv := g.at(interval, g.now()); iv != nil {
+			iv.ownMetered = raw // published again after a reconnect until settled: see republish
+		}
+		g.mu.Unlock()
 		g.log.Debug("metered figures published", "interval", interval, "import_wh", imp, "export_wh", exp)
 	}
 }

@@ -666,6 +666,14 @@ func (c *Client) LostRecently(window time.Duration) int {
 	return c.losses.since(time.Now().Add(-window))
 }
 
+// Connects returns how many times the client has connected, the first
+// connection included (Stats().Connects). A caller that sees it change knows
+// that the connection was made anew, maybe to another broker (with
+// Options.Brokers), where what it published on the old one may never have
+// arrived: the gateway publishes its open order and its unsettled metered
+// figures again then.
+func (c *Client) Connects() uint64 { return c.connects.Load() }
+
 // Broker returns the URL of the broker the connection is up on, or ""
 // while it is down: with Options.Brokers, which of them the client is on.
 func (c *Client) Broker() string {

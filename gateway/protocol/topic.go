@@ -44,10 +44,13 @@ const TelemetryMinPeriod = 5 * time.Second
 // Orders are: a clearer that restarts during an interval gets every
 // gateway's latest order from the broker when it subscribes again, so it
 // seals the whole book (it acknowledged the ones it had before, and kept
-// them only in memory).
+// them only in memory). So are metered figures, each gateway's latest: a
+// clearer that was cut off from the brokers, or failed over to another one,
+// while the gateways published the figures of the interval that just ended
+// gets them when it subscribes again, and settles with them.
 func Retained(kind string) bool {
 	switch kind {
-	case KindOrders, KindBook, KindResult, KindStatus, KindRoster, KindSettlement:
+	case KindOrders, KindMetered, KindBook, KindResult, KindStatus, KindRoster, KindSettlement:
 		return true
 	}
 	return false

@@ -81,7 +81,7 @@ func TestParseTopicRejects(t *testing.T) {
 
 func TestRetained(t *testing.T) {
 	for kind, want := range map[string]bool{
-		KindTelemetry: false, KindMetered: false,
+		KindTelemetry: false, KindMetered: true,
 		KindOrders: true, KindBook: true, KindResult: true, KindStatus: true, KindRoster: true, KindSettlement: true, "other": false,
 	} {
 		if Retained(kind) != want {

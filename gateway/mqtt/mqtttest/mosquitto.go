@@ -172,6 +172,10 @@ type Shipped struct {
 	// "#require_certificate true", as configs/mosquitto/README.md says to:
 	// clients must then show a certificate signed by CA.
 	RequireCertificate bool
+	// ACLAppend, if set, is appended to a copy of the shipped acl, which
+	// the broker then uses: a further clearer's "user" block, as the acl's
+	// comments say to add one.
+	ACLAppend string
 	// Bridge, if set, makes this the community's second broker: the
 	// shipped configs/mosquitto/bridge.conf goes into its include_dir,
 	// bridging it to Bridge.Remote's TLS listener.
@@ -184,6 +188,10 @@ type Shipped struct {
 type Bridge struct {
 	Remote             *Mosquitto
 	Username, Password string
+	// Address, if set, is the host:port the bridge dials in place of
+	// Remote's TLS listener: a test's proxy in front of it (the TLS
+	// certificate is Remote's, so the host must be 127.0.0.1).
+	Address string
 }
 
 // ShippedBridge returns the path of the repository's
@@ -239,6 +247,17 @@ func StartShippedWith(t testing.TB, s Shipped) *Mosquitto {
 	if os.Geteuid() == 0 {
 		runAs = "root" // user mosquitto cannot read the test's private directory
 	}
+	aclFile := ShippedACL(t)
+	if s.ACLAppend != "" {
+		acl, err := os.ReadFile(aclFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		aclFile = filepath.Join(dir, "acl")
+		if err := os.WriteFile(aclFile, append(acl, "\n"+s.ACLAppend...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rewrite := map[string]string{
 		"user":                 "user " + runAs,
 		"listener 1883":        fmt.Sprintf("listener %d 127.0.0.1", m.Port),
@@ -247,7 +266,7 @@ func StartShippedWith(t testing.TB, s Shipped) *Mosquitto {
 		"certfile":             "certfile " + m.TLS.CertFile,
 		"keyfile":              "keyfile " + m.TLS.KeyFile,
 		"password_file":        "password_file " + pwFile,
-		"acl_file":             "acl_file " + ShippedACL(t),
+		"acl_file":             "acl_file " + aclFile,
 		"persistence_location": "persistence_location " + dir + "/",
 		"log_dest":             "log_dest stderr",
 		"pid_file":             "pid_file " + filepath.Join(dir, "mosquitto.pid"),
@@ -267,8 +286,12 @@ func StartShippedWith(t testing.TB, s Shipped) *Mosquitto {
 		if err != nil {
 			t.Fatal(err)
 		}
+		addr := b.Address
+		if addr == "" {
+			addr = "127.0.0.1:" + strconv.Itoa(b.Remote.TLSPort)
+		}
 		bridge := rewriteConf(t, "bridge.conf", string(raw), map[string]string{
-			"address":         "address 127.0.0.1:" + strconv.Itoa(b.Remote.TLSPort),
+			"address":         "address " + addr,
 			"bridge_cafile":   "bridge_cafile " + b.Remote.TLS.CAFile,
 			"remote_username": "remote_username " + b.Username,
 			"remote_password": "remote_password " + b.Password,

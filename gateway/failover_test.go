@@ -1,0 +1,210 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
+	"github.com/p2pgrid/p2pgrid/gateway/mqtt/mqtttest"
+	"github.com/p2pgrid/p2pgrid/internal/pki"
+	"github.com/p2pgrid/p2pgrid/internal/testtool"
+	"github.com/p2pgrid/p2pgrid/market"
+	"github.com/p2pgrid/p2pgrid/settlement"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
+)
+
+// TestBrokerFailover: a community on two bridged Mosquittos (the shipped
+// mosquitto.conf, acl and bridge.conf, over TLS), every gateway given both
+// (mqtt.Options.Brokers: the operator, primary clearer, and home3 list B
+// first, the standby home1 and home2 list A first). Killing either broker
+// loses no interval: every interval is cleared, verified by every gateway
+// and settled with every home's metered figures, and every ledger holds
+// the same intervals. The faults, each made to hit:
+//
+//   - A dies mid-interval just after it acknowledged home1's and home2's
+//     orders, before its bridge passed them on (the bridge's link is held
+//     by a proxy, then cut with A): the clearer on B never gets them, so
+//     the homes, connected again on B, publish their open order again.
+//   - A comes back; nobody leaves B, which works.
+//   - B dies just before gate closure, while the primary's way to A is
+//     held shut for longer than the standby's grace: the standby, on A,
+//     clears; the homes publish the metered figures of the interval that
+//     just ended while the primary is away, and it gets them, retained,
+//     when it subscribes on A, and settles with them.
+func TestBrokerFailover(t *testing.T) {
+	testtool.Integration(t)
+	users := map[string]string{"bridge": "pw-bridge", "probe-a": "pw-probe-a", "probe-b": "pw-probe-b"}
+	for _, id := range itGateways {
+		users[id] = "pw-" + id
+	}
+	ca, err := pki.NewCA("p2pgrid c1 CA", pki.DefaultCAValidity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// home1 is the standby clearer: a clearer's block in the acl.
+	const standby = "user home1\ntopic write p2pgrid/v1/+/book/#\ntopic write p2pgrid/v1/+/result/#\ntopic write p2pgrid/v1/+/settlement/#\n"
+	a := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby})
+	link := mqtttest.ProxyFor(t, a) // the bridge's way to A
+	b := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby,
+		Bridge: &mqtttest.Bridge{Remote: a, Username: "bridge", Password: users["bridge"], Address: link.Addr}})
+	waitForBridge(t, a, b, users)
+	opToA := mqtttest.ProxyFor(t, a) // the primary's way to A
+
+	bFirst := map[string]bool{"operator": true, "home3": true}
+	h := newHarness(t, a.TLSURL, func(id string, o *mqtt.Options) {
+		o.Broker, o.CAFile = "", a.TLS.CAFile // one community CA: a's file is b's
+		o.Brokers = []string{a.TLSURL, b.TLSURL}
+		switch {
+		case id == "operator":
+			o.Brokers = []string{b.TLSURL, opToA.TLSURL()}
+		case bFirst[id]:
+			o.Brokers = []string{b.TLSURL, a.TLSURL}
+		}
+	})
+	on := func(want map[string]string) {
+		t.Helper()
+		for id, url := range want {
+			h.waitFor(id+" connected to "+url, func() bool { return h.clients[id].Broker() == url })
+		}
+	}
+	on(map[string]string{"operator": b.TLSURL, "home3": b.TLSURL, "home1": a.TLSURL, "home2": a.TLSURL})
+
+	d := func(k int) time.Time { return t0.Add(time.Duration(k) * 15 * time.Minute) }
+	// settled moves the clock past the settlement of the k-th interval (2
+	// minutes after its end) and waits until every ledger holds it, as a
+	// real clock would: this one moves faster than messages.
+	settled := func(k int) {
+		t.Helper()
+		h.advance(d(k + 1).Add(2*time.Minute + 5*time.Second))
+		iv := market.IntervalID(d(k))
+		for _, id := range itGateways {
+			h.waitFor(id+" to record the settlement of "+iv, func() bool { return h.ledgers[id].find(record.KindInterval, iv) != nil })
+		}
+	}
+	var intervals []string
+	intervals = append(intervals, h.trade(d(1), "operator"))
+
+	// A acknowledges home1's and home2's orders for 12:30 (placed at
+	// 12:21:30) but its bridge is stalled, and A dies: B never had them.
+	h.advance(d(2).Add(-10 * time.Minute))
+	link.Pause()
+	h.advance(d(2).Add(-8 * time.Minute))
+	for _, id := range []string{"home1", "home2"} {
+		if h.gw(id).OwnOrder(market.IntervalID(d(2))) == nil {
+			t.Fatalf("%s placed no order for %s", id, market.IntervalID(d(2)))
+		}
+	}
+	a.Kill()
+	link.Cut()
+	link.Resume()
+	on(map[string]string{"home1": b.TLSURL, "home2": b.TLSURL})
+	time.Sleep(200 * time.Millisecond) // anything A had passed on would be at B by now
+	if n := h.gw("operator").clearer.Orders(market.IntervalID(d(2))); n != 1 {
+		t.Fatalf("the clearer on B has %d orders for %s before the homes' next tick, want 1 (home3's): the test proves nothing", n, market.IntervalID(d(2)))
+	}
+	intervals = append(intervals, h.trade(d(2), "operator")) // waits for all 3 orders
+
+	settled(1)
+
+	// A is back: the bridge reconnects; nobody leaves B.
+	a.Restart()
+	waitForBridge(t, a, b, users)
+	h.advance(d(3).Add(-5 * time.Minute))
+	on(map[string]string{"operator": b.TLSURL, "home1": b.TLSURL, "home2": b.TLSURL, "home3": b.TLSURL})
+
+	// B dies 5 s before gate closure of 12:45; the primary cannot reach A
+	// until 12:45:15, past the standby's grace and past the end of 12:30.
+	third := market.IntervalID(d(3))
+	h.waitFor("3 orders for "+third, func() bool { return h.gw("operator").clearer.Orders(third) == 3 })
+	h.advance(d(3).Add(-2*time.Minute - 5*time.Second))
+	opToA.Refuse(true)
+	b.Kill()
+	on(map[string]string{"home1": a.TLSURL, "home2": a.TLSURL, "home3": a.TLSURL})
+	h.advance(d(3).Add(-2*time.Minute + 35*time.Second)) // the standby clears 12:45 after its grace
+	h.waitFor("the homes to verify the standby's "+third, func() bool { return len(h.verifiedBy(third)) == len(itGateways)-1 })
+	h.advance(d(3).Add(15 * time.Second)) // 12:30's figures are published
+	if h.clients["operator"].Connected() {
+		t.Fatal("the primary reached a broker while held off: the test proves nothing")
+	}
+	opToA.Refuse(false)
+	on(map[string]string{"operator": opToA.TLSURL()})
+	intervals = append(intervals, third)
+	h.waitFor("the primary to verify the standby's "+third, func() bool { return len(h.verifiedBy(third)) == len(itGateways) })
+	// It was away when the homes published the figures of 12:30: it gets
+	// them on A, retained, in time for settling at 12:47.
+	op, second := h.gw("operator"), market.IntervalID(d(2))
+	h.waitFor("the primary to get the metered figures of "+second, func() bool {
+		return len(op.collector.Figures(second)) == len(itExport)
+	})
+
+	settled(2)
+	intervals = append(intervals, h.trade(d(4), "operator"))
+	settled(3)
+	h.trade(d(5), "operator")
+	settled(4)
+
+	for _, iv := range intervals {
+		for id, err := range h.verifiedBy(iv) {
+			if err != nil {
+				t.Errorf("%s: %s: %v", iv, id, err)
+			}
+		}
+		if n := len(h.verifiedBy(iv)); n != len(itGateways) {
+			t.Errorf("%s verified by %d gateways, want %d", iv, n, len(itGateways))
+		}
+		first := h.ledgers["operator"].find(record.KindInterval, iv)
+		for _, id := range itGateways {
+			if got := h.ledgers[id].find(record.KindInterval, iv); !bytes.Equal(got, first) {
+				t.Errorf("%s: %s's ledger holds another settlement than the operator's", iv, id)
+			}
+		}
+		s, err := settlement.DecodeIntervalSettlement(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Participants) != len(itExport) {
+			t.Errorf("%s: settled %d participants, want %d", iv, len(s.Participants), len(itExport))
+		}
+		for _, p := range s.Participants {
+			if p.MissingIntervals != 0 {
+				t.Errorf("%s: settled without %s's metered figures", iv, p.Participant)
+			}
+		}
+		var clr struct{ Orders int }
+		if err := json.Unmarshal(h.ledgers["operator"].find(record.KindClearing, iv), &clr); err != nil || clr.Orders != len(itExport) {
+			t.Errorf("%s: cleared %d orders (%v), want %d", iv, clr.Orders, err, len(itExport))
+		}
+	}
+	want := settledIntervals(h.ledgers["operator"])
+	if !slices.Equal(want, intervals) {
+		t.Errorf("the operator's ledger holds intervals %v, want %v", want, intervals)
+	}
+	for _, id := range itGateways {
+		if got := settledIntervals(h.ledgers[id]); !slices.Equal(got, want) {
+			t.Errorf("%s's ledger holds intervals %v, the operator's %v", id, got, want)
+		}
+		if al := h.gw(id).Alarms(); len(al) != 0 {
+			t.Errorf("%s has alarms: %+v", id, al)
+		}
+	}
+}
+
+// settledIntervals lists the intervals a ledger holds a settlement of, in
+// the order recorded.
+func settledIntervals(l *memLedger) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, e := range l.entries {
+		if e.Kind == record.KindInterval {
+			out = append(out, e.Key)
+		}
+	}
+	return out
+}
+
+// The MQTT client tells the gateway when it connected anew.
+var _ Connections = (*mqtt.Client)(nil)
