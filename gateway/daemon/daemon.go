@@ -384,6 +384,7 @@ var (
 	_ gateway.StatusPublisher  = (*messenger)(nil)
 	_ gateway.ConnectionLosses = (*messenger)(nil)
 	_ gateway.Connectivity     = (*messenger)(nil)
+	_ gateway.Connections      = (*messenger)(nil)
 )
 
 func (m *messenger) Publish(ctx context.Context, topic string, payload []byte, retained bool) error {
