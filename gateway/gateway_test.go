@@ -470,8 +470,9 @@ func TestSettlementFlow(t *testing.T) {
 
 // The primary clearer restarts during delivery: the new process picks up
 // the retained clearing, hears every gateway's figures after the interval,
-// and settles it. A clearer that restarts after the interval ended does not
-// settle it (it missed the figures); the standby does, a grace period late.
+// and settles it. A clearer that restarts after the interval ended settles
+// it once it holds every trader's (retained) figures, and otherwise leaves
+// it to the standby.
 func TestSettlementAfterClearerRestart(t *testing.T) {
 	c := newCommunity(t,
 		map[string]int64{"home1": 4000, "home2": -2000},
@@ -497,16 +498,32 @@ func TestSettlementAfterClearerRestart(t *testing.T) {
 	}
 
 	// 12:30 is cleared at 12:28 and delivered until 12:45; the operator
-	// restarts at 12:46, after the interval's figures went out.
+	// restarts at 12:46, after the interval's figures went out. They are
+	// retained: the new process gets every trader's, and settles 12:30 in
+	// its turn, at 12:47.
 	c.run(t0.Add(46*time.Minute), 5*time.Second)
 	restart("operator")
-	c.run(t0.Add(47*time.Minute+25*time.Second), 5*time.Second) // 12:47: the primary's turn, but it is deaf
-	if got := c.hub.Retained(c.gws["operator"].Topics().Settlement("2026-11-22T12:30Z")); got != nil {
-		t.Fatalf("a settlement from a clearer that missed the figures: %s", got)
-	}
-	c.run(t0.Add(47*time.Minute+35*time.Second), 5*time.Second) // + grace 30s: the standby's turn
+	c.run(t0.Add(47*time.Minute+5*time.Second), 5*time.Second)
 	s2 := c.hub.Retained(c.gws["operator"].Topics().Settlement("2026-11-22T12:30Z"))
-	if m, err := protocol.DecodeSettlement(s2); err != nil || m.Clearer != "home1" || len(m.Metered) != 2 {
-		t.Fatalf("standby's settlement of 12:30: %v %s", err, s2)
+	if m, err := protocol.DecodeSettlement(s2); err != nil || m.Clearer != "operator" || len(m.Metered) != 2 {
+		t.Fatalf("settlement of 12:30 by the primary restarted after it ended: %v %s", err, s2)
+	}
+
+	// home2's figures of 12:45 never reach the broker, and the operator
+	// restarts at 13:01: it lacks a trader's figures and was not listening
+	// when the interval ended, so it does not settle (it cannot tell the
+	// figures are missing rather than missed); the standby, which was
+	// listening, does, a grace period late.
+	c.gws["home2"].mq.(*gatewaytest.Client).Drop = func(topic string) bool { return strings.Contains(topic, "/metered/") }
+	c.run(t0.Add(61*time.Minute), 5*time.Second)
+	restart("operator")
+	c.run(t0.Add(62*time.Minute+25*time.Second), 5*time.Second) // 13:02: the primary's turn
+	if got := c.hub.Retained(c.gws["operator"].Topics().Settlement("2026-11-22T12:45Z")); got != nil {
+		t.Fatalf("a settlement from a clearer that missed a trader's figures: %s", got)
+	}
+	c.run(t0.Add(62*time.Minute+35*time.Second), 5*time.Second) // + grace 30s: the standby's turn
+	s3 := c.hub.Retained(c.gws["operator"].Topics().Settlement("2026-11-22T12:45Z"))
+	if m, err := protocol.DecodeSettlement(s3); err != nil || m.Clearer != "home1" || len(m.Metered) != 1 {
+		t.Fatalf("standby's settlement of 12:45: %v %s", err, s3)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/p2pgrid/p2pgrid/auction"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/gateway/settling"
@@ -117,34 +118,51 @@ func (g *Gateway) collectMetered(topicGateway string, payload []byte) {
 	}
 }
 
-// settleDue is, for a clearer, the settling of the delivery interval that
-// ended a gate-closure period ago (the gateways' metered figures have had
-// that long to arrive).
+// settleDue is, for a clearer, the settling of every kept interval whose
+// settlement is due: a gate-closure period after its end (the gateways'
+// metered figures have had that long to arrive), a grace period later for
+// a standby that did not clear it itself. A clearer that was not listening
+// when the interval ended settles it only once it holds the figures of
+// every gateway that traded (retained figures come with every
+// subscription): so a clearer restarted after an interval ended, even both
+// of them, still settles it, and never charges an honest seller for
+// figures it missed.
 func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 	if !g.settles {
 		return
 	}
-	start := g.calendar.SettleDue(now)
-	interval := market.IntervalID(start)
-	end := g.calendar.End(start)
+	var due []string
 	g.mu.Lock()
-	iv := g.at(interval, now)
+	for id, iv := range g.intervals {
+		if iv.cleared == nil || iv.settledHere || iv.settled {
+			continue
+		}
+		// The primary settles; a standby settles what it cleared itself,
+		// or when the primary's settlement is a grace period late.
+		standby := g.cfg.Clearer == config.ClearerStandby && !iv.clearedHere
+		if !now.Before(g.calendar.SettleAt(iv.start, standby)) {
+			due = append(due, id)
+		}
+	}
+	g.mu.Unlock()
+	sort.Strings(due)
+	for _, interval := range due {
+		g.settle(ctx, interval)
+	}
+}
+
+// settle settles one cleared interval and publishes the settlement.
+func (g *Gateway) settle(ctx context.Context, interval string) {
+	g.mu.Lock()
+	iv := g.intervals[interval]
 	if iv == nil {
 		g.mu.Unlock()
 		return
 	}
 	res := iv.cleared
-	done := iv.settledHere || iv.settled
-	// Only a clearer that was listening when the interval ended has seen
-	// every gateway's figures; settling without them would charge honest
-	// sellers for energy they delivered.
-	listening := g.startedAt.Before(end)
-	// The primary settles; a standby settles what it cleared itself, or
-	// when the primary's settlement is a grace period late.
-	turn := g.cfg.Clearer == config.ClearerPrimary || iv.clearedHere ||
-		!now.Before(g.calendar.SettleAt(start, true))
+	listening := g.startedAt.Before(g.calendar.End(iv.start))
 	g.mu.Unlock()
-	if res == nil || done || !listening || !turn {
+	if !listening && !g.hasAllFigures(interval, res) {
 		return
 	}
 	figures := g.collector.Figures(interval)
@@ -164,6 +182,23 @@ func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 	iv.settledHere = true
 	g.mu.Unlock()
 	g.log.Info("interval settled and published", "interval", interval, "metered", len(figures), "participants", len(s.Participants))
+}
+
+// hasAllFigures reports whether the clearer holds the figures of every
+// gateway that traded in res.
+func (g *Gateway) hasAllFigures(interval string, res *auction.Result) bool {
+	have := map[string]bool{}
+	for _, raw := range g.collector.Figures(interval) {
+		if m, err := protocol.DecodeMetered(raw); err == nil {
+			have[m.Gateway] = true
+		}
+	}
+	for _, f := range res.Fills {
+		if !have[f.Participant] {
+			return false
+		}
+	}
+	return true
 }
 
 // checkSettlement verifies a published settlement, once the interval's
