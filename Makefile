@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 10s
 PKGS      := ./...
 
-.PHONY: help build run test test-short bench lint fuzz cross clean tools deps
+.PHONY: help build run test test-short bench lint fuzz soak cross clean tools deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 	    echo "== $$dir $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$dir; \
 	  done; \
 	done
+
+soak: ## 200 gateways on Mosquitto for 100 accelerated intervals (about 20 min; docs/performance.md)
+	scripts/soak $(SOAKFLAGS)
 
 cross: ## static binaries for the Raspberry Pis: linux/arm64, linux/arm v6 and v7
 	GOOS=linux GOARCH=arm64 $(BUILD) -o bin/p2pgrid-linux-arm64 ./cmd/p2pgrid
