@@ -41,6 +41,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
@@ -602,7 +603,7 @@ func Run(o Options) (*Report, error) {
 		// at its first tick after; the clearer settles at start+2m.
 		settled, settledWant := 0, 0
 		if prev := start.Add(-interval); j >= 2 {
-			id := protocol.IntervalID(prev)
+			id := market.IntervalID(prev)
 			if err := advance(start.Add(time.Minute)); err != nil {
 				return rep, err
 			}
@@ -626,7 +627,7 @@ func Run(o Options) (*Report, error) {
 		// Orders for the next delivery interval are placed half-way to its
 		// gate closure; the clearer seals at gate closure.
 		delivery := start.Add(interval)
-		id := protocol.IntervalID(delivery)
+		id := market.IntervalID(delivery)
 		gate := delivery.Add(-gateClosure)
 		if err := advance(gate.Add(-time.Minute)); err != nil {
 			return rep, err
@@ -666,7 +667,7 @@ func Run(o Options) (*Report, error) {
 			delete(h.arrived, resultTopic)
 			delete(h.verified, id)
 			delete(h.errs, id)
-			delete(h.settled, protocol.IntervalID(start.Add(-interval)))
+			delete(h.settled, market.IntervalID(start.Add(-interval)))
 			h.mu.Unlock()
 		}
 		slices.Sort(iv.ToResult)

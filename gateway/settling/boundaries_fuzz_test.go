@@ -1,15 +1,14 @@
-package gateway
+package settling
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 )
 
-// FuzzLoadBoundaries: the boundaries file a gateway reads at start. It must
-// never panic; an error names the file and leaves the boundaries empty; a
+// FuzzLoadBoundaries: the boundaries file a gateway reads at start, through
+// its store. It must
+// never panic; an error says what it is about and leaves the boundaries empty; a
 // file it accepts is written back (as at the next boundary) to one it reads
 // as the same boundaries.
 func FuzzLoadBoundaries(f *testing.F) {
@@ -21,17 +20,17 @@ func FuzzLoadBoundaries(f *testing.F) {
 	f.Add([]byte(`{"v":1}{"v":2}`))
 	f.Add([]byte(``))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		path := filepath.Join(t.TempDir(), BoundariesFile)
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
+		st := &memStore{data: data}
+		if len(data) == 0 {
+			st.data = nil // no file yet
 		}
-		b, err := loadBoundaries(path)
+		b, err := NewBoundaries(st)
 		if b == nil {
 			t.Fatal("no boundaries returned")
 		}
 		if err != nil {
-			if !strings.Contains(err.Error(), path) {
-				t.Fatalf("error does not name the file: %v", err)
+			if !strings.Contains(err.Error(), "boundary counters") {
+				t.Fatalf("error does not say what it is about: %v", err)
 			}
 			if len(b.byStart) != 0 {
 				t.Fatalf("a corrupt file left %d boundaries", len(b.byStart))
@@ -49,7 +48,7 @@ func FuzzLoadBoundaries(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted boundaries cannot be written back: %v", err)
 		}
-		again, err := loadBoundaries(path)
+		again, err := NewBoundaries(st)
 		if err != nil {
 			t.Fatalf("boundaries written back are refused: %v", err)
 		}
