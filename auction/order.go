@@ -26,8 +26,10 @@ func (s Side) String() string {
 }
 
 // ParseSide parses "buy" or "sell".
-func ParseSide(s string) (Side, error) {
-	switch s {
+func ParseSide(s string) (Side, error) { return parseSide(s) }
+
+func parseSide[T ~string | ~[]byte](s T) (Side, error) {
+	switch string(s) {
 	case "buy":
 		return Buy, nil
 	case "sell":
@@ -91,7 +93,9 @@ var idChars = func() (t [256]bool) {
 }()
 
 // CheckName reports whether s is a valid order id or participant name.
-func CheckName(s string) error {
+func CheckName(s string) error { return checkName(s) }
+
+func checkName[T ~string | ~[]byte](s T) error {
 	if len(s) == 0 {
 		return errors.New("empty")
 	}
@@ -100,7 +104,7 @@ func CheckName(s string) error {
 	}
 	for i := 0; i < len(s); i++ {
 		if !idChars[s[i]] {
-			r, _ := utf8.DecodeRuneInString(s[i:])
+			r, _ := utf8.DecodeRuneInString(string(s[i:]))
 			return fmt.Errorf("character %q at %d is not one of [A-Za-z0-9._:-]", r, i)
 		}
 	}
@@ -110,22 +114,28 @@ func CheckName(s string) error {
 // ParseOrder builds an order from its text fields (kWh and price as exact
 // decimal strings) and checks it against the market's rules.
 func (m *Market) ParseOrder(id, participant, side, kwh, price string) (Order, error) {
-	o := Order{ID: id, Participant: participant}
+	return parseOrder(m, id, participant, side, kwh, price)
+}
+
+// parseOrder is ParseOrder for text held as strings or as bytes (a
+// decoder's, which are copied only into the order's id and participant).
+func parseOrder[T ~string | ~[]byte](m *Market, id, participant, side, kwh, price T) (Order, error) {
 	fail := func(field string, err error) (Order, error) {
 		e := &OrderError{Field: field, Err: err}
-		if CheckName(id) == nil {
-			e.ID = id
+		if checkName(id) == nil {
+			e.ID = string(id)
 		}
 		return Order{}, e
 	}
-	if err := CheckName(id); err != nil {
+	if err := checkName(id); err != nil {
 		return fail("id", err)
 	}
-	if err := CheckName(participant); err != nil {
+	if err := checkName(participant); err != nil {
 		return fail("participant", err)
 	}
+	o := Order{ID: string(id), Participant: string(participant)}
 	var err error
-	if o.Side, err = ParseSide(side); err != nil {
+	if o.Side, err = parseSide(side); err != nil {
 		return fail("side", err)
 	}
 	if o.Qty, err = parseFixed(kwh, m.qtyDec, m.maxQty); err != nil {
