@@ -114,11 +114,17 @@ func checkName[T ~string | ~[]byte](s T) error {
 // ParseOrder builds an order from its text fields (kWh and price as exact
 // decimal strings) and checks it against the market's rules.
 func (m *Market) ParseOrder(id, participant, side, kwh, price string) (Order, error) {
-	return parseOrder(m, id, participant, side, kwh, price)
+	o, err := parseOrder(m, id, participant, side, kwh, price)
+	if err != nil {
+		return Order{}, err
+	}
+	o.ID, o.Participant = id, participant
+	return o, nil
 }
 
 // parseOrder is ParseOrder for text held as strings or as bytes (a
-// decoder's, which are copied only into the order's id and participant).
+// decoder's), except that the order it returns has no ID and Participant:
+// the caller sets them, from id and participant, which are valid.
 func parseOrder[T ~string | ~[]byte](m *Market, id, participant, side, kwh, price T) (Order, error) {
 	fail := func(field string, err error) (Order, error) {
 		e := &OrderError{Field: field, Err: err}
@@ -133,7 +139,7 @@ func parseOrder[T ~string | ~[]byte](m *Market, id, participant, side, kwh, pric
 	if err := checkName(participant); err != nil {
 		return fail("participant", err)
 	}
-	o := Order{ID: string(id), Participant: string(participant)}
+	var o Order
 	var err error
 	if o.Side, err = parseSide(side); err != nil {
 		return fail("side", err)
@@ -144,7 +150,7 @@ func parseOrder[T ~string | ~[]byte](m *Market, id, participant, side, kwh, pric
 	if o.Price, err = parseFixed(price, m.priceDec, m.maxPrice); err != nil {
 		return fail("price", m.explain(err, m.priceDec, "price_decimals"))
 	}
-	if err := m.CheckOrder(o); err != nil {
+	if err := checkValues(m, o, id); err != nil { // CheckOrder, the names checked
 		return Order{}, err
 	}
 	return o, nil
@@ -173,6 +179,15 @@ func (m *Market) CheckOrder(o Order) error {
 	}
 	if err := CheckName(o.Participant); err != nil {
 		return fail("participant", err)
+	}
+	return checkValues(m, o, o.ID)
+}
+
+// checkValues is CheckOrder after the names: id, o's valid id, names the
+// order in an error.
+func checkValues[T ~string | ~[]byte](m *Market, o Order, id T) error {
+	fail := func(field string, err error) error {
+		return &OrderError{ID: string(id), Field: field, Err: err}
 	}
 	if o.Side != Buy && o.Side != Sell {
 		return fail("side", fmt.Errorf("unknown side %v (want buy or sell)", o.Side))

@@ -256,3 +256,23 @@ func decodeSeeds(f *testing.F) [][]byte {
 	}
 	return seeds
 }
+
+// FuzzDecodeOrderAsBefore: DecodeOrder, for one order alone, as before.
+func FuzzDecodeOrderAsBefore(f *testing.F) {
+	for _, s := range []string{jsonOrder("a", "sell", `1`, `0.1`), jsonOrder("a", "sell", `1`, `0.1`) + ` x`,
+		jsonOrder("a", "sell", `"x"`, `0.1`) + `{}`, `{"id":"a"`, ` 7 `, `[`, `{"id":"a","id":1}`, ``} {
+		f.Add([]byte(s))
+	}
+	m := fuzzMarkets[0]
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, wantErr := m.oldDecodeOrder(data)
+		got, gotErr := m.DecodeOrder(data)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || got != want {
+			t.Fatalf("%.200q:\n%+v, %v\nwant %+v, %v", data, got, gotErr, want, wantErr)
+		}
+		var oe, woe *OrderError
+		if errors.As(gotErr, &oe) != errors.As(wantErr, &woe) || (oe != nil && (oe.Field != woe.Field || oe.ID != woe.ID)) {
+			t.Fatalf("%.200q: error %#v, want %#v", data, gotErr, wantErr)
+		}
+	})
+}

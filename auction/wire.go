@@ -75,38 +75,92 @@ func (m *Market) DecodeBookBytes(data []byte) (Book, error) {
 }
 
 // decodeOrders decodes the array of orders raw, whose syntax is checked.
+// The orders' ids and participants are copied into strings a chunk of
+// orders at a time, laid out in book order, rather than two allocations an
+// order.
 func (m *Market) decodeOrders(raw []byte) ([]Order, error) {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, strictjson.Array(raw, nil) // names what raw is
 	}
 	// At least 57 bytes make an order; most orders take more.
 	orders := make([]Order, 0, len(raw)/80+1)
-	err := strictjson.Array(raw, func(i int, raw []byte) error {
-		o, err := m.DecodeOrder(raw)
+	var names []byte // the pending orders' ids and participants, back to back
+	var ends []int   // the end of each in names
+	pending := 0     // orders[pending:] have no names yet
+	flush := func() {
+		s := string(names)
+		for k := range orders[pending:] {
+			o := &orders[pending+k]
+			start := 0
+			if k > 0 {
+				start = ends[2*k-1]
+			}
+			o.ID, o.Participant = s[start:ends[2*k]], s[ends[2*k]:ends[2*k+1]]
+		}
+		names, ends, pending = names[:0], ends[:0], len(orders)
+	}
+	i := skipSpace(raw, 1)
+	if raw[i] == ']' {
+		return orders, nil
+	}
+	for n := 0; ; n++ {
+		o, id, participant, end, err := m.decodeOrder(raw[i:], false)
 		if err != nil {
 			var oe *OrderError
 			if errors.As(err, &oe) {
-				oe.Index = i
+				oe.Index = n
 			}
-			return err
+			return nil, err
 		}
 		orders = append(orders, o)
-		return nil
-	})
-	return orders, err
+		names = append(append(names, id...), participant...)
+		ends = append(ends, len(names)-len(participant), len(names))
+		if len(names) >= 64<<10 {
+			flush()
+		}
+		i = skipSpace(raw, i+end)
+		if raw[i] == ']' {
+			break
+		}
+		i = skipSpace(raw, i+1) // the ','
+	}
+	flush()
+	return orders, nil
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // DecodeOrder reads one order in its JSON form,
 // {"id": .., "participant": .., "side": .., "kwh": .., "price": ..}, and
 // checks it against the market. Errors are *OrderError naming the field.
 func (m *Market) DecodeOrder(data []byte) (Order, error) {
+	o, id, participant, _, err := m.decodeOrder(data, true)
+	if err != nil {
+		return Order{}, err
+	}
+	o.ID, o.Participant = string(id), string(participant)
+	return o, nil
+}
+
+// decodeOrder is DecodeOrder of the order at the start of data, which,
+// unless whole, may go on after it. It returns the order without its
+// names, the names, and the end of the order in data.
+func (m *Market) decodeOrder(data []byte, whole bool) (o Order, id, participant []byte, end int, err error) {
 	var f [5][]byte // in orderKeys order
-	err := walkObject(data, orderKeys, func(n int, raw []byte) error {
+	end, err = walkObjectAt(data, orderKeys, func(n int, raw []byte) error {
 		if n >= 3 { // "kwh", "price"
 			return decodeNumber(raw, &f[n])
 		}
 		return decodeString(raw, &f[n])
 	})
+	if err == nil && whole && skipSpace(data, end) != len(data) {
+		err = errTrailing
+	}
 	if err != nil {
 		oe := &OrderError{Field: "order", Err: err}
 		if checkName(f[0]) == nil {
@@ -116,9 +170,10 @@ func (m *Market) DecodeOrder(data []byte) (Order, error) {
 		if errors.As(err, &ke) {
 			oe.Field, oe.Err = ke.key, ke.err
 		}
-		return Order{}, oe
+		return Order{}, nil, nil, 0, oe
 	}
-	return parseOrder(m, f[0], f[1], f[2], f[3], f[4])
+	o, err = parseOrder(m, f[0], f[1], f[2], f[3], f[4])
+	return o, f[0], f[1], end, err
 }
 
 // keyError is a problem with one key of a JSON object, or its value.
@@ -134,33 +189,45 @@ func (e *keyError) Unwrap() error { return e.err }
 // with the key's index in allowed and its value. Keys must be in allowed,
 // exactly, and appear at most once; nothing may follow the object.
 func walkObject(data []byte, allowed []string, field func(n int, raw []byte) error) error {
+	end, err := walkObjectAt(data, allowed, field)
+	if err == nil && skipSpace(data, end) != len(data) {
+		return errTrailing
+	}
+	return err
+}
+
+var errTrailing = errors.New("trailing data after the JSON object")
+
+// walkObjectAt is walkObject of the object at the start of data, which may
+// go on after it. It returns the end of the object.
+func walkObjectAt(data []byte, allowed []string, field func(n int, raw []byte) error) (int, error) {
 	var o strictjson.Object
 	if err := o.Open(data); err != nil {
-		return err
+		return 0, err
 	}
 	var seen uint64 // allowed has fewer than 64 keys
 	for {
 		key, ok, err := o.Next()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if !ok {
-			return o.Close()
+			return o.End(), nil
 		}
 		n := index(allowed, key)
 		if n < 0 {
-			return &keyError{string(key), fmt.Errorf("unknown key %q (want one of %s)", key, strings.Join(allowed, ", "))}
+			return 0, &keyError{string(key), fmt.Errorf("unknown key %q (want one of %s)", key, strings.Join(allowed, ", "))}
 		}
 		if seen&(1<<n) != 0 {
-			return &keyError{allowed[n], fmt.Errorf("key %q appears twice", key)}
+			return 0, &keyError{allowed[n], fmt.Errorf("key %q appears twice", key)}
 		}
 		seen |= 1 << n
 		raw, err := o.Value()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if err := field(n, raw); err != nil {
-			return &keyError{allowed[n], err}
+			return 0, &keyError{allowed[n], err}
 		}
 	}
 }

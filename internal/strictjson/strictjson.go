@@ -218,11 +218,7 @@ func scanString(data []byte, i int) (int, error) {
 	i++
 	for {
 		// The common run: bytes that need no thought.
-		for i < len(data) {
-			c := data[i]
-			if c == '"' || c == '\\' || c < 0x20 {
-				break
-			}
+		for i < len(data) && !special[data[i]] {
 			i++
 		}
 		if i == len(data) {
@@ -258,6 +254,15 @@ func scanString(data []byte, i int) (int, error) {
 		}
 	}
 }
+
+// special marks the bytes that end the common run of a string.
+var special = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
@@ -504,6 +509,10 @@ func (o *Object) Value() ([]byte, error) {
 	o.pos, o.state = end, objComma
 	return data[start:end], nil
 }
+
+// End returns the index in data after the object's '}', for an object
+// read from the start of a longer input (without Close).
+func (o *Object) End() int { return o.pos }
 
 // Close checks that nothing but white space follows the object's '}'.
 func (o *Object) Close() error {
