@@ -1,10 +1,13 @@
 package auction
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -82,5 +85,66 @@ func BenchmarkSortBaseline(b *testing.B) {
 				b.Fatal("not sorted")
 			}
 		})
+	}
+}
+
+// BenchmarkDecodeClearEncode is what `p2pgrid clear` does with a book file
+// in memory: decode the JSON book (strictly, numbers exact), clear it and
+// encode the result as JSON.
+func BenchmarkDecodeClearEncode(b *testing.B) {
+	m, err := NewMarket(DefaultRules())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range benchSizes {
+		data := m.EncodeBook(benchBook(n))
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			var out []byte
+			for b.Loop() {
+				book, err := m.DecodeBookBytes(data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				res, err := m.Clear(book)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if out, err = res.MarshalJSON(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if !bytes.Contains(out, []byte(`"trades":[{`)) {
+				b.Fatal("benchmark book did not clear")
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "orders/s")
+		})
+	}
+}
+
+// TestWriteBenchBook writes the benchmark's book of P2PGRID_BENCH_ORDERS
+// orders (default 1,000,000) to the file P2PGRID_BENCH_BOOK, for timing
+// `p2pgrid clear` (docs/performance.md). Without the variable it does
+// nothing.
+func TestWriteBenchBook(t *testing.T) {
+	name := os.Getenv("P2PGRID_BENCH_BOOK")
+	if name == "" {
+		t.Skip("P2PGRID_BENCH_BOOK is not set")
+	}
+	n := 1_000_000
+	if s := os.Getenv("P2PGRID_BENCH_ORDERS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := defaultTestMarket(t)
+	data := m.EncodeBook(benchBook(n))
+	if _, err := m.DecodeBookBytes(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

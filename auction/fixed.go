@@ -34,12 +34,12 @@ var (
 	ErrOutOfRange = errors.New("out of range")
 )
 
-// parseFixed parses s, a decimal number in JSON syntax (optional '-', digits,
+// parseFixed parses s (a string, or the bytes of one), a decimal number in JSON syntax (optional '-', digits,
 // optional fraction, optional exponent), as an exact multiple of 10^-scale and
 // returns that multiple. It fails when s is not such a number, when it has
 // more decimals than scale allows (trailing zeros do not count), or when its
 // magnitude exceeds limit (a count of 10^-scale).
-func parseFixed(s string, scale int, limit int64) (int64, error) {
+func parseFixed[T ~string | ~[]byte](s T, scale int, limit int64) (int64, error) {
 	if len(s) == 0 {
 		return 0, fmt.Errorf("%w: empty", errSyntax)
 	}

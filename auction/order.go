@@ -26,8 +26,10 @@ func (s Side) String() string {
 }
 
 // ParseSide parses "buy" or "sell".
-func ParseSide(s string) (Side, error) {
-	switch s {
+func ParseSide(s string) (Side, error) { return parseSide(s) }
+
+func parseSide[T ~string | ~[]byte](s T) (Side, error) {
+	switch string(s) {
 	case "buy":
 		return Buy, nil
 	case "sell":
@@ -91,7 +93,9 @@ var idChars = func() (t [256]bool) {
 }()
 
 // CheckName reports whether s is a valid order id or participant name.
-func CheckName(s string) error {
+func CheckName(s string) error { return checkName(s) }
+
+func checkName[T ~string | ~[]byte](s T) error {
 	if len(s) == 0 {
 		return errors.New("empty")
 	}
@@ -100,7 +104,7 @@ func CheckName(s string) error {
 	}
 	for i := 0; i < len(s); i++ {
 		if !idChars[s[i]] {
-			r, _ := utf8.DecodeRuneInString(s[i:])
+			r, _ := utf8.DecodeRuneInString(string(s[i:]))
 			return fmt.Errorf("character %q at %d is not one of [A-Za-z0-9._:-]", r, i)
 		}
 	}
@@ -110,22 +114,34 @@ func CheckName(s string) error {
 // ParseOrder builds an order from its text fields (kWh and price as exact
 // decimal strings) and checks it against the market's rules.
 func (m *Market) ParseOrder(id, participant, side, kwh, price string) (Order, error) {
-	o := Order{ID: id, Participant: participant}
+	o, err := parseOrder(m, id, participant, side, kwh, price)
+	if err != nil {
+		return Order{}, err
+	}
+	o.ID, o.Participant = id, participant
+	return o, nil
+}
+
+// parseOrder is ParseOrder for text held as strings or as bytes (a
+// decoder's), except that the order it returns has no ID and Participant:
+// the caller sets them, from id and participant, which are valid.
+func parseOrder[T ~string | ~[]byte](m *Market, id, participant, side, kwh, price T) (Order, error) {
 	fail := func(field string, err error) (Order, error) {
 		e := &OrderError{Field: field, Err: err}
-		if CheckName(id) == nil {
-			e.ID = id
+		if checkName(id) == nil {
+			e.ID = string(id)
 		}
 		return Order{}, e
 	}
-	if err := CheckName(id); err != nil {
+	if err := checkName(id); err != nil {
 		return fail("id", err)
 	}
-	if err := CheckName(participant); err != nil {
+	if err := checkName(participant); err != nil {
 		return fail("participant", err)
 	}
+	var o Order
 	var err error
-	if o.Side, err = ParseSide(side); err != nil {
+	if o.Side, err = parseSide(side); err != nil {
 		return fail("side", err)
 	}
 	if o.Qty, err = parseFixed(kwh, m.qtyDec, m.maxQty); err != nil {
@@ -134,7 +150,7 @@ func (m *Market) ParseOrder(id, participant, side, kwh, price string) (Order, er
 	if o.Price, err = parseFixed(price, m.priceDec, m.maxPrice); err != nil {
 		return fail("price", m.explain(err, m.priceDec, "price_decimals"))
 	}
-	if err := m.CheckOrder(o); err != nil {
+	if err := checkValues(m, o, id); err != nil { // CheckOrder, the names checked
 		return Order{}, err
 	}
 	return o, nil
@@ -163,6 +179,15 @@ func (m *Market) CheckOrder(o Order) error {
 	}
 	if err := CheckName(o.Participant); err != nil {
 		return fail("participant", err)
+	}
+	return checkValues(m, o, o.ID)
+}
+
+// checkValues is CheckOrder after the names: id, o's valid id, names the
+// order in an error.
+func checkValues[T ~string | ~[]byte](m *Market, o Order, id T) error {
+	fail := func(field string, err error) error {
+		return &OrderError{ID: string(id), Field: field, Err: err}
 	}
 	if o.Side != Buy && o.Side != Sell {
 		return fail("side", fmt.Errorf("unknown side %v (want buy or sell)", o.Side))

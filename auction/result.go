@@ -149,7 +149,10 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 			b = append(b, ',')
 		}
 		b = append(b, `{"id":"`...)
-		b = append(b, r.TradeID(t)...)
+		if r.Interval != "" { // TradeID, appended without a string
+			b = append(append(b, r.Interval...), '/')
+		}
+		b = append(append(append(b, r.Fills[t.SellFill].ID...), '/'), r.Fills[t.BuyFill].ID...)
 		b = append(b, `","sell":"`...)
 		b = append(b, r.Fills[t.SellFill].ID...)
 		b = append(b, `","buy":"`...)

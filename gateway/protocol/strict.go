@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/p2pgrid/p2pgrid/internal/strictjson"
 	"github.com/p2pgrid/p2pgrid/market"
 )
 
@@ -54,85 +54,45 @@ func decodeObject(data []byte, fields ...field) error {
 
 // walkObject calls fn for every key of the JSON object data, in order, with
 // the raw bytes of its value. A repeated key, or anything after the object,
-// is an error; so is an error of fn, which is wrapped with the key.
+// is an error; so is an error of fn, which is wrapped with the key. The
+// reading is internal/strictjson's; io.EOF inside a message means it was
+// cut short (io.ErrUnexpectedEOF).
 func walkObject(data []byte, fn func(key string, raw []byte) error) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return errors.New("empty payload")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil {
-		return truncated(err)
-	} else if tok != json.Delim('{') {
-		return fmt.Errorf("want a JSON object, got %s", describe(tok))
+	var o strictjson.Object
+	if err := o.Open(data); err != nil {
+		return strictjson.Truncated(err)
 	}
 	seen := make(map[string]bool)
-	for dec.More() {
-		tok, err := dec.Token()
+	for {
+		k, ok, err := o.Next()
 		if err != nil {
-			return truncated(err)
+			return strictjson.Truncated(err)
 		}
-		key := tok.(string) // inside an object, encoding/json yields string keys
+		if !ok {
+			return o.Close()
+		}
+		key := string(k)
 		if seen[key] {
 			return fmt.Errorf("key %q appears twice", key)
 		}
 		seen[key] = true
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return fmt.Errorf("key %q: %w", key, truncated(err))
+		raw, err := o.Value()
+		if err != nil {
+			return fmt.Errorf("key %q: %w", key, strictjson.Truncated(err))
 		}
 		if err := fn(key, raw); err != nil {
 			return fmt.Errorf("key %q: %w", key, err)
 		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing '}'
-		return truncated(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after the JSON object")
-	}
-	return nil
 }
 
-// walkArray calls fn for every element of the JSON array data.
+// walkArray calls fn for every element of the JSON array data, a value
+// walkObject gave.
 func walkArray(data []byte, fn func(i int, raw []byte) error) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil {
-		return truncated(err)
-	} else if tok != json.Delim('[') {
-		return fmt.Errorf("want an array, got %s", describe(tok))
-	}
-	for i := 0; dec.More(); i++ {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return truncated(err)
-		}
-		if err := fn(i, raw); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// truncated says what io.EOF means inside a JSON value.
-func truncated(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
-}
-
-func describe(tok json.Token) string {
-	switch v := tok.(type) {
-	case json.Delim:
-		return string(v)
-	case string:
-		return "a string"
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	}
-	return "a number"
+	return strictjson.Array(data, fn)
 }
 
 // The value decoders below check the JSON type first, so that a number is
