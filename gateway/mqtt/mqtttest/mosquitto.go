@@ -13,6 +13,7 @@
 package mqtttest
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"os"
@@ -170,6 +171,9 @@ type Shipped struct {
 	// "#require_certificate true", as configs/mosquitto/README.md says to:
 	// clients must then show a certificate signed by CA.
 	RequireCertificate bool
+	// ACLFile, if set, is used instead of the shipped acl (a community
+	// whose standby clearer needs its own "user" block, say).
+	ACLFile string
 }
 
 // StartShippedWith starts Mosquitto with the shipped mosquitto.conf and
@@ -223,7 +227,7 @@ func StartShippedWith(t testing.TB, s Shipped) *Mosquitto {
 		"certfile":             "certfile " + m.TLS.CertFile,
 		"keyfile":              "keyfile " + m.TLS.KeyFile,
 		"password_file":        "password_file " + pwFile,
-		"acl_file":             "acl_file " + ShippedACL(t),
+		"acl_file":             "acl_file " + cmp.Or(s.ACLFile, ShippedACL(t)),
 		"persistence_location": "persistence_location " + dir + "/",
 		"log_dest":             "log_dest stderr",
 		"pid_file":             "pid_file " + filepath.Join(dir, "mosquitto.pid"),
