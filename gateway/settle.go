@@ -244,14 +244,22 @@ func (g *Gateway) meteredBound() int64 {
 	return kw.Mul(decimal.NewFromInt(1000)).Mul(secs).Div(decimal.NewFromInt(3600)).Truncate(0).IntPart()
 }
 
+// maxClockSkew is how far ahead of the clearer's clock a gateway's may be
+// for its metered figures to count (at most the gate closure period, the
+// time the clearer waits for figures after an interval's end): a clock a
+// few seconds fast sends real figures a few seconds "early".
+const maxClockSkew = 30 * time.Second
+
 // checkMetered refuses signed figures no meter can have counted: for an
-// interval that has not ended at now, or beyond meteredBound.
+// interval that has not ended at now (give or take maxClockSkew), or
+// beyond meteredBound.
 func (g *Gateway) checkMetered(m *protocol.MeteredMsg, now time.Time) error {
 	start, err := protocol.ParseInterval(m.Interval)
 	if err != nil {
 		return err
 	}
-	if end := start.Add(g.schedule.Interval); now.Before(end) {
+	skew := min(maxClockSkew, g.cfg.Market.GateClosure)
+	if end := start.Add(g.schedule.Interval); now.Add(skew).Before(end) {
 		return fmt.Errorf("metered figures of %s for %s, an interval that is not over (it ends at %s)", m.Gateway, m.Interval, end.Format(time.RFC3339))
 	}
 	if bound := g.meteredBound(); m.ImportWh > bound || m.ExportWh > bound {
