@@ -353,12 +353,6 @@ func (f *faultRig) kill(p *faultProc, count bool) bool {
 	return true
 }
 
-func (f *faultRig) running(p *faultProc) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cmd != nil
-}
-
 func (f *faultRig) startAll() {
 	for _, id := range f.order {
 		f.start(f.procs[id])
