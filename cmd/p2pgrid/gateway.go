@@ -15,6 +15,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/daemon"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/internal/testclock"
 )
 
 func configPath(flag string) (string, error) {
@@ -28,7 +29,11 @@ func configPath(flag string) (string, error) {
 }
 
 func newGatewayCmd(logger func() *slog.Logger) *cobra.Command {
-	var path string
+	var (
+		path                               string
+		clockEpoch, clockOrigin, clockSkew string
+		clockSpeed                         float64
+	)
 	cmd := &cobra.Command{
 		Use:   "gateway --config FILE",
 		Short: "Run the gateway: read meters, trade on MQTT, clear or verify every interval",
@@ -49,6 +54,16 @@ to standard error; stops cleanly on SIGTERM or SIGINT.`,
   P2PGRID_MQTT_PASSWORD=secret p2pgrid gateway --config gateway.yaml --log-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := daemon.Options{Logger: logger(), Version: versionString()}
+			if clockEpoch != "" || clockOrigin != "" || clockSkew != "" || cmd.Flags().Changed("clock-speed") {
+				// For tests and demos only (docs/gateway.md, "A shared
+				// test clock"): never in production.
+				c, err := testclock.Parse(clockEpoch, clockOrigin, clockSpeed, clockSkew)
+				if err != nil {
+					return badInput(fmt.Errorf("--clock-*: %w", err))
+				}
+				opts.Now, opts.ClockSpeed = c.Now, c.Speed
+			}
 			p, err := configPath(path)
 			if err != nil {
 				return err
@@ -57,10 +72,11 @@ to standard error; stops cleanly on SIGTERM or SIGINT.`,
 			if err != nil {
 				return badInput(err)
 			}
+			opts.ConfigFile = p
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			// Run scopes the logger with the gateway id, once.
-			err = daemon.Run(ctx, cfg, daemon.Options{Logger: logger(), Version: versionString(), ConfigFile: p})
+			err = daemon.Run(ctx, cfg, opts)
 			var ce *config.Error
 			if errors.As(err, &ce) {
 				return badInput(err) // refused at the door: exit 2, as config check
@@ -68,7 +84,17 @@ to standard error; stops cleanly on SIGTERM or SIGINT.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&path, "config", "", "configuration file (YAML); default $"+config.ConfigEnv)
+	f := cmd.Flags()
+	f.StringVar(&path, "config", "", "configuration file (YAML); default $"+config.ConfigEnv)
+	// A shared accelerated clock, for tests and demos only: hidden from
+	// --help, documented in docs/gateway.md.
+	f.StringVar(&clockEpoch, "clock-epoch", "", "TESTS ONLY: the clock's time (RFC 3339) at --clock-origin")
+	f.StringVar(&clockOrigin, "clock-origin", "", "TESTS ONLY: wall-clock moment (Unix nanoseconds) the clock reads --clock-epoch")
+	f.Float64Var(&clockSpeed, "clock-speed", 1, "TESTS ONLY: clock seconds per wall-clock second")
+	f.StringVar(&clockSkew, "clock-skew", "", "TESTS ONLY: added to the clock (a Go duration, e.g. 5s or -3s)")
+	for _, n := range []string{"clock-epoch", "clock-origin", "clock-speed", "clock-skew"} {
+		f.MarkHidden(n)
+	}
 	return cmd
 }
 

@@ -431,3 +431,19 @@ func waitStatus(t *testing.T, ch chan string, want string) {
 		}
 	}
 }
+
+// The test clock's flags are checked before anything else.
+func TestGatewayClockFlags(t *testing.T) {
+	code, _, errOut := runCLI(t, "", "gateway", "--config", "/nonexistent.yaml", "--clock-epoch", "2026-11-22T16:00:00Z", "--clock-origin", "1", "--clock-speed", "0")
+	if code != 2 || !strings.Contains(errOut, "clock speed: 0 is not in (0, 1e6]") {
+		t.Errorf("speed 0: exit %d %q", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "", "gateway", "--config", "/nonexistent.yaml", "--clock-epoch", "2026-11-22T16:00:00Z", "--clock-origin", "1", "--clock-speed", "6")
+	if code != 2 || !strings.Contains(errOut, "/nonexistent.yaml") {
+		t.Errorf("good clock, missing config: exit %d %q", code, errOut)
+	}
+	_, out, _ := runCLI(t, "", "gateway", "--help")
+	if strings.Contains(out, "clock-") {
+		t.Errorf("the test clock's flags show in --help:\n%s", out)
+	}
+}

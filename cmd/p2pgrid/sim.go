@@ -27,6 +27,7 @@ func newSimCmd(logger func() *slog.Logger) *cobra.Command {
 		speed       float64
 		start       string
 		seed        uint64
+		origin      int64
 		statusEvery time.Duration
 	)
 	cmd := &cobra.Command{
@@ -67,7 +68,11 @@ until interrupted.`,
 				return badInput(fmt.Errorf("--listen: %q is not HOST:PORT", listen))
 			}
 			log := logger()
-			s, err := sim.New(sim.Options{Homes: sim.DefaultHomes(homes, seed), Start: startAt, Speed: speed, Logger: log})
+			var originAt time.Time
+			if origin != 0 {
+				originAt = time.Unix(0, origin)
+			}
+			s, err := sim.New(sim.Options{Homes: sim.DefaultHomes(homes, seed), Start: startAt, Origin: originAt, Speed: speed, Logger: log})
 			if err != nil {
 				return err
 			}
@@ -112,6 +117,9 @@ until interrupted.`,
 	f.Float64Var(&speed, "speed", 1, "simulated seconds per wall-clock second (90: a 15-minute interval every 10 s)")
 	f.StringVar(&start, "start", "", "simulated start time, RFC 3339 (default: today 08:00 UTC)")
 	f.Uint64Var(&seed, "seed", 1, "seed of the homes, the clouds and the loads")
+	// For tests and demos: a clock shared with gateways run with the
+	// same --clock-epoch (= --start), --clock-origin and --clock-speed.
+	f.Int64Var(&origin, "clock-origin", 0, "wall-clock moment, in Unix nanoseconds, at which simulated time is --start (default: now); for tests sharing a clock with `p2pgrid gateway --clock-origin`")
 	f.DurationVar(&statusEvery, "status", 10*time.Second, "wall-clock time between status lines (0: none)")
 	return cmd
 }

@@ -47,6 +47,12 @@ type Options struct {
 	ConfigFile string
 	// Now is the clock (nil: time.Now); the demo passes the simulator's.
 	Now func() time.Time
+	// ClockSpeed is how many seconds of Now pass per wall-clock second
+	// (0 or 1: Now is the wall clock). The loop ticks that much more
+	// often, so that devices are polled at their poll period of Now.
+	// Timeouts of the network (MQTT keepalive and publishes, HTTP,
+	// InfluxDB) stay in wall-clock time.
+	ClockSpeed float64
 	// Tick is how often the loop runs: by default 1s, or the shortest
 	// device poll period if that is shorter (the loop is what starts each
 	// poll). A Tick longer than a device's poll is refused.
@@ -99,6 +105,9 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	tick, err := loopTick(cfg, o.Tick)
 	if err != nil {
 		return err
+	}
+	if o.Tick <= 0 && o.ClockSpeed > 1 {
+		tick = max(time.Duration(float64(tick)/o.ClockSpeed), minAcceleratedTick)
 	}
 	o.Tick = tick
 	if o.Now == nil {
@@ -263,6 +272,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 		}
 	}
 }
+
+// minAcceleratedTick is the shortest loop tick an accelerated clock
+// (Options.ClockSpeed) gives.
+const minAcceleratedTick = 10 * time.Millisecond
 
 // firstConnectWait is how long Run waits for the first MQTT connection
 // before its loop starts without it.

@@ -44,14 +44,21 @@ func (r Rules) Bound() int64 {
 	return r.MaxConnectionKW.Mul(decimal.NewFromInt(1000)).Mul(secs).Div(decimal.NewFromInt(3600)).Truncate(0).IntPart()
 }
 
+// MaxClockSkew is how far ahead of the clearer's clock a gateway's may be
+// for its metered figures to count (at most the gate-closure period, the
+// time the clearer waits for figures after an interval's end): a clock a
+// few seconds fast sends real figures a few seconds "early".
+const MaxClockSkew = 30 * time.Second
+
 // Check refuses signed figures no meter can have counted: for an interval
-// that has not ended at now, or beyond Bound.
+// that has not ended at now (give or take MaxClockSkew), or beyond Bound.
 func (r Rules) Check(m *protocol.MeteredMsg, now time.Time) error {
 	start, err := market.ParseInterval(m.Interval)
 	if err != nil {
 		return err
 	}
-	if end := r.Calendar.End(start); now.Before(end) {
+	skew := min(MaxClockSkew, r.Calendar.GateClosure)
+	if end := r.Calendar.End(start); now.Add(skew).Before(end) {
 		return fmt.Errorf("metered figures of %s for %s, an interval that is not over (it ends at %s)", m.Gateway, m.Interval, end.Format(time.RFC3339))
 	}
 	if bound := r.Bound(); m.ImportWh > bound || m.ExportWh > bound {

@@ -17,6 +17,10 @@ type Options struct {
 	// Speed is simulated seconds per wall-clock second (90: a 15-minute
 	// interval every 10 s). 0 means 1.
 	Speed float64
+	// Origin is the wall-clock moment simulated time is Start; zero means
+	// when New runs. Separate processes given the same Start, Origin and
+	// Speed share one clock (internal/testclock computes the same time).
+	Origin time.Time
 	// Now is the wall clock; nil means time.Now. Tests inject their own.
 	Now func() time.Time
 	// Logger; nil discards.
@@ -49,7 +53,10 @@ func New(opts Options) (*Sim, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
-	s := &Sim{opts: opts, meterProfile: p, wallStart: opts.Now()}
+	s := &Sim{opts: opts, meterProfile: p, wallStart: opts.Origin}
+	if s.wallStart.IsZero() {
+		s.wallStart = opts.Now()
+	}
 	for _, spec := range opts.Homes {
 		if spec.InverterModel != 103 && spec.InverterModel != 113 {
 			return nil, fmt.Errorf("sim: home %s: inverter model %d (want 103 or 113)", spec.Name, spec.InverterModel)

@@ -149,9 +149,12 @@ func cutTail(dir string, f *os.File, end int64) (string, error) {
 // ledger already holds is refused with ErrDuplicate; then nothing is
 // written. Entry.Time is stored in UTC.
 //
-// If the write or the fsync fails, the outcome is unknown (some records
-// may be on disk) and the Ledger refuses further appends: Close it and
-// Open again, which cuts a torn record; Has then tells what was stored.
+// If the write fails (a full disk), the file is cut back to the last
+// acknowledged record and nothing of the batch is stored; later Appends
+// try again. If that cut, or the fsync, fails, the outcome is unknown
+// (some records may be on disk) and the Ledger refuses further appends:
+// Close it and Open again, which cuts a torn record; Has then tells what
+// was stored.
 func (l *Ledger) Append(entries ...Entry) ([]Record, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
@@ -200,7 +203,16 @@ func (l *Ledger) Append(entries ...Entry) ([]Record, error) {
 		l.buf = buf
 	}
 	if _, err := l.f.Write(buf); err != nil {
-		l.failed = err
+		// A write that failed (a full disk) may have left part of a
+		// line: cut the file back to the last acknowledged record at
+		// once, so that it verifies while the gateway runs, and the
+		// next Append can try again. Only if that fails too is the
+		// outcome unknown until the ledger is reopened.
+		if terr := l.f.Truncate(size); terr != nil {
+			l.failed = err
+		} else if serr := l.f.Sync(); serr != nil {
+			l.failed = err
+		}
 		return nil, fmt.Errorf("ledger %s: write: %w", l.dir, err)
 	}
 	if err := l.f.Sync(); err != nil {

@@ -15,6 +15,7 @@
 package mqtttest
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"os"
@@ -172,6 +173,9 @@ type Shipped struct {
 	// "#require_certificate true", as configs/mosquitto/README.md says to:
 	// clients must then show a certificate signed by CA.
 	RequireCertificate bool
+	// ACLFile, if set, is used instead of the shipped acl (a community
+	// whose standby clearer needs its own "user" block, say).
+	ACLFile string
 	// ACLAppend, if set, is appended to a copy of the shipped acl, which
 	// the broker then uses: a further clearer's "user" block, as the acl's
 	// comments say to add one.
@@ -266,7 +270,7 @@ func StartShippedWith(t testing.TB, s Shipped) *Mosquitto {
 		"certfile":             "certfile " + m.TLS.CertFile,
 		"keyfile":              "keyfile " + m.TLS.KeyFile,
 		"password_file":        "password_file " + pwFile,
-		"acl_file":             "acl_file " + aclFile,
+		"acl_file":             "acl_file " + cmp.Or(s.ACLFile, aclFile),
 		"persistence_location": "persistence_location " + dir + "/",
 		"log_dest":             "log_dest stderr",
 		"pid_file":             "pid_file " + filepath.Join(dir, "mosquitto.pid"),
