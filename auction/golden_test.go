@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"math"
 	"math/big"
@@ -14,10 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/p2pgrid/p2pgrid/internal/golden"
 	"github.com/shopspring/decimal"
 )
-
-var update = flag.Bool("update", false, "rewrite golden result.json files")
 
 // goldenMarket builds the market of a case: DefaultRules, overridden by
 // the case's rules.json if it has one (the Rules fields by their json names,
@@ -108,18 +106,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			if *update {
-				if err := os.WriteFile(resultPath, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(resultPath)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("result differs from %s (run with -update and review the diff)\n got: %s\nwant: %s", resultPath, got, want)
-			}
+			want := golden.Check(t, resultPath, got)
 			checkHandSolution(t, filepath.Join(dir, "notes.md"), want)
 			checkClearing(t, m, book, res)
 

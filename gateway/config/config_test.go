@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -19,9 +18,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
 const examplePath = "../../configs/gateway.example.yaml"
 
@@ -290,19 +288,8 @@ func TestAuctionRulesGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	golden := filepath.Join("testdata", "example_rules.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./gateway/config -run Golden -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("AuctionRules of the example:\n%s\nwant (%s):\n%s", got, golden, want)
-	}
+	goldenPath := filepath.Join("testdata", "example_rules.golden.json")
+	golden.Check(t, goldenPath, got)
 }
 
 func TestAuctionRules(t *testing.T) {

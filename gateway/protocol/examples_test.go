@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/examples/*.json")
 
 // examplePayloads are the documented example messages, by file name under
 // testdata/examples, as the code produces them.
@@ -49,21 +47,7 @@ func TestExamples(t *testing.T) {
 	}
 	for name, got := range examplePayloads(t) {
 		path := filepath.Join("testdata", "examples", name)
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test ./gateway/protocol -run TestExamples -update)", err)
-		}
-		if !bytes.Equal(append(got, '\n'), want) {
-			t.Errorf("%s: the code now produces\n%s\nthe file holds\n%s", path, got, want)
-		}
+		golden.Check(t, path, append(got, '\n'))
 		if !bytes.Contains(doc, got) {
 			t.Errorf("docs/mqtt.md does not show %s verbatim:\n%s", name, got)
 		}

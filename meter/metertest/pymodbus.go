@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -15,7 +18,8 @@ import (
 // with args and waits for it to print "ready". The script must exit when
 // its stdin closes, which the test holds open until it ends, so the server
 // never outlives its test (meter/bus/testdata/pymodbus_server.py is one).
-func StartPymodbus(t testing.TB, script string, args ...string) {
+// It returns the process's output (stderr) for a test's failure messages.
+func StartPymodbus(t testing.TB, script string, args ...string) *testtool.Output {
 	t.Helper()
 	py := testtool.DebianPython(t, "pymodbus", "python3-pymodbus")
 	cmd := exec.Command(py, append([]string{script}, args...)...)
@@ -49,4 +53,19 @@ func StartPymodbus(t testing.TB, script string, args ...string) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("pymodbus %s %v not ready after 15s\nstderr:\n%s", script, args, stderr)
 	}
+	return stderr
+}
+
+// StartPymodbusImage serves the register image at imagePath (a JSON file
+// {"input": {"0x0000": "0x4366", ...}, "holding": {...}} with 0-based
+// addresses, every other register 0) over Modbus TCP on 127.0.0.1:port
+// with Debian's pymodbus, answering every unit id, until the test ends.
+func StartPymodbusImage(t testing.TB, imagePath string, port int) *testtool.Output {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("metertest: cannot find its own folder")
+	}
+	script := filepath.Join(filepath.Dir(file), "testdata", "pymodbus_image.py")
+	return StartPymodbus(t, script, imagePath, strconv.Itoa(port))
 }

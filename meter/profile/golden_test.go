@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
+	"github.com/p2pgrid/p2pgrid/internal/golden"
 	"github.com/p2pgrid/p2pgrid/meter"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden expected.json files")
 
 // imageFile is a golden case's image.json (see testdata/README.md).
 type imageFile struct {
@@ -105,19 +103,7 @@ func TestGolden(t *testing.T) {
 			}
 			got := readingJSON(t, r)
 			path := filepath.Join(dir, "expected.json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("reading differs from %s (run with -update and review the diff)\n got: %s\nwant: %s", path, got, want)
-			}
+			golden.Check(t, path, got)
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -13,41 +12,20 @@ import (
 
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
 	"github.com/p2pgrid/p2pgrid/meter/bus"
+	"github.com/p2pgrid/p2pgrid/meter/metertest"
 )
 
 // TestPymodbusSDM630 polls an SDM630 image served by a Modbus TCP server
 // this project did not write, Debian's pymodbus 3.0
-// (testdata/pymodbus/server.py), through meter/bus's real client, and
+// (meter/metertest/testdata/pymodbus_image.py), through meter/bus's real client, and
 // checks the reading against the golden expected.json that TestGolden
 // reaches through the fake bus.
 func TestPymodbusSDM630(t *testing.T) {
 	testtool.Integration(t)
-	py := testtool.DebianPython(t, "pymodbus", "python3-pymodbus")
 	dir := filepath.Join("testdata", "pymodbus")
 	port := testtool.FreePort(t)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-
-	cmd := exec.Command(py, filepath.Join(dir, "server.py"), filepath.Join(dir, "image.json"), strconv.Itoa(port))
-	out := testtool.StartProcess(t, cmd)
-
-	// Ready when the port accepts a connection.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-out.Exited():
-			t.Fatalf("pymodbus server exited before listening on %s: %v\n%s", addr, out.Err(), out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pymodbus server not listening on %s after 20s:\n%s", addr, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	out := metertest.StartPymodbusImage(t, filepath.Join(dir, "image.json"), port)
 
 	b, err := bus.Open("tcp://"+addr, bus.Options{Timeout: 2 * time.Second})
 	if err != nil {

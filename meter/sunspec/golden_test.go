@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,10 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/p2pgrid/p2pgrid/internal/golden"
 	"github.com/p2pgrid/p2pgrid/meter"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*/expected.json from the decoder's output")
 
 // goldenImage is testdata/<case>/image.json: a device's holding registers
 // as hex words, one or more segments, and how to poll it.
@@ -95,19 +93,7 @@ func TestGolden(t *testing.T) {
 			}
 			b = append(b, '\n')
 			want := filepath.Join(dir, "expected.json")
-			if *update {
-				if err := os.WriteFile(want, b, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			old, err := os.ReadFile(want)
-			if err != nil {
-				t.Fatalf("%v (run go test ./meter/sunspec -run Golden -update)", err)
-			}
-			if !bytes.Equal(old, b) {
-				t.Errorf("%s differs (rerun with -update and review the diff):\n got %s\nwant %s", want, b, old)
-			}
+			golden.Check(t, want, b)
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
 	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/meter/bus"
+	"github.com/p2pgrid/p2pgrid/meter/metertest"
 )
 
 // countingRegs counts the requests that reach the real bus.
@@ -31,16 +31,8 @@ func (c *countingRegs) ReadHolding(ctx context.Context, unit uint8, addr, count 
 // Modbus TCP through meter/bus.
 func TestPymodbusPeer(t *testing.T) {
 	testtool.Integration(t)
-	py := testtool.DebianPython(t, "pymodbus", "python3-pymodbus")
 	port := testtool.FreePort(t)
-
-	cmd := exec.Command(py, "testdata/pymodbus_sunspec.py", strconv.Itoa(port), "testdata/pymodbus/device.json", "models")
-	stdin, err := cmd.StdinPipe() // the script exits when this closes
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := testtool.StartProcess(t, cmd)
-	t.Cleanup(func() { stdin.Close() })
+	stderr := metertest.StartPymodbus(t, "testdata/pymodbus_sunspec.py", strconv.Itoa(port), "testdata/pymodbus/device.json", "models")
 
 	b, err := bus.Open(fmt.Sprintf("tcp://127.0.0.1:%d?timeout=1s", port), bus.Options{})
 	if err != nil {
@@ -50,25 +42,13 @@ func TestPymodbusPeer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	// Ready when the marker answers; poll, and give up if the server dies.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		regs, err := b.ReadHolding(ctx, 1, 40000, 2)
-		if err == nil {
-			if regs[0] != 0x5375 || regs[1] != 0x6e53 {
-				t.Fatalf("marker %04x", regs)
-			}
-			break
-		}
-		select {
-		case <-stderr.Exited():
-			t.Fatalf("pymodbus server exited (%v):\n%s", stderr.Err(), stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pymodbus server not answering on port %d: %v\n%s", port, err, stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	// The server is ready (StartPymodbus waited for it): the marker answers.
+	marker, err := b.ReadHolding(ctx, 1, 40000, 2)
+	if err != nil {
+		t.Fatalf("pymodbus server not answering on port %d: %v\n%s", port, err, stderr.String())
+	}
+	if marker[0] != 0x5375 || marker[1] != 0x6e53 {
+		t.Fatalf("marker %04x", marker)
 	}
 
 	regs := &countingRegs{r: b}

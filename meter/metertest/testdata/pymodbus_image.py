@@ -1,6 +1,6 @@
 """Serve a register image over Modbus TCP with Debian's pymodbus 3.0.
 
-Usage: /usr/bin/python3 server.py IMAGE.json PORT
+Usage: /usr/bin/python3 pymodbus_image.py IMAGE.json PORT
 
 IMAGE.json is a golden-case image (see ../README.md): {"input": {"0x0000":
 "0x4366", ...}, "holding": {...}} with 0-based protocol addresses. Every
@@ -15,10 +15,11 @@ off-by-one that shifts every float32 by a register. We pass
 zero_mode=True: wire address a is values[a] of a block that starts at
 address 0. (Checked in pymodbus/datastore/context.py, 3.0.0.)
 
-The Go test (TestPymodbusSDM630) starts this script, waits for the port to
-accept connections and kills the process when it is done.
+metertest.StartPymodbusImage starts this script: it prints "ready" once
+the server listens and exits when its stdin closes.
 """
 
+import asyncio
 import json
 import sys
 
@@ -27,7 +28,7 @@ from pymodbus.datastore import (
     ModbusServerContext,
     ModbusSlaveContext,
 )
-from pymodbus.server import StartTcpServer
+from pymodbus.server import StartAsyncTcpServer
 
 
 def block(table):
@@ -38,7 +39,7 @@ def block(table):
     return ModbusSequentialDataBlock(0, values)
 
 
-def main():
+async def main():
     path, port = sys.argv[1], int(sys.argv[2])
     with open(path, encoding="utf-8") as f:
         image = json.load(f)
@@ -48,8 +49,19 @@ def main():
         zero_mode=True,
     )
     context = ModbusServerContext(slaves=slave, single=True)
-    StartTcpServer(context=context, address=("127.0.0.1", port))
+    server = await StartAsyncTcpServer(
+        context=context,
+        address=("127.0.0.1", port),
+        allow_reuse_address=True,
+        defer_start=True,
+    )
+    task = asyncio.create_task(server.serve_forever())
+    await server.serving
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.buffer.read)
+    task.cancel()
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())
