@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -53,6 +54,7 @@ type Server struct {
 	bin    string
 	dir    string
 	config string
+	mu     sync.Mutex // Start and Stop may be called from other goroutines
 	cmd    *exec.Cmd
 	exited chan struct{}
 }
@@ -100,6 +102,8 @@ bind-address = "127.0.0.1:%d"
 
 // Start starts the server again (after Stop) on the same data.
 func (d *Server) Start() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	t := d.t
 	t.Helper()
 	logf, err := os.OpenFile(filepath.Join(d.dir, "influxd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -137,6 +141,8 @@ func (d *Server) Start() {
 
 // Stop ends influxd with SIGTERM, then SIGKILL after 10 s.
 func (d *Server) Stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.cmd == nil || d.cmd.Process == nil {
 		return
 	}
