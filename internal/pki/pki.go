@@ -42,6 +42,11 @@ const DefaultCAValidity = 10 * 365 * 24 * time.Hour
 // 825 days, a little over two years.
 const DefaultValidity = 825 * 24 * time.Hour
 
+// sameRunSlack is how far past its CA's end a certificate may be asked
+// to run and still be issued, ending with the CA: the time between making
+// a CA and its certificates in one run.
+const sameRunSlack = time.Minute
+
 // Backdate is how long before its issue a certificate becomes valid. A
 // Raspberry Pi has no battery-backed clock: it boots with the time it last
 // saved and runs slightly in the past until NTP corrects it, and a
@@ -147,6 +152,12 @@ func (ca *CA) IssueClient(id string, validity time.Duration) (*Cert, error) {
 
 // issue signs an end-entity certificate with a new key.
 func (ca *CA) issue(tmpl *x509.Certificate, what string) (*Cert, error) {
+	// A certificate asked for the CA's own validity, moments after the CA
+	// was made (p2pgrid certs --days equal to --ca-days), would outlive it
+	// by the seconds in between: it ends with the CA instead.
+	if over := tmpl.NotAfter.Sub(ca.Cert.Cert.NotAfter); over > 0 && over <= sameRunSlack {
+		tmpl.NotAfter = ca.Cert.Cert.NotAfter
+	}
 	if tmpl.NotAfter.After(ca.Cert.Cert.NotAfter) {
 		return nil, fmt.Errorf("%s: it would be valid until %s, after its CA expires (%s)", what,
 			tmpl.NotAfter.Format(time.DateOnly), ca.Cert.Cert.NotAfter.Format(time.DateOnly))

@@ -246,6 +246,13 @@ func TestBadInput(t *testing.T) {
 	if _, err := ca.IssueServer([]string{"broker.lan"}, pki.DefaultCAValidity+time.Hour); err == nil || !strings.Contains(err.Error(), "after its CA expires") {
 		t.Errorf("a certificate outliving its CA: %v", err)
 	}
+	// Seconds past the CA's end (a certificate for the CA's own validity,
+	// made a moment later) end with the CA rather than fail.
+	if c, err := ca.IssueClient("home1", pki.DefaultCAValidity+30*time.Second); err != nil {
+		t.Errorf("a certificate asked to outlive its CA by seconds: %v", err)
+	} else if !c.Cert.NotAfter.Equal(ca.Cert.Cert.NotAfter) {
+		t.Errorf("it ends %v, want with its CA (%v)", c.Cert.NotAfter, ca.Cert.Cert.NotAfter)
+	}
 	if _, err := ca.IssueClient("", time.Hour); err == nil || !strings.Contains(err.Error(), `client certificate ""`) {
 		t.Errorf("empty client id: %v", err)
 	}
