@@ -132,7 +132,7 @@ func New(o Options) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg: cfg, id: cfg.Gateway, market: m, key: o.Key, roster: o.Roster, topics: topics,
-		calendar: market.Calendar{Interval: cfg.Market.Interval, GateClosure: cfg.Market.GateClosure, Grace: cfg.Market.Grace},
+		calendar: cfg.Market.Calendar(),
 		mq:       o.MQTT, now: o.Now, log: o.Logger, opts: o,
 		intervals: map[string]*interval{}, ledger: o.Ledger,
 	}

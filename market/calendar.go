@@ -185,6 +185,16 @@ func (c Calendar) SettlementOverdue(delivery time.Time) time.Time {
 // deletes when it clears delivery: the one RetainFor before it.
 func (c Calendar) Retire(delivery time.Time) time.Time { return delivery.Add(-RetainFor) }
 
+// Recall is how far back a gateway must remember which records it wrote,
+// so that a message it acts on twice (after a restart, or sent again) is
+// recorded once. A gateway records only intervals of its window (a message
+// about any other interval is dropped before it is kept), and an interval
+// stays in the window for KeepIntervals+3 intervals from its start; Recall
+// is twice that, for a clock stepped back or a slow restart.
+func (c Calendar) Recall() time.Duration {
+	return 2 * (KeepIntervals + 3) * c.Interval
+}
+
 // Window returns the interval starts a gateway keeps state of at now: from
 // KeepIntervals before the current interval to the one after the open one.
 func (c Calendar) Window(now time.Time) (from, to time.Time) {

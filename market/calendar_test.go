@@ -188,3 +188,17 @@ func TestParseIntervalLoose(t *testing.T) {
 		}
 	}
 }
+
+// TestRecall: a gateway remembers its records for longer than any
+// interval stays in its window (from the window's first interval's start
+// to the end of its last), at every interval length.
+func TestRecall(t *testing.T) {
+	now := at("2026-11-22T12:07:00Z")
+	for _, iv := range []time.Duration{time.Minute, 15 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour} {
+		c := Calendar{Interval: iv, GateClosure: iv / 10, Grace: iv / 20}
+		from, to := c.Window(now)
+		if span := c.End(to).Sub(from); c.Recall() < span {
+			t.Errorf("interval %v: Recall %v, want at least %v (the window)", iv, c.Recall(), span)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/market"
 )
 
 // ConfigEnv is the environment variable cmd/p2pgrid may read the
@@ -224,6 +225,12 @@ type Market struct {
 	// Currency is the ISO 4217 code of the currency prices are in (three
 	// capital letters), shown in logs and statements. Default EUR.
 	Currency string `yaml:"currency"`
+}
+
+// Calendar is the market's timetable: interval ids, gate closure, grace
+// and what follows from them.
+func (m Market) Calendar() market.Calendar {
+	return market.Calendar{Interval: m.Interval, GateClosure: m.GateClosure, Grace: m.Grace}
 }
 
 // Policy is the home's own trading policy.

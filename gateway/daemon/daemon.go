@@ -148,7 +148,9 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	led, err := ledger.Open(LedgerDir(cfg), ledger.Options{Logger: log})
+	// The ledger remembers the keys of what the gateway can still record
+	// (market.Calendar.Recall), not of every record: bounded memory.
+	led, err := ledger.Open(LedgerDir(cfg), ledger.Options{Logger: log, IndexFor: cfg.Market.Calendar().Recall()})
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,12 @@
 //     unless the last hash was kept elsewhere.)
 //   - Idempotent: a (kind, key) pair is stored at most once; Append
 //     refuses a repeat with ErrDuplicate and Has answers from an index
-//     built on Open.
+//     built on Open. With Options.IndexFor the index holds only the keys
+//     of the records of that long before the last one (and of the last
+//     2,048 records): memory stays bounded however long the ledger grows,
+//     and idempotency is exact for every caller that appends only keys of
+//     recent periods (the gateway: the intervals of its window). Record
+//     offsets are kept one per 256 records.
 //   - Crash-safe: a crash can leave only a torn last record (a partial
 //     line). Open checks the whole chain, cuts a bad last record with a
 //     warning after saving its bytes to ledger.torn-* in the directory,

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // FileName is the ledger file inside its directory.
@@ -30,6 +32,16 @@ var (
 type Options struct {
 	// Logger receives warnings (a torn record cut on open). Nil discards.
 	Logger *slog.Logger
+
+	// IndexFor bounds the memory an open ledger keeps. Has and Append's
+	// duplicate check always know the records whose time is within
+	// IndexFor before the last record's time; older keys are forgotten
+	// (Has may then answer false for them, and Open does not look for a
+	// repeat among them). Zero keeps every key: exact over the whole
+	// ledger, and memory grows with it. A caller whose keys name a period
+	// and that appends only for recent periods, as the gateway does (its
+	// window of intervals), loses nothing by a window longer than that.
+	IndexFor time.Duration
 }
 
 // Ledger is an open ledger directory. Its methods are safe for concurrent
@@ -46,9 +58,8 @@ type Ledger struct {
 
 	mu       sync.RWMutex // guards the published state below
 	closed   bool
-	offs     []int64           // offs[i] is where seq i+1 starts; len(offs) is the last seq
-	size     int64             // end of the last acknowledged record
-	keys     map[string]uint64 // indexKey(kind, key) -> seq
+	idx      *index // the records' keys (bounded by Options.IndexFor) and offset marks
+	size     int64  // end of the last acknowledged record
 	lastHash string
 
 	cursorMu sync.Mutex // serialises SetCursor
@@ -77,7 +88,11 @@ func Open(dir string, o Options) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", dir, err)
 	}
-	l, err := open(dir, f, log, errors.Is(statErr, os.ErrNotExist))
+	if o.IndexFor < 0 {
+		f.Close()
+		return nil, fmt.Errorf("ledger %s: IndexFor %v: want 0 (keep every key) or a positive duration", dir, o.IndexFor)
+	}
+	l, err := open(dir, f, log, errors.Is(statErr, os.ErrNotExist), o.IndexFor)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("ledger %s: %w", dir, err)
@@ -85,7 +100,7 @@ func Open(dir string, o Options) (*Ledger, error) {
 	return l, nil
 }
 
-func open(dir string, f *os.File, log *slog.Logger, created bool) (*Ledger, error) {
+func open(dir string, f *os.File, log *slog.Logger, created bool, indexFor time.Duration) (*Ledger, error) {
 	if err := lockFile(f); err != nil {
 		return nil, err
 	}
@@ -94,7 +109,7 @@ func open(dir string, f *os.File, log *slog.Logger, created bool) (*Ledger, erro
 			return nil, err
 		}
 	}
-	st, err := scanFile(f, 0, nil)
+	st, err := scanFile(f, 0, nil, newIndex(int64(indexFor)))
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +123,7 @@ func open(dir string, f *os.File, log *slog.Logger, created bool) (*Ledger, erro
 	}
 	return &Ledger{
 		dir: dir, f: f, log: log,
-		offs: st.offs, size: st.end, keys: st.keys, lastHash: st.lastHash,
+		idx: st.idx, size: st.end, lastHash: st.lastHash,
 	}, nil
 }
 
@@ -159,7 +174,7 @@ func (l *Ledger) Append(entries ...Entry) ([]Record, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	l.mu.RLock()
-	closed, last, size, prev := l.closed, uint64(len(l.offs)), l.size, l.lastHash
+	closed, last, size, prev := l.closed, l.idx.last, l.size, l.lastHash
 	l.mu.RUnlock()
 	switch {
 	case closed:
@@ -178,7 +193,7 @@ func (l *Ledger) Append(entries ...Entry) ([]Record, error) {
 			return nil, fmt.Errorf("ledger append: entry %d: %w: %w", i, ErrInvalidEntry, err)
 		}
 		k := indexKey(e.Kind, e.Key)
-		if seq, dup := l.keys[k]; dup { // keys only changes under wmu
+		if seq, dup := l.idx.lookup(k); dup { // the keys only change under wmu
 			return nil, fmt.Errorf("ledger append: entry %d: kind %q key %q is record %d: %w", i, e.Kind, e.Key, seq, ErrDuplicate)
 		}
 		if j, dup := batch[k]; dup {
@@ -221,22 +236,23 @@ func (l *Ledger) Append(entries ...Entry) ([]Record, error) {
 	}
 
 	l.mu.Lock()
-	l.offs = append(l.offs, offs...)
 	l.size = size + int64(len(buf))
 	l.lastHash = prev
-	for _, r := range recs {
-		l.keys[indexKey(r.Kind, r.Key)] = r.Seq
+	for i, r := range recs {
+		l.idx.add(indexKey(r.Kind, r.Key), r.Seq, r.Time.UnixNano(), offs[i])
 	}
 	l.mu.Unlock()
 	return recs, nil
 }
 
 // Has reports whether a record of this kind and key was appended
-// (acknowledged) before, in this run or an earlier one.
+// (acknowledged) before, in this run or an earlier one. With
+// Options.IndexFor it is exact for the records within that window before
+// the last one; an older record may be forgotten (false).
 func (l *Ledger) Has(kind, key string) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	_, ok := l.keys[indexKey(kind, key)]
+	_, ok := l.idx.lookup(indexKey(kind, key))
 	return ok
 }
 
@@ -244,7 +260,7 @@ func (l *Ledger) Has(kind, key string) bool {
 func (l *Ledger) Last() uint64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return uint64(len(l.offs))
+	return l.idx.last
 }
 
 // Read returns the records with Seq >= from (from 0 counts as 1), at most
@@ -261,39 +277,34 @@ func (l *Ledger) Read(from uint64, max int) ([]Record, error) {
 		from = 1
 	}
 	l.mu.RLock()
-	closed, offs, size := l.closed, l.offs, l.size
+	closed, last, size := l.closed, l.idx.last, l.size
+	var start int64
+	var at uint64 // the seq that starts at start
+	if !closed && from <= last {
+		start, at = l.idx.mark(from)
+	}
 	l.mu.RUnlock()
 	if closed {
 		return nil, ErrClosed
 	}
-	last := uint64(len(offs))
 	if from > last {
 		return nil, nil
 	}
 	to := min(last, from+uint64(limit)-1) // the last seq to return
-	start, end := offs[from-1], size
-	if to < last {
-		end = offs[to]
-	}
-	b := make([]byte, end-start)
-	if _, err := l.f.ReadAt(b, start); err != nil {
-		return nil, fmt.Errorf("ledger %s: reading records %d-%d: %w", l.dir, from, to, err)
-	}
+	br := bufio.NewReaderSize(io.NewSectionReader(l.f, start, size-start), 64<<10)
+	var scratch []byte
 	recs := make([]Record, 0, to-from+1)
-	for seq := from; seq <= to; seq++ {
-		n := offs[seq-1] - start // where seq starts within b
-		var e int64
-		if seq < to {
-			e = offs[seq] - start
-		} else {
-			e = int64(len(b))
-		}
-		line := b[n:e]
+	var prev string // the hash of the record before seq, once read
+	for seq := at; seq <= to; seq++ {
 		bad := func(reason string) error {
 			return fmt.Errorf("ledger %s: record %d changed on disk: %w", l.dir, seq, &VerifyError{Seq: seq, Line: int(seq), Reason: reason})
 		}
-		if len(line) == 0 || line[len(line)-1] != '\n' {
+		line, err := readLine(br, &scratch)
+		switch {
+		case err == io.EOF:
 			return nil, bad("no newline at its end")
+		case err != nil:
+			return nil, fmt.Errorf("ledger %s: reading record %d: %w", l.dir, seq, err)
 		}
 		r, err := ParseRecord(line[:len(line)-1])
 		switch {
@@ -301,10 +312,13 @@ func (l *Ledger) Read(from uint64, max int) ([]Record, error) {
 			return nil, bad(err.Error())
 		case r.Seq != seq:
 			return nil, bad(fmt.Sprintf("seq is %d", r.Seq))
-		case len(recs) > 0 && r.Prev != recs[len(recs)-1].Hash:
+		case seq > at && r.Prev != prev:
 			return nil, bad("prev is not the hash of the record before")
 		}
-		recs = append(recs, r)
+		prev = r.Hash
+		if seq >= from {
+			recs = append(recs, r)
+		}
 	}
 	return recs, nil
 }

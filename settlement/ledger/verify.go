@@ -39,7 +39,7 @@ func Verify(dir string) (records uint64, err error) {
 		return 0, fmt.Errorf("ledger %s: %w", dir, err)
 	}
 	defer f.Close()
-	st, err := scanFile(f, 0, nil)
+	st, err := scanFile(f, 0, nil, newIndex(0))
 	if err != nil {
 		return st.n, err
 	}
@@ -69,7 +69,7 @@ func Scan(dir string, from uint64, fn func(Record) error) (torn *VerifyError, er
 	if fn == nil {
 		fn = func(Record) error { return nil }
 	}
-	st, err := scanFile(f, from, fn)
+	st, err := scanFile(f, from, fn, newIndex(0))
 	var ve *VerifyError
 	switch {
 	case errors.As(err, &ve):
@@ -85,13 +85,12 @@ func Scan(dir string, from uint64, fn func(Record) error) (torn *VerifyError, er
 // scanState is what a scan of the file learnt: the intact records and,
 // if the last line is bad, why.
 type scanState struct {
-	n        uint64            // intact records
-	end      int64             // offset just past the last intact record
-	offs     []int64           // offs[i] is where seq i+1 starts
-	keys     map[string]uint64 // kind "\x00" key -> seq
-	lastHash string            // Hash of record n, ZeroHash if none
-	tail     *VerifyError      // the last line, bad; it starts at end
-	fnErr    bool              // the error returned is the callback's
+	n        uint64       // intact records
+	end      int64        // offset just past the last intact record
+	idx      *index       // the intact records' keys and marks
+	lastHash string       // Hash of record n, ZeroHash if none
+	tail     *VerifyError // the last line, bad; it starts at end
+	fnErr    bool         // the error returned is the callback's
 }
 
 func indexKey(kind, key string) string { return kind + "\x00" + key }
@@ -101,9 +100,10 @@ func indexKey(kind, key string) string { return kind + "\x00" + key }
 // newline) is left in tail; a bad line before it is returned as a
 // *VerifyError. With fn, every intact record from seq from on is passed
 // to it (parsed and copied) as soon as it is checked; fn's error stops the
-// scan.
-func scanFile(r io.ReaderAt, from uint64, fn func(Record) error) (st scanState, err error) {
-	st = scanState{keys: make(map[string]uint64)}
+// scan. The records are added to idx, and a repeated (kind, key) is found
+// among the keys idx keeps: all of them unless it has a window.
+func scanFile(r io.ReaderAt, from uint64, fn func(Record) error, idx *index) (st scanState, err error) {
+	st = scanState{idx: idx}
 	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, 1<<62), 256<<10)
 	var scratch, hashIn, mk []byte
 	lastHash := []byte(ZeroHash)
@@ -136,11 +136,9 @@ func scanFile(r io.ReaderAt, from uint64, fn func(Record) error) (st scanState, 
 			verr = bad("prev %s is not the hash of record %d (%s)", f.prev, seq-1, lastHash)
 		default:
 			mk = append(append(append(mk[:0], f.kind...), 0), unescapeKey(f.key)...)
-			if first, dup := st.keys[string(mk)]; dup {
-				verr = bad("kind %q key %q repeats record %d", f.kind, unescapeKey(f.key), first)
-				break
+			if first, dup := idx.keys[string(mk)]; dup { // no allocation for the lookup
+				verr = bad("kind %q key %q repeats record %d", f.kind, unescapeKey(f.key), first.seq)
 			}
-			st.keys[string(mk)] = seq
 		}
 		if verr != nil {
 			if _, err := br.Peek(1); err == io.EOF {
@@ -158,7 +156,7 @@ func scanFile(r io.ReaderAt, from uint64, fn func(Record) error) (st scanState, 
 			}
 		}
 		lastHash = append(lastHash[:0], f.hash...)
-		st.offs = append(st.offs, st.end)
+		idx.add(string(mk), seq, f.time.UnixNano(), st.end)
 		st.end += n
 		st.n = seq
 	}
