@@ -41,28 +41,24 @@ func goldenMarket(t *testing.T, dir string) *Market {
 }
 
 // goldenCases lists the case folders under testdata: those with a book.json.
-// Other folders (fuzz/, rapid/) belong to the test tools.
+// Other folders (fuzz/, rapid/) belong to the test tools; a folder with a
+// result.json or error.txt but no book.json is a case broken by mistake.
 func goldenCases(t *testing.T) []string {
 	t.Helper()
 	entries, err := os.ReadDir("testdata")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
 	for _, e := range entries {
 		dir := filepath.Join("testdata", e.Name())
-		switch {
-		case !e.IsDir():
-		case goldenFileExists(filepath.Join(dir, "book.json")):
-			names = append(names, e.Name())
-		case goldenFileExists(filepath.Join(dir, "result.json")) || goldenFileExists(filepath.Join(dir, "error.txt")):
+		if !e.IsDir() || goldenFileExists(filepath.Join(dir, "book.json")) {
+			continue
+		}
+		if goldenFileExists(filepath.Join(dir, "result.json")) || goldenFileExists(filepath.Join(dir, "error.txt")) {
 			t.Errorf("%s: a golden case without book.json", dir)
 		}
 	}
-	if len(names) < 14 {
-		t.Fatalf("only %d golden cases under testdata", len(names))
-	}
-	return names
+	return golden.Cases(t, "testdata", "book.json", 14)
 }
 
 func goldenFileExists(path string) bool {

@@ -45,3 +45,25 @@ func TestCheck(t *testing.T) {
 		t.Error("a missing golden file is not reported")
 	}
 }
+
+func TestCases(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"b/book.json", "a/book.json", "a/result.json", "fuzz/FuzzX/seed", "c/result.json", "book.json"} {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &recorder{TB: t}
+	if got := Cases(r, dir, "book.json", 2); fmt.Sprint(got) != "[a b]" || len(r.errs) != 0 {
+		t.Errorf("Cases: %q, errors %q; want [a b], none", got, r.errs)
+	}
+	r = &recorder{TB: t}
+	Cases(r, dir, "book.json", 3)
+	if len(r.errs) != 1 {
+		t.Errorf("fewer cases than asked for: errors %q, want one", r.errs)
+	}
+}

@@ -63,29 +63,10 @@ func readingJSON(t testing.TB, v any) []byte {
 	return append(out, '\n')
 }
 
-// goldenCases lists the folders of testdata that hold an image.json.
-func goldenCases(t *testing.T) []string {
-	t.Helper()
-	entries, err := os.ReadDir("testdata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		if _, err := os.Stat(filepath.Join("testdata", e.Name(), "image.json")); e.IsDir() && err == nil {
-			names = append(names, e.Name())
-		}
-	}
-	if len(names) < 8 {
-		t.Fatalf("only %d golden cases under testdata", len(names))
-	}
-	return names
-}
-
 // TestGolden polls each testdata/<case>/image.json through its profile
 // and compares the reading with expected.json.
 func TestGolden(t *testing.T) {
-	for _, name := range goldenCases(t) {
+	for _, name := range golden.Cases(t, "testdata", "image.json", 8) {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("testdata", name)
 			f, img := readImage(t, dir)
@@ -123,7 +104,7 @@ var lossyCases = map[string]string{
 // back to exactly image.json.
 func TestGoldenImagesMatchImage(t *testing.T) {
 	checked := 0
-	for _, name := range goldenCases(t) {
+	for _, name := range golden.Cases(t, "testdata", "image.json", 8) {
 		if _, lossy := lossyCases[name]; lossy {
 			continue
 		}

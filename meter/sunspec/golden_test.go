@@ -62,16 +62,10 @@ func (s goldenSegment) words() ([]uint16, error) {
 // TestGolden discovers and reads every testdata/<case>/image.json and
 // compares with expected.json; -update rewrites expected.json.
 func TestGolden(t *testing.T) {
-	dirs, err := filepath.Glob("testdata/*/image.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(dirs) < 10 {
-		t.Fatalf("only %d golden cases", len(dirs))
-	}
-	for _, path := range dirs {
-		dir := filepath.Dir(path)
-		t.Run(filepath.Base(dir), func(t *testing.T) {
+	for _, name := range golden.Cases(t, "testdata", "image.json", 10) {
+		dir := filepath.Join("testdata", name)
+		path := filepath.Join(dir, "image.json")
+		t.Run(name, func(t *testing.T) {
 			var img goldenImage
 			readJSON(t, path, &img)
 			if img.Description == "" {

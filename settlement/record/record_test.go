@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -15,12 +13,11 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/internal/golden"
 	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*/records.jsonl")
 
 const iv = "2026-11-22T12:15Z"
 
@@ -68,8 +65,8 @@ func entries(t *testing.T, community string, r *auction.Result, metered ...settl
 	return es
 }
 
-// golden is how an entry is written in records.jsonl.
-type golden struct {
+// goldenEntry is how an entry is written in records.jsonl.
+type goldenEntry struct {
 	Kind string          `json:"kind"`
 	Key  string          `json:"key"`
 	Time time.Time       `json:"time"`
@@ -83,25 +80,13 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var got []byte
 			for _, e := range build(t) {
-				b, err := json.Marshal(golden{e.Kind, e.Key, e.Time, e.Data})
+				b, err := json.Marshal(goldenEntry{e.Kind, e.Key, e.Time, e.Data})
 				if err != nil {
 					t.Fatal(err)
 				}
 				got = append(append(got, b...), '\n')
 			}
-			path := filepath.Join("testdata", name, "records.jsonl")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("records differ from %s (go test -update to rewrite, then review the diff):\n got\n%s\nwant\n%s", path, got, want)
-			}
+			golden.Check(t, filepath.Join("testdata", name, "records.jsonl"), got)
 		})
 	}
 }
