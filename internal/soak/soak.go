@@ -39,6 +39,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway"
 	"github.com/p2pgrid/p2pgrid/gateway/clearing"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
+	"github.com/p2pgrid/p2pgrid/gateway/daemon"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/market"
@@ -224,7 +225,7 @@ func ServeClearer(broker string, homes int, dir string, in io.Reader, out io.Wri
 		return err
 	}
 	defer c.Close()
-	led, err := ledger.Open(filepath.Join(dir, "ledger"), ledger.Options{})
+	led, err := ledger.Open(filepath.Join(dir, "ledger"), daemon.LedgerOptions(Config(ClearerID, config.ClearerPrimary), nil))
 	if err != nil {
 		return err
 	}
@@ -486,7 +487,7 @@ func Run(o Options) (*Report, error) {
 			return nil, fmt.Errorf("%s: %w", id, err)
 		}
 		dir := filepath.Join(o.Dir, id)
-		if h.led, err = ledger.Open(filepath.Join(dir, "ledger"), ledger.Options{}); err != nil {
+		if h.led, err = ledger.Open(filepath.Join(dir, "ledger"), daemon.LedgerOptions(Config(id, config.ClearerNone), nil)); err != nil {
 			return nil, err
 		}
 		// Sellers of 0.5-4 kW and buyers of 0.5-3 kW, in turn.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/internal/soak"
 )
 
@@ -56,5 +57,27 @@ func TestSoak(t *testing.T) {
 	if n := last.LedgerRecords - first.LedgerRecords; n > 0 {
 		grow := int64(last.HeapPerHome(homes)) - int64(first.HeapPerHome(homes))
 		fmt.Fprintf(w, "heap per gateway grew %d B over %d ledger records: %d B per record\n", grow, n, grow/int64(n))
+	}
+	// No growth once the ledger's index window is full: from the first
+	// sample past twice the window (market.Calendar.Recall, in
+	// intervals) to the end, heap per gateway and the clearer's heap may
+	// move by the index's amortised pruning, not with the records.
+	cal := soak.Config(soak.ClearerID, config.ClearerPrimary).Market.Calendar()
+	full := 2 * int(cal.Recall()/cal.Interval)
+	for _, s := range rep.Samples {
+		if s.Interval < full || s.Interval == last.Interval {
+			continue
+		}
+		fmt.Fprintf(w, "after the index window was full (interval %d to %d, %d ledger records added): heap per gateway %s -> %s, clearer %s -> %s\n",
+			s.Interval, last.Interval, last.LedgerRecords-s.LedgerRecords, soak.KiB(s.HeapPerHome(homes)), soak.KiB(last.HeapPerHome(homes)),
+			soak.MiB(s.Clearer.HeapInuse), soak.MiB(last.Clearer.HeapInuse))
+		if a, b := s.HeapPerHome(homes), last.HeapPerHome(homes); b > a+a/4+128<<10 {
+			t.Errorf("heap per gateway grew from %s after interval %d to %s after %d, with the ledger's index window full",
+				soak.KiB(a), s.Interval, soak.KiB(b), last.Interval)
+		}
+		if a, b := s.Clearer.HeapInuse, last.Clearer.HeapInuse; b > a+a/4+1<<20 {
+			t.Errorf("clearer heap grew from %s after interval %d to %s after %d", soak.MiB(a), s.Interval, soak.MiB(b), last.Interval)
+		}
+		break
 	}
 }
