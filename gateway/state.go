@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/p2pgrid/p2pgrid/gateway/settling"
+	"github.com/p2pgrid/p2pgrid/internal/atomicfile"
 )
 
 // BoundariesFile is the file in the gateway's state directory that keeps
@@ -40,39 +41,11 @@ func (f fileStore) Load() ([]byte, error) {
 	return data, err
 }
 
-func (f fileStore) Save(data []byte) error { return writeFileAtomic(f.path, data) }
-
-// writeFileAtomic writes path atomically: a temporary file, synced,
-// renamed over the old one, and the directory synced, so that a power cut
-// leaves the old file or the new one, never a torn one.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// Save replaces the file atomically (a power cut leaves the old counters
+// or the new ones, never a torn file), creating its directory.
+func (f fileStore) Save(data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename: nothing there
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(f.path, data, 0o600)
 }

@@ -210,7 +210,8 @@ func scanInterrupted(t *testing.T, bin string, sig syscall.Signal) {
 func TestMeterScanPymodbus(t *testing.T) {
 	testtool.Integration(t)
 	port := testtool.FreePort(t)
-	metertest.StartPymodbus(t, filepath.Join("..", "..", "meter", "bus", "testdata", "pymodbus_server.py"), "tcp", fmt.Sprint(port))
+	img := metertest.WriteImage(t, metertest.Image{Input: map[uint16]uint16{0: 1}, Holding: map[uint16]uint16{0: 1}})
+	metertest.StartPymodbus(t, metertest.Pymodbus{Port: port, Sparse: true, Units: map[uint8]string{1: img, 2: img}})
 	const timeout = 200 * time.Millisecond
 	start := time.Now()
 	code, out, errOut := runCLI(t, "", "meter", "scan", "--url", fmt.Sprintf("tcp://127.0.0.1:%d", port),

@@ -7,12 +7,15 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/p2pgrid/p2pgrid/internal/yamlnode"
 )
 
 // The settings are the exported fields of Config and its sections, named by
@@ -243,9 +246,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 		return
 	}
 	line := n.Line
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
+	n = yamlnode.Deref(n)
 	d.src.set(key, origin{line: line})
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return
@@ -254,7 +255,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 	switch {
 	case isScalar(t):
 		if n.Kind != yaml.ScalarNode {
-			d.fail(line, key, "want %s, not %s", want(t), describe(n))
+			d.fail(line, key, "want %s, not %s", want(t), yamlnode.Describe(n))
 			return
 		}
 		if err := setScalar(v, n.Value); err != nil {
@@ -262,13 +263,13 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 		}
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			d.fail(line, key, "want %s, not %s", want(t), describe(n))
+			d.fail(line, key, "want %s, not %s", want(t), yamlnode.Describe(n))
 			return
 		}
 		d.mapping(n, v, key)
 	case t.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.fail(line, key, "want %s, not %s", want(t), describe(n))
+			d.fail(line, key, "want %s, not %s", want(t), yamlnode.Describe(n))
 			return
 		}
 		if len(n.Content) > MaxDevices {
@@ -295,39 +296,17 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 	for i, f := range fields {
 		keys[i] = f.key
 	}
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content) && !d.full(); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.fail(k.Line, key, "a key must be a plain name, not %s", describe(k))
+	for e, err := range yamlnode.Entries(n, keys) {
+		if d.full() {
+			return
+		}
+		if err != nil {
+			d.fail(err.Line, key, "%w", err.Err)
 			continue
 		}
-		name := k.Value
-		if k.ShortTag() == "!!merge" {
-			d.fail(k.Line, key, "merge keys (<<) are not supported")
-			continue
-		}
-		if first, dup := seen[name]; dup {
-			d.fail(k.Line, key, "key %q given twice (first at line %d)", name, first)
-			continue
-		}
-		seen[name] = k.Line
-		j := indexOf(keys, name)
-		if j < 0 {
-			d.fail(k.Line, key, "unknown key %q%s", name, suggest(name, keys, true))
-			continue
-		}
-		d.value(val, v.Field(fields[j].index), join(key, name))
+		j := slices.Index(keys, e.Key)
+		d.value(e.Value, v.Field(fields[j].index), join(key, e.Key))
 	}
-}
-
-func indexOf(keys []string, k string) int {
-	for i, x := range keys {
-		if x == k {
-			return i
-		}
-	}
-	return -1
 }
 
 func join(parent, key string) string {
@@ -335,23 +314,6 @@ func join(parent, key string) string {
 		return key
 	}
 	return parent + "." + key
-}
-
-// describe names what a node is, for "want X, not Y".
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if len(n.Value) > 40 {
-			return fmt.Sprintf("%q...", n.Value[:40])
-		}
-		return fmt.Sprintf("%q", n.Value)
-	default:
-		return "an alias"
-	}
 }
 
 // walkScalars calls fn for every scalar setting under v (whose path is
@@ -418,7 +380,7 @@ func applyEnv(c *Config, env []string) error {
 					continue
 				}
 			}
-			fail(name, "", fmt.Errorf("unknown variable%s", suggest(name, names, false)))
+			fail(name, "", fmt.Errorf("unknown variable%s", yamlnode.DidYouMean(name, names, false)))
 			continue
 		}
 		if err := setScalar(t.v, value); err != nil {

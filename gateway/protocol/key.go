@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/p2pgrid/p2pgrid/internal/atomicfile"
 )
 
 // KeyFile is the name of a gateway's private key file in its data directory.
@@ -53,7 +55,7 @@ func LoadOrCreateKey(dataDir string) (key ed25519.PrivateKey, created bool, err 
 	if err != nil {
 		return nil, false, fmt.Errorf("key file %s: %w", path, err)
 	}
-	err = writeNewFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	err = atomicfile.WriteNew(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 	if errors.Is(err, fs.ErrExist) { // another process created it first: use that
 		key, err = loadKey(path)
 		return key, false, err
@@ -102,46 +104,6 @@ func loadKey(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("key file %s: a %T, not an Ed25519 key", path, k)
 	}
 	return key, nil
-}
-
-// writeNewFile writes data to path atomically, mode 0600, failing with an
-// error wrapping fs.ErrExist if path exists.
-func writeNewFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	// A hard link fails if path exists, where a rename would replace it;
-	// rename only where the file system has no hard links.
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		if _, serr := os.Lstat(path); serr == nil {
-			return fs.ErrExist
-		}
-		if err := os.Rename(tmp.Name(), path); err != nil {
-			return err
-		}
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync() // make the new directory entry durable
 }
 
 // publicKeyPrefix starts the text form of a public key.

@@ -29,10 +29,11 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/p2pgrid/p2pgrid/internal/atomicfile"
 )
 
 // DefaultCAValidity is how long a community CA is valid: ten years.
@@ -229,10 +230,10 @@ func (c *Cert) WriteFiles(certFile, keyFile string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeNewFile(keyFile, keyPEM, 0o600); err != nil {
+	if err := atomicfile.WriteNew(keyFile, keyPEM, 0o600); err != nil {
 		return fmt.Errorf("key file %s: %w", keyFile, err)
 	}
-	if err := writeNewFile(certFile, c.CertPEM(), 0o644); err != nil {
+	if err := atomicfile.WriteNew(certFile, c.CertPEM(), 0o644); err != nil {
 		os.Remove(keyFile) // written a moment ago, by us
 		return fmt.Errorf("certificate file %s: %w", certFile, err)
 	}
@@ -314,51 +315,6 @@ func readSmall(path string, private bool) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than %d bytes: not a PEM certificate or key", path, maxFileSize)
 	}
 	return data, nil
-}
-
-// writeNewFile writes data to path with mode perm, atomically (a
-// temporary file in the same directory, fsynced, then linked, or renamed
-// where the file system has no hard links, into place), failing with an
-// error wrapping fs.ErrExist if path exists. (The same steps as the
-// gateway key's in gateway/protocol, with a mode.)
-func writeNewFile(path string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(perm)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	// A hard link fails if path exists, where a rename would replace it.
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		if _, serr := os.Lstat(path); serr == nil {
-			return fs.ErrExist
-		}
-		if err := os.Rename(tmp.Name(), path); err != nil {
-			return err
-		}
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync() // make the new directory entry durable
 }
 
 // checkName checks a common name: 1-64 bytes (the X.509 upper bound), no

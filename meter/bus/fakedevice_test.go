@@ -52,7 +52,7 @@ type fakeReply struct {
 	Then   chan<- struct{} // closed once the reply is written (or failed to be)
 }
 
-// Register images of the fake device (and of testdata/pymodbus_server.py):
+// Register images of the fake device (and of pymodbus, in startPymodbus):
 // unit u has holding register i = u*1000+i and input register
 // i = u*1000+500+i, for i in 0..99.
 const imageSize = 100

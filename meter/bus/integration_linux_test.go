@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -22,14 +21,26 @@ import (
 )
 
 // Integration tests against a Modbus peer we did not write: Debian's
-// pymodbus 3.0.0 (testdata/pymodbus_server.py), over a socat pty pair for
-// RTU and over loopback TCP.
+// pymodbus 3.0.0 (metertest.StartPymodbus), over a socat pty pair for RTU
+// and over loopback TCP.
 
-// startPymodbus runs testdata/pymodbus_server.py with args and waits for
-// it to say "ready"; it exits when the test ends.
-func startPymodbus(t *testing.T, args ...string) {
+// startPymodbus serves units 1 and 2 their images (those of the fake
+// device: holding and input registers 0..99, every other address an
+// exception 2, other units unanswered) with pymodbus at p's Port or
+// Serial, until the test ends.
+func startPymodbus(t *testing.T, p metertest.Pymodbus) {
 	t.Helper()
-	metertest.StartPymodbus(t, filepath.Join("testdata", "pymodbus_server.py"), args...)
+	p.Sparse = true
+	p.Units = map[uint8]string{}
+	for _, u := range []uint8{1, 2} {
+		img := metertest.Image{Holding: map[uint16]uint16{}, Input: map[uint16]uint16{}}
+		for i := range imageSize {
+			img.Holding[uint16(i)] = holdingValue(u, i)
+			img.Input[uint16(i)] = inputValue(u, i)
+		}
+		p.Units[u] = metertest.WriteImage(t, img)
+	}
+	metertest.StartPymodbus(t, p)
 }
 
 // inputQueued is how many bytes wait to be read on the tty at path: it asks
@@ -61,7 +72,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // checkReads reads both units' holding and input registers, concurrently,
-// and compares them with the image pymodbus_server.py serves.
+// and compares them with the image startPymodbus serves.
 func checkReads(t *testing.T, b *Bus) {
 	t.Helper()
 	var wg sync.WaitGroup
@@ -133,7 +144,7 @@ func TestPymodbusRTU(t *testing.T) {
 	testtool.Integration(t)
 	t.Parallel()
 	a, b := testtool.PtyPair(t, t.TempDir())
-	startPymodbus(t, "rtu", a, "19200")
+	startPymodbus(t, metertest.Pymodbus{Serial: a, Baud: 19200})
 
 	u := url.URL{Scheme: "rtu", Path: b, RawQuery: "baud=19200"}
 	bus := openBus(t, u.String(), Options{Retries: -1, UnitSwitchDelay: 5 * time.Millisecond})
@@ -150,7 +161,7 @@ func TestPymodbusTCP(t *testing.T) {
 	testtool.Integration(t)
 	t.Parallel()
 	port := testtool.FreePort(t)
-	startPymodbus(t, "tcp", strconv.Itoa(port))
+	startPymodbus(t, metertest.Pymodbus{Port: port})
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	waitFor(t, "pymodbus listening on "+addr, func() bool {
 		c, err := net.Dial("tcp", addr)

@@ -1,7 +1,8 @@
 // Package metertest has fakes for the tests of Modbus readers: TCPDevice, a
 // Modbus TCP device on a loopback port whose units, silences and delays a
-// test sets, and which counts the requests it gets. It is for tests only;
-// real peers (pymodbus, mbpoll) are in the tests that need them.
+// test sets, and which counts the requests it gets; and StartPymodbus, the
+// one launcher of a real peer, Debian's pymodbus, serving register images
+// over Modbus TCP or RTU. It is for tests only.
 package metertest
 
 import (

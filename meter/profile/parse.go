@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/p2pgrid/p2pgrid/configs"
+	"github.com/p2pgrid/p2pgrid/internal/yamlnode"
 	"github.com/p2pgrid/p2pgrid/meter"
 )
 
@@ -191,7 +192,7 @@ func parse(name, shown string, data []byte) (*Profile, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, pe.wrap(fmt.Errorf("line %d: a profile is a mapping (name:, kind:, registers:, ...)", root.Line))
 	}
-	fields, err := mappingFields(root, topKeys)
+	fields, err := yamlnode.Mapping(root, topKeys)
 	if err != nil {
 		return nil, pe.wrap(err)
 	}
@@ -249,26 +250,6 @@ func parse(name, shown string, data []byte) (*Profile, error) {
 	return p, nil
 }
 
-// mappingFields returns the values of mapping n by key, rejecting keys
-// not in known and keys given twice.
-func mappingFields(n *yaml.Node, known []string) (map[string]*yaml.Node, error) {
-	out := make(map[string]*yaml.Node, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			return nil, fmt.Errorf("line %d: a key must be a plain word", k.Line)
-		}
-		if !slices.Contains(known, k.Value) {
-			return nil, fmt.Errorf("line %d: unknown key %q (known: %s)", k.Line, k.Value, strings.Join(known, ", "))
-		}
-		if _, dup := out[k.Value]; dup {
-			return nil, fmt.Errorf("line %d: key %q given twice", k.Line, k.Value)
-		}
-		out[k.Value] = deref(v)
-	}
-	return out, nil
-}
-
 // scalar decodes the scalar n into dst (a *string or *int64).
 func scalar(n *yaml.Node, dst any) error {
 	if n.Kind != yaml.ScalarNode {
@@ -296,7 +277,7 @@ func scalar(n *yaml.Node, dst any) error {
 // registerLabel names a register in an error before it is parsed: its
 // quantity and phase as written, if they are there.
 func registerLabel(n *yaml.Node) string {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	var q, ph string
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -317,20 +298,12 @@ func registerLabel(n *yaml.Node) string {
 	return q
 }
 
-// deref follows YAML aliases (*name) to the node they stand for.
-func deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
-
 func parseRegister(n *yaml.Node) (Register, error) {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	if n.Kind != yaml.MappingNode {
 		return Register{}, fmt.Errorf("line %d: a register is a mapping (quantity:, type:, address:, ...)", n.Line)
 	}
-	fields, err := mappingFields(n, registerKeys)
+	fields, err := yamlnode.Mapping(n, registerKeys)
 	if err != nil {
 		return Register{}, err
 	}

@@ -17,7 +17,7 @@ import (
 
 // TestPymodbusSDM630 polls an SDM630 image served by a Modbus TCP server
 // this project did not write, Debian's pymodbus 3.0
-// (meter/metertest/testdata/pymodbus_image.py), through meter/bus's real client, and
+// (metertest.StartPymodbus), through meter/bus's real client, and
 // checks the reading against the golden expected.json that TestGolden
 // reaches through the fake bus.
 func TestPymodbusSDM630(t *testing.T) {
@@ -25,7 +25,7 @@ func TestPymodbusSDM630(t *testing.T) {
 	dir := filepath.Join("testdata", "pymodbus")
 	port := testtool.FreePort(t)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	out := metertest.StartPymodbusImage(t, filepath.Join(dir, "image.json"), port)
+	out := metertest.StartPymodbus(t, metertest.Pymodbus{Port: port, Image: filepath.Join(dir, "image.json")})
 
 	b, err := bus.Open("tcp://"+addr, bus.Options{Timeout: 2 * time.Second})
 	if err != nil {

@@ -232,3 +232,69 @@ func TestImageRaw(t *testing.T) {
 		t.Fatalf("%s", jsonOf(t, r))
 	}
 }
+
+// TestPymodbusImage checks the image TestPymodbusPeer serves against the
+// device it stands for: testdata/pymodbus/registers.json was laid out from
+// device.json by an encoder that shares nothing with this package (the
+// Python one that served the test before), and Image must lay device.json
+// out register for register the same.
+func TestPymodbusImage(t *testing.T) {
+	var device struct {
+		Description string `json:"description"`
+		Base        uint16 `json:"base"`
+		Models      []struct {
+			ID     uint16         `json:"id"`
+			Points map[string]any `json:"points"`
+		} `json:"models"`
+	}
+	readJSON(t, "testdata/pymodbus/device.json", &device)
+	var blocks []Block
+	for _, m := range device.Models {
+		b := Block{ID: m.ID, Strings: map[string]string{}, Raw: map[string][]uint16{}}
+		for name, v := range m.Points {
+			p, ok := definitions[m.ID].Point(name)
+			if !ok {
+				t.Fatalf("device.json: model %d has no point %s", m.ID, name)
+			}
+			switch v := v.(type) {
+			case string:
+				b.Strings[name] = v
+			case float64: // a register-level integer, as json reads it
+				n := int64(v)
+				if p.Size == 1 {
+					b.Raw[name] = []uint16{uint16(n)}
+				} else {
+					b.Raw[name] = []uint16{uint16(uint32(n) >> 16), uint16(n)}
+				}
+			default:
+				t.Fatalf("device.json: model %d point %s: %v", m.ID, name, v)
+			}
+		}
+		// A point not listed is not implemented, scale factors too
+		// (Image would choose those).
+		for _, p := range definitions[m.ID].Points {
+			if _, listed := m.Points[p.Name]; !listed && p.Type == "sunssf" {
+				b.Raw[p.Name] = []uint16{0x8000}
+			}
+		}
+		blocks = append(blocks, b)
+	}
+	regs, err := Image(device.Base, blocks...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served struct {
+		Description string            `json:"description"`
+		Holding     map[string]string `json:"holding"`
+	}
+	readJSON(t, "testdata/pymodbus/registers.json", &served)
+	if len(served.Holding) != len(regs) {
+		t.Errorf("registers.json holds %d registers, Image lays out %d", len(served.Holding), len(regs))
+	}
+	for i, r := range regs {
+		key := fmt.Sprintf("0x%04X", int(device.Base)+i)
+		if want := fmt.Sprintf("0x%04X", r); served.Holding[key] != want {
+			t.Errorf("register %s: registers.json has %q, Image %s", key, served.Holding[key], want)
+		}
+	}
+}
