@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/gateway"
 	"github.com/p2pgrid/p2pgrid/gateway/broker"
 	"github.com/p2pgrid/p2pgrid/gateway/clearing"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
@@ -231,12 +232,7 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 			defer wg.Done()
 			err := daemon.Run(runCtx, cfgs[id], daemon.Options{
 				Logger: log, Version: versionString(), Now: s.Now, Tick: f.interval / 100,
-				Roster: roster,
-				OnVerified: func(interval string, v *clearing.Verdict, err error) {
-					tr.verified(interval, id, err)
-				},
-				OnSealed:  func(sealed *clearing.Sealed) { tr.sealed(sealed, roster) },
-				OnSettled: func(st *settlement.IntervalSettlement) { tr.settled(id, st) },
+				Roster: roster, Observer: tr,
 			})
 			if err != nil {
 				errs <- fmt.Errorf("gateway %s: %w", id, err)
@@ -345,7 +341,10 @@ func (t *demoTracker) get(interval string) *demoInterval {
 	return d
 }
 
-func (t *demoTracker) sealed(s *clearing.Sealed, _ *protocol.Roster) {
+var _ gateway.Observer = (*demoTracker)(nil)
+
+// Sealed implements gateway.Observer.
+func (t *demoTracker) Sealed(_ string, s *clearing.Sealed) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d := t.get(s.Interval)
@@ -354,7 +353,8 @@ func (t *demoTracker) sealed(s *clearing.Sealed, _ *protocol.Roster) {
 	}
 }
 
-func (t *demoTracker) verified(interval, gw string, err error) {
+// Verified implements gateway.Observer.
+func (t *demoTracker) Verified(gw, interval string, _ *clearing.Verdict, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d := t.get(interval)
@@ -365,7 +365,8 @@ func (t *demoTracker) verified(interval, gw string, err error) {
 	}
 }
 
-func (t *demoTracker) settled(gw string, s *settlement.IntervalSettlement) {
+// Settled implements gateway.Observer.
+func (t *demoTracker) Settled(gw string, s *settlement.IntervalSettlement) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d := t.get(s.Interval)

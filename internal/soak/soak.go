@@ -445,6 +445,31 @@ func (h *home) seen(topic string, _ []byte) {
 	h.mu.Unlock()
 }
 
+var _ gateway.Observer = (*home)(nil)
+
+// Verified notes when the home verified interval, and what failed.
+func (h *home) Verified(_, interval string, _ *clearing.Verdict, err error) {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.verified[interval]; !ok {
+		h.verified[interval] = now
+	}
+	if err != nil {
+		h.errs[interval] = err
+	}
+}
+
+// Sealed implements gateway.Observer: a home does not clear.
+func (h *home) Sealed(string, *clearing.Sealed) {}
+
+// Settled notes that the home recorded the settlement of an interval.
+func (h *home) Settled(_ string, s *settlement.IntervalSettlement) {
+	h.mu.Lock()
+	h.settled[s.Interval] = true
+	h.mu.Unlock()
+}
+
 // Run runs the soak and reports it; an error means it could not go on
 // (a connection, a timeout), not a figure out of bounds: the caller
 // judges the report.
@@ -497,22 +522,7 @@ func Run(o Options) (*Report, error) {
 		devs := []gateway.Device{{Name: "grid", Role: config.RoleGrid, Poll: o.Step, Device: &Meter{ExportW: w, Clock: &clock}}}
 		h.g, err = gateway.New(gateway.Options{Config: Config(id, config.ClearerNone), Key: Key(id), Roster: roster,
 			MQTT: &tap{Client: h.client, seen: h.seen}, Devices: devs, Ledger: h.led, Now: clock.Now, StateDir: dir, SyncPolls: true,
-			OnVerified: func(interval string, _ *clearing.Verdict, err error) {
-				now := time.Now()
-				h.mu.Lock()
-				defer h.mu.Unlock()
-				if _, ok := h.verified[interval]; !ok {
-					h.verified[interval] = now
-				}
-				if err != nil {
-					h.errs[interval] = err
-				}
-			},
-			OnSettled: func(s *settlement.IntervalSettlement) {
-				h.mu.Lock()
-				h.settled[s.Interval] = true
-				h.mu.Unlock()
-			}})
+			Observer: h})
 		if err != nil {
 			return nil, err
 		}
