@@ -1,7 +1,8 @@
 // Package daemon assembles a running gateway from its configuration: the
 // key, the roster, the Modbus devices, the MQTT connection (or the embedded
 // broker), the HTTP endpoints, and the loop. It is the one place that knows
-// all the parts; `p2pgrid gateway` and `p2pgrid demo` use it.
+// all the parts; `p2pgrid gateway` and internal/neighbourhood (`p2pgrid
+// demo`) use it.
 package daemon
 
 import (
