@@ -84,13 +84,13 @@ func TestConcurrentDeliverySettlesOnce(t *testing.T) {
 		led := &strictLedger{}
 		g, err := New(Options{Config: c.gws[id].cfg, Key: testKey(id), Roster: c.roster,
 			MQTT: hub.Client(fmt.Sprintf("%s-%d", id, i)), Now: c.now, Ledger: led,
-			OnSettled: func(s *settlement.IntervalSettlement) {
+			Observer: ObserverFuncs{OnSettled: func(_ string, s *settlement.IntervalSettlement) {
 				mu.Lock()
 				defer mu.Unlock()
 				if s.Interval == interval {
 					settled++
 				}
-			}})
+			}}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,18 +49,12 @@ type Options struct {
 	// grid meter's counters at interval boundaries, BoundariesFile); ""
 	// keeps it in memory only.
 	StateDir string
-	// OnVerified, if set, is called after every verification of a
-	// published clearing (err nil: verified).
-	OnVerified func(interval string, v *clearing.Verdict, err error)
-	// OnSealed, if set, is called when this gateway has cleared and
-	// published an interval.
-	OnSealed func(s *clearing.Sealed)
+	// Observer, if set, is told of every verification, sealed interval
+	// and settlement (observer.go).
+	Observer Observer
 	// Ledger, if set, records every verified settlement and one reading
 	// per device and interval.
 	Ledger Ledger
-	// OnSettled, if set, is called after a published settlement verified
-	// (and went into the ledger).
-	OnSettled func(s *settlement.IntervalSettlement)
 	// SyncPolls makes Tick wait for the device reads it starts and apply
 	// them before it returns, for tests that move a clock by hand and
 	// expect the readings due at now to be taken in that Tick. Without it
@@ -129,6 +123,9 @@ func New(o Options) (*Gateway, error) {
 	}
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
+	}
+	if o.Observer == nil {
+		o.Observer = ObserverFuncs{}
 	}
 	g := &Gateway{
 		cfg: cfg, id: cfg.Gateway, market: m, key: o.Key, roster: o.Roster, topics: topics,
@@ -385,9 +382,7 @@ func (g *Gateway) verify(interval string) {
 		}
 		g.log.Info("clearing verified", attrs...)
 	}
-	if g.opts.OnVerified != nil {
-		g.opts.OnVerified(interval, v, err)
-	}
+	g.opts.Observer.Verified(g.id, interval, v, err)
 	if err == nil {
 		g.checkSettlement(interval) // it may have arrived first
 	}
@@ -619,9 +614,7 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 		attrs = append(attrs, "price", g.market.FormatPrice(s.Cleared.Price))
 	}
 	g.log.Info("interval cleared and published", attrs...)
-	if g.opts.OnSealed != nil {
-		g.opts.OnSealed(s)
-	}
+	g.opts.Observer.Sealed(g.id, s)
 	g.retire(ctx, delivery)
 }
 

@@ -67,6 +67,8 @@ type community struct {
 	clock    time.Time
 	mu       sync.Mutex
 	verified map[string]map[string]error // interval -> gateway -> error
+	sealed   map[string][]string         // interval -> the gateways that sealed it
+	settled  map[string][]string         // interval -> the gateways that recorded its settlement
 }
 
 func testConfig(id string, clearer config.ClearerRole) *config.Config {
@@ -94,7 +96,7 @@ func newCommunity(t *testing.T, homes map[string]int64, clearers map[string]conf
 func newCommunityOn(t *testing.T, hub *gatewaytest.Hub, homes map[string]int64, clearers map[string]config.ClearerRole) *community {
 	t.Helper()
 	c := &community{hub: hub, gws: map[string]*Gateway{}, homes: map[string]*home{},
-		clock: t0, verified: map[string]map[string]error{}}
+		clock: t0, verified: map[string]map[string]error{}, sealed: map[string][]string{}, settled: map[string][]string{}}
 	var members []protocol.Member
 	ids := []string{}
 	for id := range homes {
@@ -122,14 +124,7 @@ func newCommunityOn(t *testing.T, hub *gatewaytest.Hub, homes map[string]int64, 
 		}
 		g, err := New(Options{Config: testConfig(id, clearers[id]), Key: testKey(id), Roster: c.roster,
 			MQTT: c.hub.Client(id), Devices: devs, Now: func() time.Time { return c.now() }, Version: "test", SyncPolls: true,
-			OnVerified: func(interval string, v *clearing.Verdict, err error) {
-				c.mu.Lock()
-				defer c.mu.Unlock()
-				if c.verified[interval] == nil {
-					c.verified[interval] = map[string]error{}
-				}
-				c.verified[interval][id] = err
-			}})
+			Observer: c})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -356,14 +351,9 @@ func TestRestartMidInterval(t *testing.T) {
 	g, err := New(Options{SyncPolls: true, Config: old.cfg, Key: testKey("home2"), Roster: c.roster, MQTT: c.hub.Client("home2-restarted"),
 		Devices: []Device{{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Device: c.homes["home2"]}},
 		Now:     func() time.Time { return c.now() },
-		OnVerified: func(interval string, v *clearing.Verdict, err error) {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if c.verified[interval] == nil {
-				c.verified[interval] = map[string]error{}
-			}
-			c.verified[interval]["home2-restarted"] = err
-		}})
+		Observer: ObserverFuncs{OnVerified: func(_, interval string, v *clearing.Verdict, err error) {
+			c.Verified("home2-restarted", interval, v, err)
+		}}})
 	if err != nil {
 		t.Fatal(err)
 	}

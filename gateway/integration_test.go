@@ -109,14 +109,14 @@ func (h *harness) start(id string) {
 	}
 	led := &memLedger{}
 	g, err := New(Options{SyncPolls: true, Config: testConfig(id, itRoles[id]), Key: testKey(id), Roster: h.roster, MQTT: c, Devices: devs,
-		Ledger: led, Now: h.now, OnVerified: func(interval string, v *clearing.Verdict, err error) {
+		Ledger: led, Now: h.now, Observer: ObserverFuncs{OnVerified: func(gw, interval string, v *clearing.Verdict, err error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			if h.verified[interval] == nil {
 				h.verified[interval] = map[string]error{}
 			}
-			h.verified[interval][id] = err
-		}})
+			h.verified[interval][gw] = err
+		}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -265,9 +265,7 @@ func (g *Gateway) checkSettlement(interval string) {
 			v.Clearer, g.id)})
 	}
 	g.logStatement(interval, s)
-	if g.opts.OnSettled != nil {
-		g.opts.OnSettled(s)
-	}
+	g.opts.Observer.Settled(g.id, s)
 }
 
 // logStatement logs what a settled interval brought this home.

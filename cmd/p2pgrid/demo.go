@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -21,18 +18,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/p2pgrid/p2pgrid/auction"
-	"github.com/p2pgrid/p2pgrid/gateway/broker"
+	"github.com/p2pgrid/p2pgrid/gateway"
 	"github.com/p2pgrid/p2pgrid/gateway/clearing"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
-	"github.com/p2pgrid/p2pgrid/gateway/daemon"
-	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/internal/neighbourhood"
 	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/meter/sim"
 	"github.com/p2pgrid/p2pgrid/settlement"
 )
-
-// demoCommunity is the community id of the demo.
-const demoCommunity = "demo"
 
 type demoFlags struct {
 	homes     int
@@ -109,19 +102,14 @@ pending, and not counted.`,
 	return cmd
 }
 
-const demoMarketInterval = 15 * time.Minute
-
 func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) error {
-	// Late afternoon: the sun still shines on the solar-rich homes while the
-	// others' evening load starts, so the market is busy.
-	start := time.Now().UTC().Truncate(24 * time.Hour).Add(16 * time.Hour)
+	var start time.Time
 	if f.start != "" {
 		var err error
 		if start, err = time.Parse(time.RFC3339, f.start); err != nil {
 			return badInput(fmt.Errorf("--start: %w", err))
 		}
 	}
-	start = market.IntervalStart(start, demoMarketInterval)
 	if f.data == "" {
 		dir, err := os.MkdirTemp("", "p2pgrid-demo-")
 		if err != nil {
@@ -129,130 +117,38 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 		}
 		f.data = dir
 	}
-	if err := os.MkdirAll(f.data, 0o700); err != nil {
-		return err
-	}
-
-	speed := float64(demoMarketInterval) / float64(f.interval)
-	homes := sim.DefaultHomes(f.homes, f.seed)
-	s, err := sim.New(sim.Options{Homes: homes, Start: start, Speed: speed, Logger: log.With("component", "sim")})
+	n, err := neighbourhood.New(neighbourhood.Options{
+		Homes: f.homes, Seed: f.seed, Start: start, Speed: float64(config.DefaultInterval) / float64(f.interval),
+		Broker: f.broker, DataDir: f.data, HTTP: f.http, Influx: f.influx, Logger: log, Version: versionString(),
+	})
 	if err != nil {
 		return err
 	}
-	var listeners []*sim.Listener
-	defer func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-	}()
-	for i := range homes {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		l, err := s.ServeTCP(fmt.Sprintf("127.0.0.1:%d", port), i)
-		if err != nil {
-			return err
-		}
-		listeners = append(listeners, l)
-	}
-
-	brokerURL := f.broker
-	if brokerURL == "" {
-		b, err := broker.Start("127.0.0.1:0", log)
-		if err != nil {
-			return err
-		}
-		defer b.Close()
-		brokerURL = b.URL()
-	}
-
-	// One config per gateway; keys in their data directories; the roster
-	// from their public keys.
-	ids := []string{"operator"}
-	for _, h := range homes {
-		ids = append(ids, h.Name)
-	}
-	cfgs := map[string]*config.Config{}
-	var members []protocol.Member
-	for i, id := range ids {
-		cfg := demoConfig(id, f, brokerURL)
-		if i > 0 {
-			cfg.Devices = []config.Device{
-				{Name: "grid", URL: listeners[i-1].URL, Unit: int(sim.MeterUnit), Profile: sim.MeterProfile, Role: config.RoleGrid, Poll: 30 * time.Second},
-				{Name: "pv", URL: listeners[i-1].URL, Unit: int(sim.InverterUnit), Profile: "sunspec", Role: config.RolePV, Poll: 30 * time.Second},
-			}
-			sell := decimal.New(6+int64(i%4)*2, -2) // 0.06 .. 0.12
-			buy := decimal.New(28-int64(i%4)*3, -2) // 0.28 .. 0.19
-			cfg.Policy.MinSellPrice, cfg.Policy.MaxBuyPrice = &sell, &buy
-		}
-		switch id {
-		case "operator":
-			cfg.Clearer = config.ClearerPrimary
-			cfg.HTTP = f.http
-			cfg.Influx = f.influx
-		case "home1":
-			cfg.Clearer = config.ClearerStandby
-		}
-		if err := cfg.Validate(); err != nil {
-			return fmt.Errorf("demo config of %s: %w", id, err)
-		}
-		key, err := daemon.Key(cfg, log)
-		if err != nil {
-			return err
-		}
-		cfgs[id] = cfg
-		members = append(members, protocol.Member{ID: id, PublicKey: key.Public().(ed25519.PublicKey), Clearer: cfg.Clearer != config.ClearerNone})
-	}
-	roster, err := protocol.NewRoster(demoCommunity, members)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(f.data, "roster.json"), roster.Encode(), 0o644); err != nil {
-		return err
-	}
+	defer n.Close()
+	operator := n.Config(neighbourhood.Operator)
 
 	fmt.Fprintf(out, "p2pgrid demo: %d homes, broker %s, one 15-minute interval every %s, data in %s\n",
-		f.homes, brokerURL, f.interval, f.data)
-	fmt.Fprintf(out, "settlements: p2pgrid settlements --ledger %s\n", daemon.LedgerDir(cfgs["operator"]))
-	fmt.Fprintf(out, "each line comes once the interval is settled, %s (simulated) after its delivery ends\n", cfgs["operator"].Market.GateClosure)
+		f.homes, n.Broker, f.interval, f.data)
+	fmt.Fprintf(out, "settlements: p2pgrid settlements --ledger %s\n", n.LedgerDir(neighbourhood.Operator))
+	fmt.Fprintf(out, "each line comes once the interval is settled, %s (simulated) after its delivery ends\n", operator.Market.GateClosure)
 	fmt.Fprintf(out, demoHeader, "INTERVAL", "ORDERS", "PRICE", "VOLUME kWh", "TRADES", "VERIFIED", "SETTLED")
 
 	// The first interval listed is the first one traded: the one whose
 	// orders are taken while the demo's first interval runs.
-	tr := newDemoTracker(out, len(ids), s.Now, cfgs["operator"], start.Add(demoMarketInterval), f.interval/20, f.intervals)
+	tr := newDemoTracker(out, len(n.IDs), n.Now, operator, n.SimStart.Add(operator.Market.Interval), f.interval/20, f.intervals)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, len(ids))
-	for _, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := daemon.Run(runCtx, cfgs[id], daemon.Options{
-				Logger: log, Version: versionString(), Now: s.Now, Tick: f.interval / 100,
-				Roster: roster,
-				OnVerified: func(interval string, v *clearing.Verdict, err error) {
-					tr.verified(interval, id, err)
-				},
-				OnSealed:  func(sealed *clearing.Sealed) { tr.sealed(sealed, roster) },
-				OnSettled: func(st *settlement.IntervalSettlement) { tr.settled(id, st) },
-			})
-			if err != nil {
-				errs <- fmt.Errorf("gateway %s: %w", id, err)
-				cancel()
-			}
-		}()
+	if err := n.Start(runCtx, tr); err != nil {
+		return err
 	}
 	go tr.report(runCtx)
 	select {
 	case <-ctx.Done():
 	case <-tr.done:
-	case err = <-errs:
+	case <-n.Done():
 	}
 	cancel()
-	wg.Wait()
-	if err != nil {
+	if err := n.Close(); err != nil {
 		return err
 	}
 	tr.mu.Lock()
@@ -271,28 +167,6 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 		return fmt.Errorf("demo stopped after %d of %d intervals (pending: %s)", printed, f.intervals, strings.Join(pending, ", "))
 	}
 	return nil
-}
-
-func demoConfig(id string, f demoFlags, brokerURL string) *config.Config {
-	cfg := config.Default()
-	cfg.Gateway, cfg.Community, cfg.Roster = id, demoCommunity, filepath.Join(f.data, "roster.json")
-	cfg.DataDir = filepath.Join(f.data, id)
-	cfg.HTTP = ""
-	cfg.MQTT.Broker, cfg.MQTT.ClientID = brokerURL, "demo-"+id
-	floor, cap := decimal.RequireFromString("0.05"), decimal.RequireFromString("0.30")
-	cfg.Market.PriceFloor, cfg.Market.PriceCap = &floor, &cap
-	cfg.Market.Grace = time.Minute // simulated time: a fraction of a second
-	cfg.Telemetry.Every = time.Minute
-	return cfg
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // demoTracker gathers, per interval, the clearing, who verified it and who
@@ -345,7 +219,10 @@ func (t *demoTracker) get(interval string) *demoInterval {
 	return d
 }
 
-func (t *demoTracker) sealed(s *clearing.Sealed, _ *protocol.Roster) {
+var _ gateway.Observer = (*demoTracker)(nil)
+
+// Sealed implements gateway.Observer.
+func (t *demoTracker) Sealed(_ string, s *clearing.Sealed) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d := t.get(s.Interval)
@@ -354,7 +231,8 @@ func (t *demoTracker) sealed(s *clearing.Sealed, _ *protocol.Roster) {
 	}
 }
 
-func (t *demoTracker) verified(interval, gw string, err error) {
+// Verified implements gateway.Observer.
+func (t *demoTracker) Verified(gw, interval string, _ *clearing.Verdict, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d := t.get(interval)
@@ -365,7 +243,8 @@ func (t *demoTracker) verified(interval, gw string, err error) {
 	}
 }
 
-func (t *demoTracker) settled(gw string, s *settlement.IntervalSettlement) {
+// Settled implements gateway.Observer.
+func (t *demoTracker) Settled(gw string, s *settlement.IntervalSettlement) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d := t.get(s.Interval)

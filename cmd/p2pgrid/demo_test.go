@@ -29,7 +29,7 @@ func TestDemoTrackerListsEveryInterval(t *testing.T) {
 	everyone := func(id string, missing ...string) {
 		r := *result
 		r.Interval = id
-		tr.sealed(&clearing.Sealed{Interval: id, Cleared: &r}, nil)
+		tr.Sealed("operator", &clearing.Sealed{Interval: id, Cleared: &r})
 		s := &settlement.IntervalSettlement{Interval: id}
 		for _, p := range []string{"home1", "home2"} {
 			st := settlement.Statement{Participant: p, Intervals: 1}
@@ -41,8 +41,8 @@ func TestDemoTrackerListsEveryInterval(t *testing.T) {
 			s.Participants = append(s.Participants, st)
 		}
 		for _, gw := range gws {
-			tr.verified(id, gw, nil)
-			tr.settled(gw, s)
+			tr.Verified(gw, id, nil, nil)
+			tr.Settled(gw, s)
 		}
 	}
 	// 16:30 is never cleared; 16:45 is settled without home2's figures;
@@ -51,11 +51,11 @@ func TestDemoTrackerListsEveryInterval(t *testing.T) {
 	everyone(ids[2], "home2")
 	r := *result
 	r.Interval = ids[3]
-	tr.sealed(&clearing.Sealed{Interval: ids[3], Cleared: &r}, nil)
+	tr.Sealed("operator", &clearing.Sealed{Interval: ids[3], Cleared: &r})
 	for _, gw := range gws {
-		tr.verified(ids[3], gw, nil)
+		tr.Verified(gw, ids[3], nil, nil)
 	}
-	tr.settled("home1", &settlement.IntervalSettlement{Interval: ids[3]})
+	tr.Settled("home1", &settlement.IntervalSettlement{Interval: ids[3]})
 
 	now = first.Add(16 * time.Minute) // 16:31: 16:15 is not settled yet, nor overdue
 	if tr.printDue() || out.Len() != 0 {

@@ -1,7 +1,8 @@
 // Package daemon assembles a running gateway from its configuration: the
 // key, the roster, the Modbus devices, the MQTT connection (or the embedded
 // broker), the HTTP endpoints, and the loop. It is the one place that knows
-// all the parts; `p2pgrid gateway` and `p2pgrid demo` use it.
+// all the parts; `p2pgrid gateway` and internal/neighbourhood (`p2pgrid
+// demo`) use it.
 package daemon
 
 import (
@@ -21,13 +22,11 @@ import (
 
 	"github.com/p2pgrid/p2pgrid/gateway"
 	"github.com/p2pgrid/p2pgrid/gateway/broker"
-	"github.com/p2pgrid/p2pgrid/gateway/clearing"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/meter/bus"
 	"github.com/p2pgrid/p2pgrid/meter/device"
-	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/influx"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
 )
@@ -59,10 +58,8 @@ type Options struct {
 	Tick time.Duration
 	// Roster, if set, is used instead of reading cfg.Roster.
 	Roster *protocol.Roster
-	// OnVerified and OnSealed are passed to the gateway.
-	OnVerified func(interval string, v *clearing.Verdict, err error)
-	OnSealed   func(s *clearing.Sealed)
-	OnSettled  func(s *settlement.IntervalSettlement)
+	// Observer, if set, is passed to the gateway (gateway.Observer).
+	Observer gateway.Observer
 	// Ready, if set, is called once the gateway is connected to MQTT and
 	// subscribed (gateway.Start has run); the loop and /healthz run from
 	// before that.
@@ -193,7 +190,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	g, err := gateway.New(gateway.Options{
 		Config: cfg, Key: key, Roster: roster, MQTT: msgr, Devices: devices, Now: o.Now,
 		Logger: log, Registry: reg, Version: o.Version, StateDir: cfg.DataDir,
-		OnVerified: o.OnVerified, OnSealed: o.OnSealed, OnSettled: o.OnSettled, Ledger: led,
+		Observer: o.Observer, Ledger: led,
 	})
 	if err != nil {
 		return err

@@ -11,15 +11,15 @@
 // a process of its own (ServeClearer), driven over its standard input, so
 // that its memory is measured apart from the homes'.
 //
-// It uses only the exported API of package gateway. It knows nothing of
+// The community (its keys, roster and configurations) is laid out by
+// internal/neighbourhood/community. It uses only the exported API of
+// package gateway. It knows nothing of
 // how the broker is started: the tests (soak_test.go) start Mosquitto.
 package soak
 
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +42,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/daemon"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/internal/neighbourhood/community"
 	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/meter"
 	"github.com/p2pgrid/p2pgrid/settlement"
@@ -52,7 +53,7 @@ import (
 // gateway id (the shipped Mosquitto ACL's clearer).
 const (
 	Community = "soak"
-	ClearerID = "operator"
+	ClearerID = community.Operator
 )
 
 // T0 is when the soak's clock starts: an interval boundary.
@@ -61,38 +62,25 @@ var T0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 // HomeID is the gateway id of home i (0-based).
 func HomeID(i int) string { return fmt.Sprintf("home%03d", i) }
 
-// Key is gateway id's Ed25519 key, derived from its id so that the homes'
-// process and the clearer's agree on the roster without exchanging keys.
-func Key(id string) ed25519.PrivateKey {
-	seed := sha256.Sum256([]byte("p2pgrid soak: " + id))
-	return ed25519.NewKeyFromSeed(seed[:])
-}
-
 // Password is gateway id's MQTT password.
 func Password(id string) string { return "pw-" + id }
 
-// Roster is the community of homes gateways plus the primary clearer.
-func Roster(homes int) (*protocol.Roster, error) {
-	members := []protocol.Member{{ID: ClearerID, PublicKey: Key(ClearerID).Public().(ed25519.PublicKey), Clearer: true}}
+// layout is the primary clearer (ClearerID) and homes gateways, and
+// their roster. Each key is derived from the gateway's id, so that the
+// homes' process and the clearer's agree on the roster without exchanging
+// keys. Each configuration is community.Layout's (the defaults:
+// 15-minute intervals, gate closure 2 minutes before delivery, telemetry
+// every 10 s; a price floor and cap) with a selling and a buying price.
+func layout(homes int) ([]community.Member, *protocol.Roster, error) {
+	c := community.Layout{ID: Community, Key: community.SeededKeys("p2pgrid soak"),
+		Configure: func(_ int, cfg *config.Config) {
+			sell, buy := decimal.RequireFromString("0.08"), decimal.RequireFromString("0.25")
+			cfg.Policy.MinSellPrice, cfg.Policy.MaxBuyPrice = &sell, &buy
+		}}
 	for i := range homes {
-		id := HomeID(i)
-		members = append(members, protocol.Member{ID: id, PublicKey: Key(id).Public().(ed25519.PublicKey)})
+		c.Homes = append(c.Homes, HomeID(i))
 	}
-	return protocol.NewRoster(Community, members)
-}
-
-// Config is gateway id's configuration: the defaults (15-minute intervals,
-// gate closure 2 minutes before delivery, telemetry every 10 s), a price
-// floor and cap, and a selling and a buying price.
-func Config(id string, role config.ClearerRole) *config.Config {
-	c := config.Default()
-	c.Gateway, c.Community, c.Roster, c.Clearer = id, Community, "roster.json", role
-	c.MQTT.ClientID = id
-	floor, ceil := decimal.RequireFromString("0.05"), decimal.RequireFromString("0.30")
-	c.Market.PriceFloor, c.Market.PriceCap = &floor, &ceil
-	sell, buy := decimal.RequireFromString("0.08"), decimal.RequireFromString("0.25")
-	c.Policy.MinSellPrice, c.Policy.MaxBuyPrice = &sell, &buy
-	return c
+	return c.Build()
 }
 
 // Clock is the shared accelerated clock.
@@ -216,10 +204,11 @@ type Clearer interface {
 //
 // It prints "ready" once connected and subscribed.
 func ServeClearer(broker string, homes int, dir string, in io.Reader, out io.Writer) error {
-	roster, err := Roster(homes)
+	members, roster, err := layout(homes)
 	if err != nil {
 		return err
 	}
+	operator := members[0]
 	c, err := connect(broker, ClearerID)
 	if err != nil {
 		return err
@@ -256,7 +245,7 @@ func ServeClearer(broker string, homes int, dir string, in io.Reader, out io.Wri
 			mu.Unlock()
 		}
 	}
-	g, err := gateway.New(gateway.Options{Config: Config(ClearerID, config.ClearerPrimary), Key: Key(ClearerID), Roster: roster,
+	g, err := gateway.New(gateway.Options{Config: operator.Config, Key: operator.Key, Roster: roster,
 		MQTT: &tap{Client: c, seen: seen}, Ledger: led, Now: clock.Now, StateDir: dir, SyncPolls: true})
 	if err != nil {
 		return err
@@ -446,6 +435,31 @@ func (h *home) seen(topic string, _ []byte) {
 	h.mu.Unlock()
 }
 
+var _ gateway.Observer = (*home)(nil)
+
+// Verified notes when the home verified interval, and what failed.
+func (h *home) Verified(_, interval string, _ *clearing.Verdict, err error) {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.verified[interval]; !ok {
+		h.verified[interval] = now
+	}
+	if err != nil {
+		h.errs[interval] = err
+	}
+}
+
+// Sealed implements gateway.Observer: a home does not clear.
+func (h *home) Sealed(string, *clearing.Sealed) {}
+
+// Settled notes that the home recorded the settlement of an interval.
+func (h *home) Settled(_ string, s *settlement.IntervalSettlement) {
+	h.mu.Lock()
+	h.settled[s.Interval] = true
+	h.mu.Unlock()
+}
+
 // Run runs the soak and reports it; an error means it could not go on
 // (a connection, a timeout), not a figure out of bounds: the caller
 // judges the report.
@@ -460,7 +474,7 @@ func Run(o Options) (*Report, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
-	roster, err := Roster(o.Homes)
+	members, roster, err := layout(o.Homes)
 	if err != nil {
 		return nil, err
 	}
@@ -496,24 +510,9 @@ func Run(o Options) (*Report, error) {
 			w = -int64(500 + (i*300)%2500)
 		}
 		devs := []gateway.Device{{Name: "grid", Role: config.RoleGrid, Poll: o.Step, Device: &Meter{ExportW: w, Clock: &clock}}}
-		h.g, err = gateway.New(gateway.Options{Config: Config(id, config.ClearerNone), Key: Key(id), Roster: roster,
+		h.g, err = gateway.New(gateway.Options{Config: members[i+1].Config, Key: members[i+1].Key, Roster: roster,
 			MQTT: &tap{Client: h.client, seen: h.seen}, Devices: devs, Ledger: h.led, Now: clock.Now, StateDir: dir, SyncPolls: true,
-			OnVerified: func(interval string, _ *clearing.Verdict, err error) {
-				now := time.Now()
-				h.mu.Lock()
-				defer h.mu.Unlock()
-				if _, ok := h.verified[interval]; !ok {
-					h.verified[interval] = now
-				}
-				if err != nil {
-					h.errs[interval] = err
-				}
-			},
-			OnSettled: func(s *settlement.IntervalSettlement) {
-				h.mu.Lock()
-				h.settled[s.Interval] = true
-				h.mu.Unlock()
-			}})
+			Observer: h})
 		if err != nil {
 			return nil, err
 		}
