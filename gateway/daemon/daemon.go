@@ -145,7 +145,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	led, err := ledger.Open(LedgerDir(cfg), LedgerOptions(cfg, log))
+	led, err := ledger.Open(LedgerDir(cfg), gateway.LedgerOptions(cfg, log))
 	if err != nil {
 		return err
 	}
@@ -343,13 +343,6 @@ func loopTick(cfg *config.Config, tick time.Duration) (time.Duration, error) {
 // devices on them (meter/device). A SunSpec device is discovered on its
 // first read, within its own budget, so a device that is off at start does
 // not stop the gateway. Devices on one bus carry its URL as Bus, so the
-// LedgerOptions is how a gateway opens its ledger: the index remembers the
-// keys of what the gateway can still record (market.Calendar.Recall), not
-// of every record, so that its memory stays bounded however long it runs.
-func LedgerOptions(cfg *config.Config, log *slog.Logger) ledger.Options {
-	return ledger.Options{Logger: log, IndexFor: cfg.Market.Calendar().Recall()}
-}
-
 // gateway polls them one after another and other buses independently.
 func Devices(cfg *config.Config, now func() time.Time, log *slog.Logger) ([]gateway.Device, func(), error) {
 	buses := map[string]*bus.Bus{}

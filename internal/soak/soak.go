@@ -39,7 +39,6 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway"
 	"github.com/p2pgrid/p2pgrid/gateway/clearing"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
-	"github.com/p2pgrid/p2pgrid/gateway/daemon"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/internal/neighbourhood/community"
@@ -214,7 +213,7 @@ func ServeClearer(broker string, homes int, dir string, in io.Reader, out io.Wri
 		return err
 	}
 	defer c.Close()
-	led, err := ledger.Open(filepath.Join(dir, "ledger"), daemon.LedgerOptions(Config(ClearerID, config.ClearerPrimary), nil))
+	led, err := ledger.Open(filepath.Join(dir, "ledger"), gateway.LedgerOptions(operator.Config, nil))
 	if err != nil {
 		return err
 	}
@@ -501,7 +500,7 @@ func Run(o Options) (*Report, error) {
 			return nil, fmt.Errorf("%s: %w", id, err)
 		}
 		dir := filepath.Join(o.Dir, id)
-		if h.led, err = ledger.Open(filepath.Join(dir, "ledger"), daemon.LedgerOptions(Config(id, config.ClearerNone), nil)); err != nil {
+		if h.led, err = ledger.Open(filepath.Join(dir, "ledger"), gateway.LedgerOptions(members[i+1].Config, nil)); err != nil {
 			return nil, err
 		}
 		// Sellers of 0.5-4 kW and buyers of 0.5-3 kW, in turn.

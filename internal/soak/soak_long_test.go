@@ -62,7 +62,7 @@ func TestSoak(t *testing.T) {
 	// sample past twice the window (market.Calendar.Recall, in
 	// intervals) to the end, heap per gateway and the clearer's heap may
 	// move by the index's amortised pruning, not with the records.
-	cal := soak.Config(soak.ClearerID, config.ClearerPrimary).Market.Calendar()
+	cal := config.Default().Market.Calendar() // the soak's gateways trade on the default market
 	full := 2 * int(cal.Recall()/cal.Interval)
 	for _, s := range rep.Samples {
 		if s.Interval < full || s.Interval == last.Interval {
