@@ -23,7 +23,9 @@ type Device struct {
 	// independently of the others, so a slow inverter does not delay the
 	// grid meter on another bus. Empty: a bus of its own.
 	Bus string
-	meter.Device
+	// Reader reads the device (a meter/profile or meter/sunspec device,
+	// or a simulated one).
+	Reader meter.Device
 }
 
 // failureReminder is how often a device that keeps failing is logged
@@ -31,10 +33,10 @@ type Device struct {
 const failureReminder = 5 * time.Minute
 
 // readTimeout bounds one read of d: its poll period, but at least 2s.
-func readTimeout(d *polled) time.Duration { return max(d.Poll, 2*time.Second) }
+func readTimeout(d *deviceState) time.Duration { return max(d.Poll, 2*time.Second) }
 
-// polled is a device and what the gateway knows of it.
-type polled struct {
+// deviceState is a device and what the gateway knows of it.
+type deviceState struct {
 	Device
 	bus int // index into devices.buses
 
@@ -58,7 +60,7 @@ type polled struct {
 
 // staleAfter is how long a grid meter fails before AlarmMeterStale: a
 // minute, or three polls if that is longer (a reading is fresh for three).
-func staleAfter(d *polled) time.Duration { return max(time.Minute, 3*d.Poll) }
+func staleAfter(d *deviceState) time.Duration { return max(time.Minute, 3*d.Poll) }
 
 // checkMeters opens AlarmMeterStale when the grid meter has failed for
 // staleAfter, and closes it when the meter answers again: while it is open
@@ -85,7 +87,7 @@ func (g *Gateway) checkMeters(now time.Time) {
 }
 
 // snapshot returns the device's last reading and last error.
-func (d *polled) snapshot() (meter.Reading, error) {
+func (d *deviceState) snapshot() (meter.Reading, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.last, d.err
@@ -94,7 +96,7 @@ func (d *polled) snapshot() (meter.Reading, error) {
 // taken is a successful reading waiting to be applied on the Tick
 // goroutine (forecast and meter).
 type taken struct {
-	d   *polled
+	d   *deviceState
 	now time.Time
 	r   meter.Reading
 }
@@ -107,8 +109,8 @@ type taken struct {
 // forecast and meter see the readings on the Tick goroutine, in the order
 // they were taken, as before.
 type devices struct {
-	all   []*polled
-	buses [][]*polled // devices by bus, in configuration order
+	all   []*deviceState
+	buses [][]*deviceState // devices by bus, in configuration order
 	sync  bool        // Options.SyncPolls
 
 	wg    sync.WaitGroup // workers in flight
@@ -127,7 +129,7 @@ func (g *Gateway) addDevices(ds []Device, syncPolls bool) time.Duration {
 		if d.Poll <= 0 {
 			d.Poll = config.DefaultPoll
 		}
-		p := &polled{Device: d}
+		p := &deviceState{Device: d}
 		i, ok := byName[d.Bus]
 		if !ok || d.Bus == "" {
 			i = len(g.devices.buses)
@@ -158,7 +160,7 @@ func (g *Gateway) poll(ctx context.Context, now time.Time) {
 	ds := g.devices
 	g.applyTaken(ctx)
 	for i, bus := range ds.buses {
-		var due []*polled
+		var due []*deviceState
 		for _, d := range bus {
 			if !now.Before(d.next) {
 				due = append(due, d)
@@ -211,13 +213,13 @@ func (g *Gateway) WaitPolls() { g.devices.wg.Wait() }
 // read reads one device on its bus's worker and records the outcome. The
 // reading is stamped with the time its read began: the Tick's now, or the
 // clock if it is later (a device behind a slow one on the same bus).
-func (g *Gateway) read(ctx context.Context, now time.Time, d *polled) {
+func (g *Gateway) read(ctx context.Context, now time.Time, d *deviceState) {
 	if t := g.now(); t.After(now) {
 		now = t
 	}
 	rctx, cancel := context.WithTimeout(ctx, readTimeout(d))
 	began := time.Now()
-	r, err := d.Read(rctx)
+	r, err := d.Reader.Read(rctx)
 	g.metrics.readDuration.WithLabelValues(d.Name).Observe(time.Since(began).Seconds())
 	cancel()
 	if err != nil && ctx.Err() != nil {

@@ -160,9 +160,9 @@ func TestPollBusesIndependently(t *testing.T) {
 	pv2 := &fakeMeter{name: "pv2", reads: reads}
 	clk := &clock{t: t0}
 	g, _ := deviceGateway(t, []Device{
-		{Name: "grid", Role: config.RoleGrid, Poll: time.Second, Bus: "tcp://10.0.0.1:502", Device: grid},
-		{Name: "pv", Role: config.RolePV, Poll: time.Second, Bus: "tcp://10.0.0.2:502", Device: pv},
-		{Name: "pv2", Role: config.RolePV, Poll: time.Second, Bus: "tcp://10.0.0.2:502", Device: pv2},
+		{Name: "grid", Role: config.RoleGrid, Poll: time.Second, Bus: "tcp://10.0.0.1:502", Reader: grid},
+		{Name: "pv", Role: config.RolePV, Poll: time.Second, Bus: "tcp://10.0.0.2:502", Reader: pv},
+		{Name: "pv2", Role: config.RolePV, Poll: time.Second, Bus: "tcp://10.0.0.2:502", Reader: pv2},
 	}, false, nil, clk)
 	defer g.WaitPolls()
 	defer close(pv.hold)
@@ -201,7 +201,7 @@ func TestPollBusesIndependently(t *testing.T) {
 func TestHealthWhilePolling(t *testing.T) {
 	clk := &clock{t: t0}
 	m := &fakeMeter{power: 100}
-	g, _ := deviceGateway(t, []Device{{Name: "grid", Role: config.RoleGrid, Poll: time.Second, Device: m}}, false, nil, clk)
+	g, _ := deviceGateway(t, []Device{{Name: "grid", Role: config.RoleGrid, Poll: time.Second, Reader: m}}, false, nil, clk)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -233,7 +233,7 @@ func TestDeviceFailureLogsAndMetrics(t *testing.T) {
 	logs := &logRecords{}
 	clk := &clock{t: t0}
 	m := &fakeMeter{power: -1500}
-	g, reg := deviceGateway(t, []Device{{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Device: m}}, true, logs, clk)
+	g, reg := deviceGateway(t, []Device{{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Reader: m}}, true, logs, clk)
 
 	// From the start, before any poll.
 	if got := testutil.ToFloat64(g.metrics.reads.WithLabelValues("grid", "error")); got != 0 {
@@ -307,7 +307,7 @@ func TestDeadMeterSkipsTheOrderOnce(t *testing.T) {
 	logs := &logRecords{}
 	clk := &clock{t: t0}
 	m := &fakeMeter{power: -1500}
-	g, _ := deviceGateway(t, []Device{{Name: "grid", Role: config.RoleGrid, Poll: time.Second, Device: m}}, true, logs, clk)
+	g, _ := deviceGateway(t, []Device{{Name: "grid", Role: config.RoleGrid, Poll: time.Second, Reader: m}}, true, logs, clk)
 	for at := time.Duration(0); at < 13*time.Minute; at += time.Second {
 		if at == 4*time.Minute {
 			m.set(func(f *fakeMeter) { f.fail = true })
@@ -356,7 +356,7 @@ func TestPollStoppingIsNotAFailure(t *testing.T) {
 	clk := &clock{t: t0}
 	m := &fakeMeter{hold: make(chan struct{})}
 	defer close(m.hold)
-	g, _ := deviceGateway(t, []Device{{Name: "grid", Role: config.RoleGrid, Poll: time.Second, Device: m}}, false, logs, clk)
+	g, _ := deviceGateway(t, []Device{{Name: "grid", Role: config.RoleGrid, Poll: time.Second, Reader: m}}, false, logs, clk)
 	ctx, cancel := context.WithCancel(context.Background())
 	g.Tick(ctx, t0)
 	cancel()
@@ -373,8 +373,8 @@ func TestPollStampsEachRead(t *testing.T) {
 	slow := &fakeMeter{hold: make(chan struct{})}
 	next := &fakeMeter{power: 7}
 	g, _ := deviceGateway(t, []Device{
-		{Name: "pv", Role: config.RolePV, Poll: time.Second, Bus: "rtu:///dev/ttyUSB0", Device: slow},
-		{Name: "grid", Role: config.RoleGrid, Poll: time.Second, Bus: "rtu:///dev/ttyUSB0", Device: next},
+		{Name: "pv", Role: config.RolePV, Poll: time.Second, Bus: "rtu:///dev/ttyUSB0", Reader: slow},
+		{Name: "grid", Role: config.RoleGrid, Poll: time.Second, Bus: "rtu:///dev/ttyUSB0", Reader: next},
 	}, false, nil, clk)
 	g.Tick(context.Background(), t0)
 	for slow.count() == 0 {

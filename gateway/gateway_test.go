@@ -120,7 +120,7 @@ func newCommunityOn(t *testing.T, hub *gatewaytest.Hub, homes map[string]int64, 
 		if w, ok := homes[id]; ok {
 			h := &home{exportW: w, clock: &c.clock, impWh: 1_000_000, expWh: 500_000}
 			c.homes[id] = h
-			devs = append(devs, Device{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Device: h})
+			devs = append(devs, Device{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Reader: h})
 		}
 		g, err := New(Options{Config: testConfig(id, clearers[id]), Key: testKey(id), Roster: c.roster,
 			MQTT: c.hub.Client(id), Devices: devs, Now: func() time.Time { return c.now() }, Version: "test", SyncPolls: true,
@@ -349,7 +349,7 @@ func TestRestartMidInterval(t *testing.T) {
 	c.run(t0.Add(20*time.Minute), 5*time.Second)
 	old := c.gws["home2"]
 	g, err := New(Options{SyncPolls: true, Config: old.cfg, Key: testKey("home2"), Roster: c.roster, MQTT: c.hub.Client("home2-restarted"),
-		Devices: []Device{{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Device: c.homes["home2"]}},
+		Devices: []Device{{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Reader: c.homes["home2"]}},
 		Now:     func() time.Time { return c.now() },
 		Observer: ObserverFuncs{OnVerified: func(_, interval string, v *clearing.Verdict, err error) {
 			c.Verified("home2-restarted", interval, v, err)

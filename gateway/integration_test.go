@@ -105,7 +105,7 @@ func (h *harness) start(id string) {
 	}
 	var devs []Device
 	if hm := h.homes[id]; hm != nil {
-		devs = []Device{{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Device: hm}}
+		devs = []Device{{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Reader: hm}}
 	}
 	led := &memLedger{}
 	g, err := New(Options{SyncPolls: true, Config: testConfig(id, itRoles[id]), Key: testKey(id), Roster: h.roster, MQTT: c, Devices: devs,

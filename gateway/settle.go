@@ -35,7 +35,7 @@ const meterWindow = 2
 // takeReading records the grid meter's counters at interval boundaries (on disk,
 // so that a restart keeps them); publishMetered turns them into figures.
 // It also keeps one reading per device and interval in the ledger.
-func (g *Gateway) takeReading(_ context.Context, now time.Time, d *polled, r meter.Reading) {
+func (g *Gateway) takeReading(_ context.Context, now time.Time, d *deviceState, r meter.Reading) {
 	start := g.calendar.Start(now)
 	if g.ledger != nil && d.lastLogged.Before(start) {
 		d.lastLogged = start

@@ -22,7 +22,7 @@ func (c *community) restartWithState(t *testing.T, id, stateDir string) *Gateway
 	}
 	var devs []Device
 	if h, ok := c.homes[id]; ok {
-		devs = append(devs, Device{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Device: h})
+		devs = append(devs, Device{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Reader: h})
 	}
 	g, err := New(Options{SyncPolls: true, Config: cfg, Key: testKey(id), Roster: c.roster, MQTT: c.hub.Client(id + "-restarted"),
 		Devices: devs, Now: c.now, StateDir: stateDir})

@@ -371,7 +371,7 @@ func Devices(cfg *config.Config, now func() time.Time, log *slog.Logger) ([]gate
 			closeAll()
 			return nil, nil, fmt.Errorf("device %q: %w", d.Name, err)
 		}
-		out = append(out, gateway.Device{Name: d.Name, Role: d.Role, Poll: d.Poll, Bus: d.URL, Device: dev})
+		out = append(out, gateway.Device{Name: d.Name, Role: d.Role, Poll: d.Poll, Bus: d.URL, Reader: dev})
 	}
 	return out, closeAll, nil
 }

@@ -508,7 +508,7 @@ func Run(o Options) (*Report, error) {
 		if i%2 == 1 {
 			w = -int64(500 + (i*300)%2500)
 		}
-		devs := []gateway.Device{{Name: "grid", Role: config.RoleGrid, Poll: o.Step, Device: &Meter{ExportW: w, Clock: &clock}}}
+		devs := []gateway.Device{{Name: "grid", Role: config.RoleGrid, Poll: o.Step, Reader: &Meter{ExportW: w, Clock: &clock}}}
 		h.g, err = gateway.New(gateway.Options{Config: members[i+1].Config, Key: members[i+1].Key, Roster: roster,
 			MQTT: &tap{Client: h.client, seen: h.seen}, Devices: devs, Ledger: h.led, Now: clock.Now, StateDir: dir, SyncPolls: true,
 			Observer: h})
