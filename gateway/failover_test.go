@@ -36,21 +36,7 @@ import (
 //     when it subscribes on A, and settles with them.
 func TestBrokerFailover(t *testing.T) {
 	testtool.Integration(t)
-	users := map[string]string{"bridge": "pw-bridge", "probe-a": "pw-probe-a", "probe-b": "pw-probe-b"}
-	for _, id := range itGateways {
-		users[id] = "pw-" + id
-	}
-	ca, err := pki.NewCA("p2pgrid c1 CA", pki.DefaultCAValidity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// home1 is the standby clearer: a clearer's block in the acl.
-	const standby = "user home1\ntopic write p2pgrid/v1/+/book/#\ntopic write p2pgrid/v1/+/result/#\ntopic write p2pgrid/v1/+/settlement/#\n"
-	a := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby})
-	link := mqtttest.ProxyFor(t, a) // the bridge's way to A
-	b := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby,
-		Bridge: &mqtttest.Bridge{Remote: a, Username: "bridge", Password: users["bridge"], Address: link.Addr}})
-	waitForBridge(t, a, b, users)
+	a, b, link, users := twoBrokers(t)
 	opToA := mqtttest.ProxyFor(t, a) // the primary's way to A
 
 	bFirst := map[string]bool{"operator": true, "home3": true}
@@ -64,26 +50,10 @@ func TestBrokerFailover(t *testing.T) {
 			o.Brokers = []string{b.TLSURL, a.TLSURL}
 		}
 	})
-	on := func(want map[string]string) {
-		t.Helper()
-		for id, url := range want {
-			h.waitFor(id+" connected to "+url, func() bool { return h.clients[id].Broker() == url })
-		}
-	}
+	on := h.connectedTo
 	on(map[string]string{"operator": b.TLSURL, "home3": b.TLSURL, "home1": a.TLSURL, "home2": a.TLSURL})
 
-	d := func(k int) time.Time { return t0.Add(time.Duration(k) * 15 * time.Minute) }
-	// settled moves the clock past the settlement of the k-th interval (2
-	// minutes after its end) and waits until every ledger holds it, as a
-	// real clock would: this one moves faster than messages.
-	settled := func(k int) {
-		t.Helper()
-		h.advance(d(k + 1).Add(2*time.Minute + 5*time.Second))
-		iv := market.IntervalID(d(k))
-		for _, id := range itGateways {
-			h.waitFor(id+" to record the settlement of "+iv, func() bool { return h.ledgers[id].find(record.KindInterval, iv) != nil })
-		}
-	}
+	d, settled := failoverInterval, h.settledEverywhere
 	var intervals []string
 	intervals = append(intervals, h.trade(d(1), "operator"))
 
@@ -146,6 +116,62 @@ func TestBrokerFailover(t *testing.T) {
 	h.trade(d(5), "operator")
 	settled(4)
 
+	noIntervalLost(t, h, intervals)
+}
+
+// twoBrokers starts the two Mosquittos of the failover tests, with the
+// shipped mosquitto.conf and acl (plus a clearer's block for the standby,
+// home1) over TLS, one community CA: A, and B bridged to A with the
+// shipped bridge.conf through link, a proxy that can hold and drop what
+// the bridge carries. It returns once the bridge carries messages.
+func twoBrokers(t *testing.T) (a, b *mqtttest.Mosquitto, link *mqtttest.Proxy, users map[string]string) {
+	t.Helper()
+	users = map[string]string{"bridge": "pw-bridge", "probe-a": "pw-probe-a", "probe-b": "pw-probe-b"}
+	for _, id := range itGateways {
+		users[id] = "pw-" + id
+	}
+	ca, err := pki.NewCA("p2pgrid c1 CA", pki.DefaultCAValidity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const standby = "user home1\ntopic write p2pgrid/v1/+/book/#\ntopic write p2pgrid/v1/+/result/#\ntopic write p2pgrid/v1/+/settlement/#\n"
+	a = mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby})
+	link = mqtttest.ProxyFor(t, a) // the bridge's way to A
+	b = mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby,
+		Bridge: &mqtttest.Bridge{Remote: a, Username: "bridge", Password: users["bridge"], Address: link.Addr}})
+	waitForBridge(t, a, b, users)
+	return a, b, link, users
+}
+
+// failoverInterval is the start of the k-th interval after t0.
+func failoverInterval(k int) time.Time { return t0.Add(time.Duration(k) * 15 * time.Minute) }
+
+// connectedTo waits until every gateway named is connected to its URL.
+func (h *harness) connectedTo(want map[string]string) {
+	h.t.Helper()
+	for id, url := range want {
+		h.waitFor(id+" connected to "+url, func() bool { return h.clients[id].Broker() == url })
+	}
+}
+
+// settledEverywhere moves the clock past the settlement of the k-th
+// interval (2 minutes after its end) and waits until every ledger holds
+// it, as a real clock would: this one moves faster than messages.
+func (h *harness) settledEverywhere(k int) {
+	h.t.Helper()
+	h.advance(failoverInterval(k + 1).Add(2*time.Minute + 5*time.Second))
+	iv := market.IntervalID(failoverInterval(k))
+	for _, id := range itGateways {
+		h.waitFor(id+" to record the settlement of "+iv, func() bool { return h.ledgers[id].find(record.KindInterval, iv) != nil })
+	}
+}
+
+// noIntervalLost checks that every one of intervals (in the order they
+// were settled) was verified by every gateway and settled, once, with
+// every home's metered figures, the same in every ledger, and that no
+// ledger holds another interval and no gateway has an alarm.
+func noIntervalLost(t *testing.T, h *harness, intervals []string) {
+	t.Helper()
 	for _, iv := range intervals {
 		for id, err := range h.verifiedBy(iv) {
 			if err != nil {
