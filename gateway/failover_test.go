@@ -119,6 +119,89 @@ func TestBrokerFailover(t *testing.T) {
 	noIntervalLost(t, h, intervals)
 }
 
+// TestBrokerFailoverClearerMessages: a broker may die after it
+// acknowledged the clearer's book, result or settlement and before its
+// bridge passed them on (the bridge's link is held by a proxy, then cut
+// with the broker). The gateways on the other broker never get them
+// unless the clearer, connected again there, publishes them again: then
+// they verify the interval and settle it, and those that had them already
+// verify and record nothing twice. Every gateway is given both brokers;
+// home3 reaches B through a proxy, which moves it to A when cut.
+//
+//   - 12:30: the primary (on A, with home1 and home2) seals; A
+//     acknowledges the book and result, home1 and home2 verify them, A
+//     dies before bridging them to home3 on B.
+//   - 12:45: A is back; home3 moves to A, everybody else stays on B.
+//   - 12:45's settlement: the primary (on B) publishes it at 13:02, B
+//     acknowledges it, home1 and home2 record it, B dies before bridging
+//     it to home3 on A.
+func TestBrokerFailoverClearerMessages(t *testing.T) {
+	testtool.Integration(t)
+	a, b, link, users := twoBrokers(t)
+	home3ToB := mqtttest.ProxyFor(t, b)
+	h := newHarness(t, a.TLSURL, func(id string, o *mqtt.Options) {
+		o.Broker, o.CAFile = "", a.TLS.CAFile
+		o.Brokers = []string{a.TLSURL, b.TLSURL}
+		if id == "home3" {
+			o.Brokers = []string{home3ToB.TLSURL(), a.TLSURL}
+		}
+	})
+	h.connectedTo(map[string]string{"operator": a.TLSURL, "home1": a.TLSURL, "home2": a.TLSURL, "home3": home3ToB.TLSURL()})
+	d := failoverInterval
+	intervals := []string{h.trade(d(1), "operator")}
+
+	// lose holds the bridge, moves the clock past at, when the primary
+	// publishes what on the broker that dies (with home1 and home2, who
+	// get it), checks that home3 on the other one did not get it, kills
+	// the broker, and waits until home3 gets it: the primary, connected
+	// anew on the other broker, publishes it again at its next tick.
+	lose := func(dies, other *mqtttest.Mosquitto, at time.Time, what string, got func(id string) bool) {
+		t.Helper()
+		link.Pause()
+		h.advance(at.Add(5 * time.Second))
+		for _, id := range []string{"operator", "home1", "home2"} {
+			h.waitFor(id+" to get "+what, func() bool { return got(id) })
+		}
+		time.Sleep(200 * time.Millisecond) // anything bridged would be there by now
+		if got("home3") {
+			t.Fatalf("home3 got %s while the bridge was held: the test proves nothing", what)
+		}
+		dies.Kill()
+		link.Cut()
+		link.Resume()
+		h.connectedTo(map[string]string{"operator": other.TLSURL, "home1": other.TLSURL, "home2": other.TLSURL})
+		h.advance(at.Add(10 * time.Second))
+		h.waitFor("home3 to get "+what+", which the dead broker acknowledged and never bridged", func() bool { return got("home3") })
+	}
+
+	second := market.IntervalID(d(2))
+	gate := d(2).Add(-2 * time.Minute)
+	h.advance(gate.Add(-time.Minute))
+	h.waitFor("3 orders for "+second, func() bool { return h.gw("operator").clearer.Orders(second) == 3 })
+	lose(a, b, gate, "the clearing of "+second, func(id string) bool { _, ok := h.verifiedBy(second)[id]; return ok })
+	intervals = append(intervals, second)
+	h.settledEverywhere(1)
+
+	a.Restart()
+	waitForBridge(t, a, b, users)
+	home3ToB.Refuse(true)
+	home3ToB.Cut()
+	h.connectedTo(map[string]string{"home3": a.TLSURL})
+	home3ToB.Refuse(false)
+	intervals = append(intervals, h.trade(d(3), "operator"))
+	h.settledEverywhere(2)
+	fourth := h.trade(d(4), "operator")
+
+	third := market.IntervalID(d(3))
+	settle := d(4).Add(2 * time.Minute)
+	h.advance(settle.Add(-30 * time.Second)) // 12:45's figures are at the primary
+	lose(b, a, settle, "the settlement of "+third, func(id string) bool { return h.ledgers[id].find(record.KindInterval, third) != nil })
+	intervals = append(intervals, fourth)
+	h.settledEverywhere(4)
+
+	noIntervalLost(t, h, intervals)
+}
+
 // twoBrokers starts the two Mosquittos of the failover tests, with the
 // shipped mosquitto.conf and acl (plus a clearer's block for the standby,
 // home1) over TLS, one community CA: A, and B bridged to A with the
