@@ -197,6 +197,7 @@ func TestBrokerFailoverClearerMessages(t *testing.T) {
 	h.advance(settle.Add(-30 * time.Second)) // 12:45's figures are at the primary
 	lose(b, a, settle, "the settlement of "+third, func(id string) bool { return h.ledgers[id].find(record.KindInterval, third) != nil })
 	intervals = append(intervals, fourth)
+	h.trade(d(5), "operator") // cleared before settling 13:00 moves the clock past its result's deadline
 	h.settledEverywhere(4)
 
 	noIntervalLost(t, h, intervals)
