@@ -36,21 +36,7 @@ import (
 //     when it subscribes on A, and settles with them.
 func TestBrokerFailover(t *testing.T) {
 	testtool.Integration(t)
-	users := map[string]string{"bridge": "pw-bridge", "probe-a": "pw-probe-a", "probe-b": "pw-probe-b"}
-	for _, id := range itGateways {
-		users[id] = "pw-" + id
-	}
-	ca, err := pki.NewCA("p2pgrid c1 CA", pki.DefaultCAValidity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// home1 is the standby clearer: a clearer's block in the acl.
-	const standby = "user home1\ntopic write p2pgrid/v1/+/book/#\ntopic write p2pgrid/v1/+/result/#\ntopic write p2pgrid/v1/+/settlement/#\n"
-	a := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby})
-	link := mqtttest.ProxyFor(t, a) // the bridge's way to A
-	b := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby,
-		Bridge: &mqtttest.Bridge{Remote: a, Username: "bridge", Password: users["bridge"], Address: link.Addr}})
-	waitForBridge(t, a, b, users)
+	a, b, link, users := twoBrokers(t)
 	opToA := mqtttest.ProxyFor(t, a) // the primary's way to A
 
 	bFirst := map[string]bool{"operator": true, "home3": true}
@@ -64,26 +50,10 @@ func TestBrokerFailover(t *testing.T) {
 			o.Brokers = []string{b.TLSURL, a.TLSURL}
 		}
 	})
-	on := func(want map[string]string) {
-		t.Helper()
-		for id, url := range want {
-			h.waitFor(id+" connected to "+url, func() bool { return h.clients[id].Broker() == url })
-		}
-	}
+	on := h.connectedTo
 	on(map[string]string{"operator": b.TLSURL, "home3": b.TLSURL, "home1": a.TLSURL, "home2": a.TLSURL})
 
-	d := func(k int) time.Time { return t0.Add(time.Duration(k) * 15 * time.Minute) }
-	// settled moves the clock past the settlement of the k-th interval (2
-	// minutes after its end) and waits until every ledger holds it, as a
-	// real clock would: this one moves faster than messages.
-	settled := func(k int) {
-		t.Helper()
-		h.advance(d(k + 1).Add(2*time.Minute + 5*time.Second))
-		iv := market.IntervalID(d(k))
-		for _, id := range itGateways {
-			h.waitFor(id+" to record the settlement of "+iv, func() bool { return h.ledgers[id].find(record.KindInterval, iv) != nil })
-		}
-	}
+	d, settled := failoverInterval, h.settledEverywhere
 	var intervals []string
 	intervals = append(intervals, h.trade(d(1), "operator"))
 
@@ -146,6 +116,146 @@ func TestBrokerFailover(t *testing.T) {
 	h.trade(d(5), "operator")
 	settled(4)
 
+	noIntervalLost(t, h, intervals)
+}
+
+// TestBrokerFailoverClearerMessages: a broker may die after it
+// acknowledged the clearer's book, result or settlement and before its
+// bridge passed them on (the bridge's link is held by a proxy, then cut
+// with the broker). The gateways on the other broker never get them
+// unless the clearer, connected again there, publishes them again: then
+// they verify the interval and settle it, and those that had them already
+// verify and record nothing twice. Every gateway is given both brokers;
+// home3 reaches B through a proxy, which moves it to A when cut.
+//
+//   - 12:30: the primary (on A, with home1 and home2) seals; A
+//     acknowledges the book and result, home1 and home2 verify them, A
+//     dies before bridging them to home3 on B.
+//   - 12:45: A is back; home3 moves to A, everybody else stays on B.
+//   - 12:45's settlement: the primary (on B) publishes it at 13:02, B
+//     acknowledges it, home1 and home2 record it, B dies before bridging
+//     it to home3 on A.
+func TestBrokerFailoverClearerMessages(t *testing.T) {
+	testtool.Integration(t)
+	a, b, link, users := twoBrokers(t)
+	home3ToB := mqtttest.ProxyFor(t, b)
+	h := newHarness(t, a.TLSURL, func(id string, o *mqtt.Options) {
+		o.Broker, o.CAFile = "", a.TLS.CAFile
+		o.Brokers = []string{a.TLSURL, b.TLSURL}
+		if id == "home3" {
+			o.Brokers = []string{home3ToB.TLSURL(), a.TLSURL}
+		}
+	})
+	h.connectedTo(map[string]string{"operator": a.TLSURL, "home1": a.TLSURL, "home2": a.TLSURL, "home3": home3ToB.TLSURL()})
+	d := failoverInterval
+	intervals := []string{h.trade(d(1), "operator")}
+
+	// lose holds the bridge, moves the clock past at, when the primary
+	// publishes what on the broker that dies (with home1 and home2, who
+	// get it), checks that home3 on the other one did not get it, kills
+	// the broker, and waits until home3 gets it: the primary, connected
+	// anew on the other broker, publishes it again at its next tick.
+	lose := func(dies, other *mqtttest.Mosquitto, at time.Time, what string, got func(id string) bool) {
+		t.Helper()
+		link.Pause()
+		h.advance(at.Add(5 * time.Second))
+		for _, id := range []string{"operator", "home1", "home2"} {
+			h.waitFor(id+" to get "+what, func() bool { return got(id) })
+		}
+		time.Sleep(200 * time.Millisecond) // anything bridged would be there by now
+		if got("home3") {
+			t.Fatalf("home3 got %s while the bridge was held: the test proves nothing", what)
+		}
+		dies.Kill()
+		link.Cut()
+		link.Resume()
+		h.connectedTo(map[string]string{"operator": other.TLSURL, "home1": other.TLSURL, "home2": other.TLSURL})
+		h.advance(at.Add(10 * time.Second))
+		h.waitFor("home3 to get "+what+", which the dead broker acknowledged and never bridged", func() bool { return got("home3") })
+	}
+
+	second := market.IntervalID(d(2))
+	gate := d(2).Add(-2 * time.Minute)
+	h.advance(gate.Add(-time.Minute))
+	h.waitFor("3 orders for "+second, func() bool { return h.gw("operator").clearer.Orders(second) == 3 })
+	lose(a, b, gate, "the clearing of "+second, func(id string) bool { _, ok := h.verifiedBy(second)[id]; return ok })
+	intervals = append(intervals, second)
+	h.settledEverywhere(1)
+
+	a.Restart()
+	waitForBridge(t, a, b, users)
+	home3ToB.Refuse(true)
+	home3ToB.Cut()
+	h.connectedTo(map[string]string{"home3": a.TLSURL})
+	home3ToB.Refuse(false)
+	intervals = append(intervals, h.trade(d(3), "operator"))
+	h.settledEverywhere(2)
+	fourth := h.trade(d(4), "operator")
+
+	third := market.IntervalID(d(3))
+	settle := d(4).Add(2 * time.Minute)
+	h.advance(settle.Add(-30 * time.Second)) // 12:45's figures are at the primary
+	lose(b, a, settle, "the settlement of "+third, func(id string) bool { return h.ledgers[id].find(record.KindInterval, third) != nil })
+	intervals = append(intervals, fourth)
+	h.trade(d(5), "operator") // cleared before settling 13:00 moves the clock past its result's deadline
+	h.settledEverywhere(4)
+
+	noIntervalLost(t, h, intervals)
+}
+
+// twoBrokers starts the two Mosquittos of the failover tests, with the
+// shipped mosquitto.conf and acl (plus a clearer's block for the standby,
+// home1) over TLS, one community CA: A, and B bridged to A with the
+// shipped bridge.conf through link, a proxy that can hold and drop what
+// the bridge carries. It returns once the bridge carries messages.
+func twoBrokers(t *testing.T) (a, b *mqtttest.Mosquitto, link *mqtttest.Proxy, users map[string]string) {
+	t.Helper()
+	users = map[string]string{"bridge": "pw-bridge", "probe-a": "pw-probe-a", "probe-b": "pw-probe-b"}
+	for _, id := range itGateways {
+		users[id] = "pw-" + id
+	}
+	ca, err := pki.NewCA("p2pgrid c1 CA", pki.DefaultCAValidity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const standby = "user home1\ntopic write p2pgrid/v1/+/book/#\ntopic write p2pgrid/v1/+/result/#\ntopic write p2pgrid/v1/+/settlement/#\n"
+	a = mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby})
+	link = mqtttest.ProxyFor(t, a) // the bridge's way to A
+	b = mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby,
+		Bridge: &mqtttest.Bridge{Remote: a, Username: "bridge", Password: users["bridge"], Address: link.Addr}})
+	waitForBridge(t, a, b, users)
+	return a, b, link, users
+}
+
+// failoverInterval is the start of the k-th interval after t0.
+func failoverInterval(k int) time.Time { return t0.Add(time.Duration(k) * 15 * time.Minute) }
+
+// connectedTo waits until every gateway named is connected to its URL.
+func (h *harness) connectedTo(want map[string]string) {
+	h.t.Helper()
+	for id, url := range want {
+		h.waitFor(id+" connected to "+url, func() bool { return h.clients[id].Broker() == url })
+	}
+}
+
+// settledEverywhere moves the clock past the settlement of the k-th
+// interval (2 minutes after its end) and waits until every ledger holds
+// it, as a real clock would: this one moves faster than messages.
+func (h *harness) settledEverywhere(k int) {
+	h.t.Helper()
+	h.advance(failoverInterval(k + 1).Add(2*time.Minute + 5*time.Second))
+	iv := market.IntervalID(failoverInterval(k))
+	for _, id := range itGateways {
+		h.waitFor(id+" to record the settlement of "+iv, func() bool { return h.ledgers[id].find(record.KindInterval, iv) != nil })
+	}
+}
+
+// noIntervalLost checks that every one of intervals (in the order they
+// were settled) was verified by every gateway and settled, once, with
+// every home's metered figures, the same in every ledger, and that no
+// ledger holds another interval and no gateway has an alarm.
+func noIntervalLost(t *testing.T, h *harness, intervals []string) {
+	t.Helper()
 	for _, iv := range intervals {
 		for id, err := range h.verifiedBy(iv) {
 			if err != nil {

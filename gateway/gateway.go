@@ -370,7 +370,7 @@ func (g *Gateway) verify(interval string) {
 				"p2pgrid_clearer_orders_rejected_total say why); the interval is settled as if this gateway had not ordered"})
 		}
 		g.mu.Lock()
-		iv.cleared = v.Result
+		iv.cleared, iv.clearedBy = v.Result, v.Clearer
 		g.mu.Unlock()
 		attrs := []any{"interval", interval, "clearer", v.Clearer, "orders", v.Result.Orders,
 			"volume_kwh", g.market.FormatKWh(v.Result.Volume)}
@@ -605,7 +605,7 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 		}
 	}
 	g.mu.Lock()
-	iv.clearedHere = true
+	iv.clearedHere, iv.ownBook, iv.ownResult = true, s.Book, s.Result // published again after a reconnect: see republish
 	g.mu.Unlock()
 	g.metrics.intervalsCleared.Inc()
 	attrs := []any{"interval", interval, "role", string(g.cfg.Clearer), "orders", s.Cleared.Orders,
@@ -643,8 +643,15 @@ type Connections interface {
 // acknowledged them and died before passing them on, to its bridge or to
 // the clearer, took them with it. Both are retained and the clearer
 // ignores a second copy (an order is counted replayed), so publishing
-// them once too often costs nothing. A failed publish is tried again at
-// the next tick.
+// them once too often costs nothing. A clearer does the same with what it
+// published of the intervals it keeps: the book and result it sealed
+// (and result/latest, if its newest is the newest clearing verified here)
+// and the settlement it sealed, the same bytes, retained; a gateway that
+// verified them ignores the repeat and records a settlement once. It
+// leaves them alone where another clearer's clearing or settlement is the
+// one that verified here: the other side has that one, and the retained
+// copy must not change under it. A failed publish is tried again at the
+// next tick.
 func (g *Gateway) republish(ctx context.Context, now time.Time) {
 	cn, ok := g.mq.(Connections)
 	if !ok {
@@ -664,6 +671,7 @@ func (g *Gateway) republish(ctx context.Context, now time.Time) {
 		g.mu.Unlock()
 		return
 	}
+	var latest, newest *interval // this clearer's newest clearing, and the newest verified here
 	for id, iv := range g.intervals {
 		if iv.ownMetered != nil && !iv.settled {
 			out = append(out, msg{iv.start, g.topics.Metered(g.id), iv.ownMetered})
@@ -671,10 +679,25 @@ func (g *Gateway) republish(ctx context.Context, now time.Time) {
 		if id == open && gateOpen && iv.ownOrder != nil {
 			out = append(out, msg{iv.start, g.topics.Orders(g.id), iv.ownOrder})
 		}
+		if iv.ownResult != nil && (iv.cleared == nil || iv.clearedBy == g.id) {
+			out = append(out, msg{iv.start, g.topics.Book(id), iv.ownBook}, msg{iv.start, g.topics.Result(id), iv.ownResult})
+			if latest == nil || iv.start.After(latest.start) {
+				latest = iv
+			}
+		}
+		if iv.cleared != nil && (newest == nil || iv.start.After(newest.start)) {
+			newest = iv
+		}
+		if iv.ownSettled != nil && (!iv.settled || iv.settledBy == g.id) {
+			out = append(out, msg{iv.start, g.topics.Settlement(id), iv.ownSettled})
+		}
+	}
+	if latest != nil && (newest == nil || !newest.start.After(latest.start)) {
+		out = append(out, msg{latest.start, g.topics.ResultLatest(), latest.ownResult})
 	}
 	g.mu.Unlock()
 	// Oldest first: the retained copy left is the newest.
-	sort.Slice(out, func(i, j int) bool { return out[i].start.Before(out[j].start) })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].start.Before(out[j].start) })
 	for _, m := range out {
 		if err := g.publish(ctx, m.topic, m.payload); err != nil {
 			if ok, held := g.limit.allow("publish/again", g.now()); ok {

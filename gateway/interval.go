@@ -21,14 +21,19 @@ type interval struct {
 	result      []byte          // the published result, as last received
 	checked     [32]byte        // digest of the book and result last verified (ok or not)
 	cleared     *auction.Result // the verified clearing
+	clearedBy   string          // the clearer whose result verified (last)
 	clearedHere bool
+	ownBook     []byte // the book and result this gateway sealed and published as a clearer
+	ownResult   []byte
 
 	// The settlement side.
 	ownMetered  []byte   // this gateway's signed metered figures, as published
 	settlement  []byte   // the published settlement message, as last received
 	settleSeen  [32]byte // digest of the settlement message last checked
 	settled     bool     // a published settlement verified and was recorded
+	settledBy   string   // the clearer whose settlement verified
 	settledHere bool
+	ownSettled  []byte // the settlement this gateway published as a clearer
 
 	alarmed map[string]bool // alarm kinds raised about this interval (raised once each)
 }

@@ -179,7 +179,7 @@ func (g *Gateway) settle(ctx context.Context, interval string) {
 		return
 	}
 	g.mu.Lock()
-	iv.settledHere = true
+	iv.settledHere, iv.ownSettled = true, msg // published again after a reconnect: see republish
 	g.mu.Unlock()
 	g.log.Info("interval settled and published", "interval", interval, "metered", len(figures), "participants", len(s.Participants))
 }
@@ -246,7 +246,7 @@ func (g *Gateway) checkSettlement(interval string) {
 	}
 	s := v.Settlement
 	g.mu.Lock()
-	iv.settled = true
+	iv.settled, iv.settledBy = true, v.Clearer
 	g.mu.Unlock()
 	g.metrics.verifications.WithLabelValues("settlement_ok").Inc()
 	if g.ledger != nil {
