@@ -671,7 +671,8 @@ func (c *Client) LostRecently(window time.Duration) int {
 // that the connection was made anew, maybe to another broker (with
 // Options.Brokers), where what it published on the old one may never have
 // arrived: the gateway publishes its open order and its unsettled metered
-// figures again then.
+// figures again then, and a clearer its recent books, results and
+// settlements.
 func (c *Client) Connects() uint64 { return c.connects.Load() }
 
 // Broker returns the URL of the broker the connection is up on, or ""
