@@ -120,7 +120,7 @@ func TestRosters(t *testing.T) {
 		t.Fatal(err)
 	}
 	iv := 15 * time.Minute
-	now := rosterT0.Add(2 * iv) // 12:45: the gate of 13:00 is open
+	now := rosterT0.Add(2 * iv)                                                         // 12:45: the gate of 13:00 is open
 	v2 := signedRoster(t, 2, rosterT0.Add(3*iv), "operator", "home1", "home2", "home3") // home3 from 13:00
 	if fresh, err := h.Accept(v2, now.Add(iv)); err != nil || !fresh {
 		t.Fatalf("Accept(v2): %v, %v", fresh, err)
