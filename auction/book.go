@@ -28,7 +28,14 @@ const maxBookOrders = 1 << 24
 func (m *Market) CheckBook(b Book) error { return m.checkBook(b, nil) }
 
 // checkBook is CheckBook with scratch space for checkUnique (see there).
-func (m *Market) checkBook(b Book, scratch []entry) error {
+func (m *Market) checkBook(b Book, scratch []entry) error { return m.checkBookOrders(b, scratch, true) }
+
+// checkDecodedBook is CheckBook of a book whose every order passed
+// CheckOrder as it was decoded: what is left is the book's own rules.
+func (m *Market) checkDecodedBook(b Book) error { return m.checkBookOrders(b, nil, false) }
+
+// checkBookOrders is CheckBook, each order checked only if checkOrders.
+func (m *Market) checkBookOrders(b Book, scratch []entry, checkOrders bool) error {
 	if b.Interval != "" {
 		if err := CheckName(b.Interval); err != nil {
 			return fmt.Errorf("book interval %q: %w", b.Interval, err)
@@ -40,12 +47,14 @@ func (m *Market) checkBook(b Book, scratch []entry) error {
 	var total [3]int64 // per side, so that no sum over a side overflows
 	for i := range b.Orders {
 		o := &b.Orders[i]
-		if err := m.CheckOrder(*o); err != nil {
-			var oe *OrderError
-			if errors.As(err, &oe) {
-				oe.Index = i
+		if checkOrders {
+			if err := m.CheckOrder(*o); err != nil {
+				var oe *OrderError
+				if errors.As(err, &oe) {
+					oe.Index = i
+				}
+				return err
 			}
-			return err
 		}
 		if total[o.Side] > math.MaxInt64-o.Qty {
 			return fmt.Errorf("%w: the %s side exceeds %d quanta", ErrOverflow, o.Side, int64(math.MaxInt64))
