@@ -252,13 +252,17 @@ func (m *Market) decodePlainOrder(data []byte, i int) (o Order, id, participant 
 	}
 	var f [5][]byte // in orderKeys order
 	var seen uint8
-	for {
+	for k := 0; ; k++ {
 		i = strictjson.SkipSpace(data, i+1) // after '{' or ','
 		end, ok := strictjson.PlainString(data, i)
 		if !ok {
 			return Order{}, nil, nil, 0, false
 		}
-		n := index(orderKeys, data[i+1:end-1])
+		// The keys come in orderKeys order from EncodeBook: try that first.
+		n, key := k, data[i+1:end-1]
+		if n >= len(orderKeys) || string(key) != orderKeys[n] {
+			n = index(orderKeys, key)
+		}
 		if n < 0 || seen&(1<<n) != 0 {
 			return Order{}, nil, nil, 0, false
 		}
