@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// TestClearWriteBehindKeepsOrder: every piece arrives, in order, whatever
+// the sizes, and a piece's buffer may be reused as soon as Write returns.
+func TestClearWriteBehindKeepsOrder(t *testing.T) {
+	var out, want bytes.Buffer
+	wb := newWriteBehind(&out)
+	piece := make([]byte, 0, 70<<10)
+	for i := range 500 {
+		piece = fmt.Appendf(piece[:0], "piece %d;", i)
+		for range i % 7 * 1000 {
+			piece = append(piece, byte('a'+i%26))
+		}
+		want.Write(piece)
+		if n, err := wb.Write(piece); n != len(piece) || err != nil {
+			t.Fatalf("piece %d: Write = %d, %v", i, n, err)
+		}
+		clear(piece) // the caller's buffer is its own again
+	}
+	if err := wb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), want.Bytes()) {
+		t.Fatalf("wrote %d bytes unlike the %d given", out.Len(), want.Len())
+	}
+}
+
+// TestClearWriteBehindReportsFailure: a failed write is Close's error, and
+// later Writes fail with it instead of piling up.
+func TestClearWriteBehindReportsFailure(t *testing.T) {
+	full := errors.New("no space left on device")
+	w := &failingWriter{after: 2, err: full}
+	wb := newWriteBehind(w)
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ {
+		_, err = wb.Write([]byte("x"))
+	}
+	if !errors.Is(err, full) {
+		t.Errorf("Write after a failed write: %v, want %v", err, full)
+	}
+	if err := wb.Close(); !errors.Is(err, full) {
+		t.Errorf("Close = %v, want %v", err, full)
+	}
+	if w.writes != 3 {
+		t.Errorf("%d writes reached the writer, want 3 (none after the failure)", w.writes)
+	}
+}
+
+type failingWriter struct {
+	after, writes int
+	err           error
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	if w.writes > w.after {
+		return 0, w.err
+	}
+	return len(p), nil
+}
