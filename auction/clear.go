@@ -29,6 +29,11 @@ func (m *Market) Clear(b Book) (*Result, error) {
 	if err := m.CheckBook(b); err != nil {
 		return nil, err
 	}
+	return m.clearChecked(b)
+}
+
+// clearChecked is Clear of a book that passed CheckBook.
+func (m *Market) clearChecked(b Book) (*Result, error) {
 	c := m.canonicalize(b)
 	sells, buys := c.sells, c.buys
 	r := &Result{

@@ -56,6 +56,17 @@ func (m *Market) DecodeBookBytes(data []byte) (Book, error) {
 	return m.decodeBookExact(data)
 }
 
+// ClearBookBytes is DecodeBookBytes followed by Clear, with the errors of
+// either, except that the book is checked once rather than by both: what
+// `p2pgrid clear` does with a book file.
+func (m *Market) ClearBookBytes(data []byte) (*Result, error) {
+	b, err := m.DecodeBookBytes(data)
+	if err != nil {
+		return nil, err
+	}
+	return m.clearChecked(b)
+}
+
 // decodeBookExact is DecodeBookBytes for any input: the orders' syntax
 // checked first, so that a syntax error anywhere in them is reported
 // before a bad order, then the orders walked one by one.

@@ -98,3 +98,48 @@ func FuzzDecodePlainBook(f *testing.F) {
 		}
 	})
 }
+
+// checkClearBookBytes holds ClearBookBytes to DecodeBookBytes then Clear:
+// the same error text, or the same result.
+func checkClearBookBytes(t *testing.T, m *Market, data []byte) {
+	t.Helper()
+	var want []byte
+	b, wantErr := m.DecodeBookBytes(data)
+	if wantErr == nil {
+		var res *Result
+		if res, wantErr = m.Clear(b); wantErr == nil {
+			want, _ = res.MarshalJSON()
+		}
+	}
+	res, err := m.ClearBookBytes(data)
+	var got []byte
+	if err == nil {
+		got, _ = res.MarshalJSON()
+	}
+	if fmt.Sprint(err) != fmt.Sprint(wantErr) || string(got) != string(want) {
+		t.Fatalf("%.200q:\nClearBookBytes %s, %v\nDecode+Clear   %s, %v", data, got, err, want, wantErr)
+	}
+}
+
+func TestClearBookBytes(t *testing.T) {
+	inputs := decodeSeeds(t) // the golden books, and malformed ones
+	for _, s := range append(plainBooks(t), jsonBook(jsonOrder("a", "sell", `1`, `0.1`), jsonOrder("a", "buy", `1`, `0.2`))) {
+		inputs = append(inputs, []byte(s))
+	}
+	for _, m := range fuzzMarkets {
+		for _, data := range inputs {
+			checkClearBookBytes(t, m, data)
+		}
+	}
+}
+
+// FuzzClearBookBytes: ClearBookBytes is DecodeBookBytes then Clear.
+func FuzzClearBookBytes(f *testing.F) {
+	for _, s := range plainBooks(f) {
+		f.Add([]byte(s), uint8(0))
+		f.Add([]byte(s), uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, which uint8) {
+		checkClearBookBytes(t, fuzzMarkets[int(which)%len(fuzzMarkets)], data)
+	})
+}

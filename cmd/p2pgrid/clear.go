@@ -102,14 +102,7 @@ status 2 and a one-line error naming the order and the field.`,
 			} else if data, err = io.ReadAll(cmd.InOrStdin()); err != nil {
 				return badInput(fmt.Errorf("%s: book: %w", name, err))
 			}
-			book, err := m.DecodeBookBytes(data)
-			if err != nil {
-				return badInput(fmt.Errorf("%s: %w", name, err))
-			}
-			if cmd.Flags().Changed("interval") {
-				book.Interval = interval
-			}
-			res, err := m.Clear(book)
+			res, err := clearBook(m, data, interval, cmd.Flags().Changed("interval"))
 			if err != nil {
 				return badInput(fmt.Errorf("%s: %w", name, err))
 			}
@@ -120,6 +113,21 @@ status 2 and a one-line error naming the order and the field.`,
 	cmd.Flags().StringVar(&format, "format", "json", "output format: json or table")
 	cmd.Flags().StringVar(&interval, "interval", "", "name of the delivery interval (overrides the book's)")
 	return cmd
+}
+
+// clearBook decodes and clears the book data, named interval instead of
+// its own if override. The book is checked once, unless its interval is
+// replaced after decoding.
+func clearBook(m *auction.Market, data []byte, interval string, override bool) (*auction.Result, error) {
+	if !override {
+		return m.ClearBookBytes(data)
+	}
+	book, err := m.DecodeBookBytes(data)
+	if err != nil {
+		return nil, err
+	}
+	book.Interval = interval
+	return m.Clear(book)
 }
 
 func writeResult(w io.Writer, res *auction.Result, format string) error {

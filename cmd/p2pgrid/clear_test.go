@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -64,4 +65,22 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	return len(p), nil
+}
+
+// TestClearIntervalFlag: --interval names the trades instead of the book's
+// interval, and is checked as the book's would be.
+func TestClearIntervalFlag(t *testing.T) {
+	const book = "../../configs/examples/book.json"
+	code, out, errOut := runCLI(t, "", "clear", "--interval", "2030-01-01T00:00Z", book)
+	if code != 0 || !strings.Contains(out, `"trades":[{"id":"2030-01-01T00:00Z/`) {
+		t.Errorf("exit %d, stderr %q, output %.300s", code, errOut, out)
+	}
+	_, plain, _ := runCLI(t, "", "clear", book)
+	if plain == out || strings.Contains(plain, "2030-01-01T00:00Z") {
+		t.Errorf("without --interval the output is %.300s", plain)
+	}
+	code, _, errOut = runCLI(t, "", "clear", "--interval", "a b", book)
+	if code != 2 || !strings.Contains(errOut, `book interval "a b"`) {
+		t.Errorf("--interval 'a b': exit %d, stderr %q", code, errOut)
+	}
 }
