@@ -104,18 +104,15 @@ func benchBookFiles(b *testing.B, bench func(b *testing.B, m *Market, n int, dat
 }
 
 // BenchmarkDecodeClearEncode is what `p2pgrid clear` does with a book file
-// in memory: decode the JSON book (strictly, numbers exact), clear it and
-// write the result as JSON (to io.Discard: the command's write to a file
+// in memory: decode the JSON book (strictly, numbers exact) and clear it
+// (ClearBookBytes), and write the result as JSON (to io.Discard: the command's write to a file
 // is not included).
 func BenchmarkDecodeClearEncode(b *testing.B) {
 	benchBookFiles(b, func(b *testing.B, m *Market, n int, data []byte) {
 		var res *Result
 		for b.Loop() {
-			book, err := m.DecodeBookBytes(data)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if res, err = m.Clear(book); err != nil {
+			var err error
+			if res, err = m.ClearBookBytes(data); err != nil {
 				b.Fatal(err)
 			}
 			if err := res.WriteJSON(io.Discard); err != nil {
