@@ -44,8 +44,8 @@ func (m *Market) DecodeBook(r io.Reader) (Book, error) {
 // DecodeBookBytes is DecodeBook of a book already in memory, such as a file
 // read whole. The book keeps no reference to data.
 //
-// A book in the plain form that EncodeBook writes and gateways send (see
-// decodePlainBook) is read in one pass over data. Any other input, valid
+// A book in the plain form that EncodeBook writes (see decodePlainBook)
+// is read in one pass over data. Any other input, valid
 // or not, is read by the exact decoder, which checks the syntax of the
 // orders first and words every error; so is a plain book that fails a
 // check, so that its error is the exact decoder's.
