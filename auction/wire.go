@@ -45,10 +45,10 @@ func (m *Market) DecodeBook(r io.Reader) (Book, error) {
 // read whole. The book keeps no reference to data.
 //
 // A book in the plain form that EncodeBook writes (see decodePlainBook)
-// is read in one pass over data. Any other input, valid
-// or not, is read by the exact decoder, which checks the syntax of the
-// orders first and words every error; so is a plain book that fails a
-// check, so that its error is the exact decoder's.
+// is read in one pass over data. Any other input, valid or not, is read
+// by the exact decoder, which checks the syntax of the orders first and
+// words every error; so is a plain book that fails a check, so that its
+// error is the exact decoder's.
 func (m *Market) DecodeBookBytes(data []byte) (Book, error) {
 	if b, ok := m.decodePlainBook(data); ok && m.checkDecodedBook(b) == nil {
 		return b, nil
