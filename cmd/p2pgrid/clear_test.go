@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/p2pgrid/p2pgrid/auction"
 )
 
 // TestClearWriteBehindKeepsOrder: every piece arrives, in order, whatever
@@ -83,4 +85,49 @@ func TestClearIntervalFlag(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, `book interval "a b"`) {
 		t.Errorf("--interval 'a b': exit %d, stderr %q", code, errOut)
 	}
+}
+
+// TestClearLargeBookOutput: a book whose result takes many pieces comes out
+// of the command byte for byte as Result.MarshalJSON encodes it, plus the
+// newline.
+func TestClearLargeBookOutput(t *testing.T) {
+	var book strings.Builder
+	book.WriteString(`{"interval":"2026-11-22T12:00Z","orders":[`)
+	for i := range 10_000 {
+		if i > 0 {
+			book.WriteByte(',')
+		}
+		side, price := "sell", 50+i*7%300
+		if i%2 == 1 {
+			side, price = "buy", 100+i*11%300
+		}
+		fmt.Fprintf(&book, `{"id":"o%05d","participant":"h%03d","side":%q,"kwh":"%d.%03d","price":"0.%03d"}`,
+			i, i%500, side, 1+i%9, i%1000, price)
+	}
+	book.WriteString("]}\n")
+	m, err := auction.NewMarket(auction.DefaultRules())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Clear(mustDecode(t, m, book.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := res.MarshalJSON()
+	if len(want) < 10*64<<10 || len(res.Trades) == 0 {
+		t.Fatalf("the result is %d bytes, %d trades: too small a test", len(want), len(res.Trades))
+	}
+	code, out, errOut := runCLI(t, book.String(), "clear")
+	if code != 0 || out != string(want)+"\n" {
+		t.Fatalf("exit %d, stderr %q; %d bytes out, want %d", code, errOut, len(out), len(want)+1)
+	}
+}
+
+func mustDecode(t *testing.T, m *auction.Market, book string) auction.Book {
+	t.Helper()
+	b, err := m.DecodeBookBytes([]byte(book))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
