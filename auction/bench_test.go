@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -88,37 +89,72 @@ func BenchmarkSortBaseline(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeClearEncode is what `p2pgrid clear` does with a book file
-// in memory: decode the JSON book (strictly, numbers exact), clear it and
-// encode the result as JSON.
-func BenchmarkDecodeClearEncode(b *testing.B) {
-	m, err := NewMarket(DefaultRules())
-	if err != nil {
-		b.Fatal(err)
-	}
+// benchBookFiles runs bench as a sub-benchmark for each of benchSizes,
+// with the JSON book of that size (EncodeBook of benchBook) as data.
+func benchBookFiles(b *testing.B, bench func(b *testing.B, m *Market, n int, data []byte)) {
+	m := defaultTestMarket(b)
 	for _, n := range benchSizes {
 		data := m.EncodeBook(benchBook(n))
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
-			var out []byte
+			bench(b, m, n, data)
+		})
+	}
+}
+
+// BenchmarkDecodeClearEncode is what `p2pgrid clear` does with a book file
+// in memory: decode the JSON book (strictly, numbers exact) and clear it
+// (ClearBookBytes), and write the result as JSON (to io.Discard: the command's write to a file
+// is not included).
+func BenchmarkDecodeClearEncode(b *testing.B) {
+	benchBookFiles(b, func(b *testing.B, m *Market, n int, data []byte) {
+		var res *Result
+		for b.Loop() {
+			var err error
+			if res, err = m.ClearBookBytes(data); err != nil {
+				b.Fatal(err)
+			}
+			if err := res.WriteJSON(io.Discard); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if out, _ := res.MarshalJSON(); !bytes.Contains(out, []byte(`"trades":[{`)) {
+			b.Fatal("benchmark book did not clear")
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "orders/s")
+	})
+}
+
+// BenchmarkDecodeBook is the decoding alone, of the book file
+// BenchmarkDecodeClearEncode reads.
+func BenchmarkDecodeBook(b *testing.B) {
+	benchBookFiles(b, func(b *testing.B, m *Market, n int, data []byte) {
+		for b.Loop() {
+			book, err := m.DecodeBookBytes(data)
+			if err != nil || len(book.Orders) != n {
+				b.Fatalf("%d orders, %v", len(book.Orders), err)
+			}
+		}
+	})
+}
+
+// BenchmarkWriteJSON is the encoding alone, of the result of clearing the
+// benchmark's book.
+func BenchmarkWriteJSON(b *testing.B) {
+	m := defaultTestMarket(b)
+	for _, n := range benchSizes {
+		res, err := m.Clear(benchBook(n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
 			for b.Loop() {
-				book, err := m.DecodeBookBytes(data)
-				if err != nil {
-					b.Fatal(err)
-				}
-				res, err := m.Clear(book)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if out, err = res.MarshalJSON(); err != nil {
+				if err := res.WriteJSON(io.Discard); err != nil {
 					b.Fatal(err)
 				}
 			}
-			if !bytes.Contains(out, []byte(`"trades":[{`)) {
-				b.Fatal("benchmark book did not clear")
-			}
-			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "orders/s")
 		})
 	}
 }

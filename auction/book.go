@@ -2,6 +2,7 @@ package auction
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,10 +26,14 @@ const maxBookOrders = 1 << 24
 
 // CheckBook checks every order against the market and that ids are unique.
 // The error is an *OrderError naming the first bad order, in book order.
-func (m *Market) CheckBook(b Book) error { return m.checkBook(b, nil) }
+func (m *Market) CheckBook(b Book) error { return m.checkBook(b, true) }
 
-// checkBook is CheckBook with scratch space for checkUnique (see there).
-func (m *Market) checkBook(b Book, scratch []entry) error {
+// checkDecodedBook is CheckBook of a book whose every order passed
+// CheckOrder as it was decoded: what is left is the book's own rules.
+func (m *Market) checkDecodedBook(b Book) error { return m.checkBook(b, false) }
+
+// checkBook is CheckBook, each order checked only if checkOrders.
+func (m *Market) checkBook(b Book, checkOrders bool) error {
 	if b.Interval != "" {
 		if err := CheckName(b.Interval); err != nil {
 			return fmt.Errorf("book interval %q: %w", b.Interval, err)
@@ -40,53 +45,59 @@ func (m *Market) checkBook(b Book, scratch []entry) error {
 	var total [3]int64 // per side, so that no sum over a side overflows
 	for i := range b.Orders {
 		o := &b.Orders[i]
-		if err := m.CheckOrder(*o); err != nil {
-			var oe *OrderError
-			if errors.As(err, &oe) {
-				oe.Index = i
+		if checkOrders {
+			if err := m.CheckOrder(*o); err != nil {
+				var oe *OrderError
+				if errors.As(err, &oe) {
+					oe.Index = i
+				}
+				return err
 			}
-			return err
 		}
 		if total[o.Side] > math.MaxInt64-o.Qty {
 			return fmt.Errorf("%w: the %s side exceeds %d quanta", ErrOverflow, o.Side, int64(math.MaxInt64))
 		}
 		total[o.Side] += o.Qty
 	}
-	return checkUnique(b.Orders, scratch)
+	return checkUnique(b.Orders)
 }
 
 // checkUnique finds the first duplicate id. It hashes the ids and sorts the
 // hashes rather than filling a map: the book may hold a million orders.
-// scratch, if it holds 2*len(orders) entries, is used instead of allocating.
-func checkUnique(orders []Order, scratch []entry) error {
-	if len(scratch) < 2*len(orders) {
-		scratch = make([]entry, 2*len(orders))
-	}
+// An order is one uint64 in the sort, the top 40 bits of its id's hash
+// above its index (a book has at most 2^24 orders): 8 bytes to move, not
+// an entry's 24.
+func checkUnique(orders []Order) error {
+	n := len(orders)
+	buf := make([]uint64, 2*n)
+	hs := buf[:n]
 	seed := maphash.MakeSeed()
-	hs := scratch[:len(orders)]
 	for i := range orders {
-		hs[i] = entry{key: maphash.String(seed, orders[i].ID), idx: int32(i)}
+		hs[i] = maphash.String(seed, orders[i].ID)&^hashIndex | uint64(i)
 	}
 	// Grouping by the top 24 bits is enough: runs are short and compared
-	// by id below.
-	hs = radixSortFrom(hs, scratch[len(orders):2*len(orders)], 5)
+	// by the rest of the hash, then by id, below.
+	hs = sortByTop24(hs, buf[n:])
 	first := -1 // index of the earliest second occurrence
 	for s := 0; s < len(hs); {
 		e := s + 1
-		for e < len(hs) && hs[e].key>>40 == hs[s].key>>40 {
+		for e < len(hs) && hs[e]>>40 == hs[s]>>40 {
 			e++
 		}
-		if e-s > 1 { // similar hashes: compare the ids themselves
+		if e-s > 1 { // similar hashes: equal ids are adjacent once sorted
 			run := hs[s:e]
-			slices.SortFunc(run, func(a, b entry) int {
-				if c := strings.Compare(orders[a.idx].ID, orders[b.idx].ID); c != 0 {
+			slices.SortFunc(run, func(a, b uint64) int {
+				if c := cmp.Compare(a&^hashIndex, b&^hashIndex); c != 0 {
 					return c
 				}
-				return int(a.idx - b.idx)
+				if c := strings.Compare(orders[a&hashIndex].ID, orders[b&hashIndex].ID); c != 0 {
+					return c
+				}
+				return cmp.Compare(a, b) // by index
 			})
 			for k := 1; k < len(run); k++ {
-				if orders[run[k].idx].ID == orders[run[k-1].idx].ID {
-					if later := int(run[k].idx); first < 0 || later < first {
+				if run[k]&^hashIndex == run[k-1]&^hashIndex && orders[run[k]&hashIndex].ID == orders[run[k-1]&hashIndex].ID {
+					if later := int(run[k] & hashIndex); first < 0 || later < first {
 						first = later
 					}
 				}
@@ -100,6 +111,9 @@ func checkUnique(orders []Order, scratch []entry) error {
 	}
 	return nil
 }
+
+// hashIndex masks the index in checkUnique's hashes.
+const hashIndex = maxBookOrders - 1
 
 // EncodeBook writes b in the JSON form DecodeBook reads, orders as given,
 // numbers as exact decimal strings.

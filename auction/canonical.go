@@ -26,10 +26,7 @@ type canonical struct {
 // The lines are written here, in book order, because that walks the
 // orders' memory sequentially; hashing them in canonical order then reads
 // one short line per order instead of an order and its strings.
-//
-// scratch, if it holds 2*len(b.Orders) entries, is used instead of
-// allocating.
-func (m *Market) canonicalize(b Book, scratch []entry) canonical {
+func (m *Market) canonicalize(b Book) canonical {
 	os := b.Orders
 	nSell := 0
 	for i := range os {
@@ -37,9 +34,7 @@ func (m *Market) canonicalize(b Book, scratch []entry) canonical {
 			nSell++
 		}
 	}
-	if len(scratch) < 2*len(os) {
-		scratch = make([]entry, 2*len(os))
-	}
+	scratch := make([]entry, 2*len(os))
 	all, tmp := scratch[:len(os)], scratch[len(os):2*len(os)]
 	es, eb := all[:0:nSell], all[nSell:nSell]
 	lines := make([]byte, 0, 48*len(os))
@@ -128,10 +123,9 @@ func (c *canonical) digest() [32]byte {
 // carries it, after checking the book. A gateway uses it to check that a
 // published book is the one a result was cleared from.
 func (m *Market) Digest(b Book) ([32]byte, error) {
-	scratch := make([]entry, 2*len(b.Orders))
-	if err := m.checkBook(b, scratch); err != nil {
+	if err := m.CheckBook(b); err != nil {
 		return [32]byte{}, err
 	}
-	c := m.canonicalize(b, scratch)
+	c := m.canonicalize(b)
 	return c.digest(), nil
 }

@@ -26,11 +26,15 @@ import (
 //
 // The result does not depend on the order of b.Orders.
 func (m *Market) Clear(b Book) (*Result, error) {
-	scratch := make([]entry, 2*len(b.Orders))
-	if err := m.checkBook(b, scratch); err != nil {
+	if err := m.CheckBook(b); err != nil {
 		return nil, err
 	}
-	c := m.canonicalize(b, scratch)
+	return m.clearChecked(b)
+}
+
+// clearChecked is Clear of a book that passed CheckBook.
+func (m *Market) clearChecked(b Book) (*Result, error) {
+	c := m.canonicalize(b)
 	sells, buys := c.sells, c.buys
 	r := &Result{
 		Interval:      b.Interval,

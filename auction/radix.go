@@ -17,11 +17,7 @@ type entry struct {
 // Clearing a million orders is mostly ordering them; a comparison sort of
 // that many spends its time in branch misses, this spends it in a few
 // sequential passes.
-func radixSort(a, tmp []entry) []entry { return radixSortFrom(a, tmp, 0) }
-
-// radixSortFrom sorts a by the bytes of key from byte from (0 is the least
-// significant) up: from = 5 orders by the top 24 bits only.
-func radixSortFrom(a, tmp []entry, from int) []entry {
+func radixSort(a, tmp []entry) []entry {
 	if len(a) < 2 {
 		return a
 	}
@@ -33,7 +29,7 @@ func radixSortFrom(a, tmp []entry, from int) []entry {
 	}
 	var passes [8]int
 	np := 0
-	for p := from; p < 8; p++ {
+	for p := range 8 {
 		if byte(differ>>(8*p)) != 0 {
 			passes[np] = 8 * p
 			np++
@@ -57,6 +53,34 @@ func radixSortFrom(a, tmp []entry, from int) []entry {
 		for _, e := range src {
 			b := byte(e.key >> shift)
 			dst[c[b]] = e
+			c[b]++
+		}
+		src, dst = dst, src
+	}
+	return src
+}
+
+// sortByTop24 orders a by the top 24 bits of each value, least significant
+// byte first, using tmp (same length) as scratch, and returns whichever
+// of a and tmp holds the result.
+func sortByTop24(a, tmp []uint64) []uint64 {
+	var counts [3][256]int
+	for _, v := range a {
+		counts[0][byte(v>>40)]++
+		counts[1][byte(v>>48)]++
+		counts[2][byte(v>>56)]++
+	}
+	src, dst := a, tmp
+	for p := range counts {
+		c, shift := &counts[p], 40+8*p
+		sum := 0
+		for b, v := range c {
+			c[b] = sum
+			sum += v
+		}
+		for _, v := range src {
+			b := byte(v >> shift)
+			dst[c[b]] = v
 			c[b]++
 		}
 		src, dst = dst, src

@@ -223,7 +223,7 @@ func FuzzDecodeBookAsBefore(f *testing.F) {
 
 // decodeSeeds are the golden books and books malformed in every way the
 // JSON scanner tells apart.
-func decodeSeeds(f *testing.F) [][]byte {
+func decodeSeeds(f testing.TB) [][]byte {
 	books, err := filepath.Glob("testdata/*/book.json")
 	if err != nil || len(books) == 0 {
 		f.Fatalf("no golden books: %v", err)

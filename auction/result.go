@@ -109,7 +109,24 @@ func (r *Result) kwh(q int64) []byte { return appendFixed(nil, q, r.QtyDecimals)
 //
 // A "fee" field follows "price" only when the market charges a fee.
 func (r *Result) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 256+64*len(r.Fills)+96*len(r.Trades))
+	return r.appendJSON(make([]byte, 0, 256+64*len(r.Fills)+96*len(r.Trades)), nil)
+}
+
+// WriteJSON writes the result as MarshalJSON encodes it, to w in pieces
+// of about 64 KiB, without holding the whole of it: the JSON of a
+// million-order book's result is about 90 MB.
+func (r *Result) WriteJSON(w io.Writer) error {
+	_, err := r.appendJSON(make([]byte, 0, jsonPiece+1024), w)
+	return err
+}
+
+// jsonPiece is how much appendJSON holds before it writes to its writer.
+const jsonPiece = 64 << 10
+
+// appendJSON appends the result's JSON to b. With a writer w, it writes b
+// to w and empties it whenever it holds jsonPiece bytes, and at the end.
+func (r *Result) appendJSON(b []byte, w io.Writer) ([]byte, error) {
+	var err error
 	b = append(b, `{"price":`...)
 	var price []byte
 	if r.Cleared {
@@ -142,6 +159,11 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		b = append(b, `","kwh":"`...)
 		b = appendFixed(b, f.Qty, r.QtyDecimals)
 		b = append(b, `"}`...)
+		if w != nil && len(b) >= jsonPiece {
+			if b, err = writeOut(w, b); err != nil {
+				return nil, err
+			}
+		}
 	}
 	b = append(b, `],"trades":[`...)
 	for n, t := range r.Trades {
@@ -162,9 +184,23 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		b = append(b, `","price":`...)
 		b = append(b, price...)
 		b = append(b, '}')
+		if w != nil && len(b) >= jsonPiece {
+			if b, err = writeOut(w, b); err != nil {
+				return nil, err
+			}
+		}
 	}
 	b = append(b, "]}"...)
-	return b, nil
+	if w != nil {
+		b, err = writeOut(w, b)
+	}
+	return b, err
+}
+
+// writeOut writes b to w and returns b emptied.
+func writeOut(w io.Writer, b []byte) ([]byte, error) {
+	_, err := w.Write(b)
+	return b[:0], err
 }
 
 // WriteTable writes the result for people: a summary, then the trades.

@@ -102,14 +102,7 @@ status 2 and a one-line error naming the order and the field.`,
 			} else if data, err = io.ReadAll(cmd.InOrStdin()); err != nil {
 				return badInput(fmt.Errorf("%s: book: %w", name, err))
 			}
-			book, err := m.DecodeBookBytes(data)
-			if err != nil {
-				return badInput(fmt.Errorf("%s: %w", name, err))
-			}
-			if cmd.Flags().Changed("interval") {
-				book.Interval = interval
-			}
-			res, err := m.Clear(book)
+			res, err := clearBook(m, data, interval, cmd.Flags().Changed("interval"))
 			if err != nil {
 				return badInput(fmt.Errorf("%s: %w", name, err))
 			}
@@ -122,17 +115,94 @@ status 2 and a one-line error naming the order and the field.`,
 	return cmd
 }
 
+// clearBook decodes and clears the book data, named interval instead of
+// its own if override. The book is checked once, unless its interval is
+// replaced after decoding.
+func clearBook(m *auction.Market, data []byte, interval string, override bool) (*auction.Result, error) {
+	if !override {
+		return m.ClearBookBytes(data)
+	}
+	book, err := m.DecodeBookBytes(data)
+	if err != nil {
+		return nil, err
+	}
+	book.Interval = interval
+	return m.Clear(book)
+}
+
 func writeResult(w io.Writer, res *auction.Result, format string) error {
 	switch format {
 	case "json":
-		b, err := res.MarshalJSON()
-		if err != nil {
-			return err
+		// Encoded here while a goroutine writes the piece before: the
+		// result of a million orders is about 90 MB.
+		wb := newWriteBehind(w)
+		err := res.WriteJSON(wb)
+		if err == nil {
+			_, err = wb.Write([]byte{'\n'})
 		}
-		_, err = w.Write(append(b, '\n'))
+		if cerr := wb.Close(); err == nil {
+			err = cerr
+		}
 		return err
 	case "table":
 		return res.WriteTable(w)
 	}
 	return badInput(fmt.Errorf("--format: unknown format %q (want json or table)", format))
+}
+
+// writeBehind is an io.Writer that hands each piece to a goroutine of its
+// own, which writes it to the underlying writer, so that a large output
+// is produced on one core while the piece before goes out on another.
+// Close waits for the last piece.
+type writeBehind struct {
+	pieces chan []byte   // to the writing goroutine, in order
+	free   chan []byte   // buffers back from it
+	done   chan error    // its first error, once pieces is closed
+	failed chan struct{} // closed when a write has failed
+	err    error         // that write's error, set before failed is closed
+}
+
+// writeBehindPieces is how many pieces are in flight at most.
+const writeBehindPieces = 3
+
+func newWriteBehind(w io.Writer) *writeBehind {
+	wb := &writeBehind{
+		pieces: make(chan []byte, writeBehindPieces),
+		free:   make(chan []byte, writeBehindPieces),
+		done:   make(chan error, 1),
+		failed: make(chan struct{}),
+	}
+	for range writeBehindPieces {
+		wb.free <- nil
+	}
+	go func() {
+		for p := range wb.pieces {
+			if wb.err == nil {
+				if _, err := w.Write(p); err != nil {
+					wb.err = err
+					close(wb.failed)
+				}
+			}
+			wb.free <- p[:0]
+		}
+		wb.done <- wb.err
+	}()
+	return wb
+}
+
+// Write copies p to be written; it fails once an earlier write has.
+func (wb *writeBehind) Write(p []byte) (int, error) {
+	select {
+	case <-wb.failed:
+		return 0, wb.err
+	case buf := <-wb.free:
+		wb.pieces <- append(buf, p...)
+		return len(p), nil
+	}
+}
+
+// Close writes what is left and returns the first error of any write.
+func (wb *writeBehind) Close() error {
+	close(wb.pieces)
+	return <-wb.done
 }

@@ -43,8 +43,10 @@ func Truncated(err error) error {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// skipSpace returns the index of the first byte at or after i that is not
-// JSON white space.
+// SkipSpace returns the index of the first byte at or after i that is not
+// JSON white space, or len(data).
+func SkipSpace(data []byte, i int) int { return skipSpace(data, i) }
+
 func skipSpace(data []byte, i int) int {
 	for i < len(data) && isSpace(data[i]) {
 		i++
@@ -270,6 +272,21 @@ func isHex(c byte) bool {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
+// Number checks that a JSON number starts at data[i] and returns its end,
+// as Value would bound it: "01" is the number 0 followed by something
+// else, which the caller rejects. It is for a caller reading a value in
+// place that it knows is a number or is malformed; the error is worded as
+// encoding/json words it only when data[i] begins a number.
+func Number(data []byte, i int) (end int, err error) {
+	if i >= len(data) {
+		return 0, eof
+	}
+	if c := data[i]; c != '-' && !isDigit(c) {
+		return 0, invalid(c, " looking for beginning of value", i)
+	}
+	return scanNumber(data, i)
+}
+
 // scanNumber checks the number at data[i] and returns its end: JSON's
 // grammar, so "01" is the number 0 followed by something else.
 func scanNumber(data []byte, i int) (int, error) {
@@ -393,6 +410,35 @@ func plain(raw []byte) ([]byte, bool) {
 	}
 	return s, true
 }
+
+// PlainString reads the JSON string whose opening quote is data[i], if it
+// is a plain one: ASCII without escapes (or control characters), whose text is its
+// bytes, data[i+1:end-1]. It returns the index after the closing quote,
+// or ok false if data[i] begins no string or a string that is not plain
+// (escaped, not ASCII, malformed or cut short). A caller reading a
+// document in place takes the plain strings' bytes as they are and gives
+// anything else to Value and Unquote, which word its errors.
+func PlainString(data []byte, i int) (end int, ok bool) {
+	if i >= len(data) || data[i] != '"' {
+		return 0, false
+	}
+	for j := i + 1; j < len(data); j++ {
+		c := data[j]
+		if !plainChar[c] {
+			return j + 1, c == '"'
+		}
+	}
+	return 0, false
+}
+
+// plainChar marks the bytes of a plain string's text: printable ASCII
+// but '"' and '\\' (control characters are malformed in any string).
+var plainChar = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // Object reads a JSON object token by token, as encoding/json's
 // Decoder.Token does and with its errors, for a caller that decides about

@@ -176,3 +176,58 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+// checkInPlace holds PlainString and Number, at every offset of data, to
+// Value and Unquote: whatever they accept, Value bounds the same way and
+// Unquote reads as the same text.
+func checkInPlace(t *testing.T, data []byte) {
+	t.Helper()
+	for i := range data {
+		if end, ok := PlainString(data, i); ok {
+			start, vend, err := Value(data, i)
+			if err != nil || start != i || vend != end {
+				t.Fatalf("%.200q at %d: PlainString ends at %d, Value gives %d-%d, %v", data, i, end, start, vend, err)
+			}
+			if got, want := string(data[i+1:end-1]), Unquote(data[i:end]); got != want {
+				t.Fatalf("%.200q at %d: PlainString's text %q, Unquote's %q", data, i, got, want)
+			}
+		}
+		c := data[i]
+		if c != '-' && (c < '0' || c > '9') {
+			if _, err := Number(data, i); err == nil {
+				t.Fatalf("%.200q at %d: Number accepted %q", data, i, c)
+			}
+			continue
+		}
+		end, err := Number(data, i)
+		start, vend, verr := Value(data, i)
+		if fmt.Sprint(err) != fmt.Sprint(verr) || (err == nil && (start != i || vend != end)) {
+			t.Fatalf("%.200q at %d: Number %d, %v; Value %d-%d, %v", data, i, end, err, start, vend, verr)
+		}
+	}
+}
+
+var inPlaceSeeds = []string{`"abc"`, `"a\"b"`, `"\u00e9"`, "\"\xff\"", "\"a\x01\"", `"a`, `"~` + "\x7f" + `"`, `""`,
+	`0`, `-`, `-x`, `01`, `1.`, `1.5e`, `1.5e+7,`, `-0.25E-3}`, `12 `, `"`, `x`}
+
+func TestPlainStringAndNumber(t *testing.T) {
+	for _, s := range inPlaceSeeds {
+		checkInPlace(t, []byte(s))
+	}
+	for s, want := range map[string]bool{`"abc"`: true, `""`: true, `"a\"b"`: false, "\"\xff\"": false, "\"a\x01\"": false, `"a`: false, `x`: false} {
+		if _, ok := PlainString([]byte(s), 0); ok != want {
+			t.Errorf("PlainString(%q) ok = %v, want %v", s, ok, want)
+		}
+	}
+	if end, err := Number([]byte(`-0.25E-3}`), 0); end != 8 || err != nil {
+		t.Errorf("Number(-0.25E-3}) = %d, %v, want 8, nil", end, err)
+	}
+}
+
+// FuzzInPlace: PlainString and Number agree with Value and Unquote.
+func FuzzInPlace(f *testing.F) {
+	for _, s := range append(inPlaceSeeds, walkSeeds...) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkInPlace)
+}
