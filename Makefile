@@ -101,3 +101,14 @@ packages: cross $(NFPM) ## Debian packages for the Pis: dist/p2pgrid_VERSION_{ar
 
 deb-version: # print DEB_VERSION (for the packaging test)
 	@echo '$(DEB_VERSION)'
+
+# --- The container image (deploy/README.md) ----------------------------------
+
+PLATFORMS ?= linux/amd64,linux/arm64,linux/arm/v7,linux/arm/v6
+IMAGE     ?= p2pgrid:$(VERSION)
+BUILDXFLAGS ?=
+
+.PHONY: image
+
+image: ## multi-arch container image with docker buildx (PLATFORMS, IMAGE; deploy/README.md)
+	docker buildx build --platform $(PLATFORMS) --build-arg VERSION=$(VERSION) -t $(IMAGE) $(BUILDXFLAGS) .
