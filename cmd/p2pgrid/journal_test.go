@@ -134,3 +134,23 @@ func TestJournalHandlerConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// Through the command line: a command's log lines (here the warning about
+// a bad --log-level, then the refusal of a missing file) reach a journal
+// stderr with their priority.
+func TestJournalCommandLine(t *testing.T) {
+	f := tempFile(t, "stderr")
+	t.Setenv("JOURNAL_STREAM", streamOf(t, f))
+	var out bytes.Buffer
+	code := run([]string{"--log-level", "loud", "gateway", "--config", filepath.Join(t.TempDir(), "none.yaml")}, strings.NewReader(""), &out, f)
+	if code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), "<4>level=WARN msg=\"unknown --log-level, using info\" value=loud\n") {
+		t.Errorf("stderr %q: want the warning first, with <4> and no time", b)
+	}
+}
