@@ -288,6 +288,15 @@ func TestComposeClearer(t *testing.T) {
 	if cfg.Clearer != config.ClearerPrimary {
 		t.Errorf("clearer.yaml clearer %q", cfg.Clearer)
 	}
+	// Its login is a clearer's in the shipped ACL, which gives a clearer
+	// the topics it publishes.
+	acl, err := os.ReadFile("../configs/mosquitto/acl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MQTT.Username != cfg.Gateway || !regexp.MustCompile(`(?m)^user `+regexp.QuoteMeta(cfg.MQTT.Username)+`$`).Match(acl) {
+		t.Errorf("clearer.yaml logs in as %q (gateway %q): not a user block of configs/mosquitto/acl", cfg.MQTT.Username, cfg.Gateway)
+	}
 	ms := mounts(t, c.Services["clearer"])
 	for p, want := range map[string]string{
 		"/etc/p2pgrid/gateway.yaml": "./clearer.yaml",
