@@ -68,3 +68,52 @@ cross: ## static binaries for the Raspberry Pis: linux/arm64, linux/arm v6 and v
 
 clean: ## remove build output
 	rm -rf bin/p2pgrid bin/p2pgrid-linux-*
+
+# --- Packages for the Pis (docs/install.md, "Packages") ---------------------
+
+NFPM      ?= $(TOOLS)/nfpm
+NFPM_VERSION := v2.48.0
+DIST      ?= dist
+# VERSION in Debian's form: a tag v1.2.0 gives 1.2.0, git describe's
+# v1.2.0-3-gabc1234-dirty gives 1.2.0+3.gabc1234.dirty (later than 1.2.0),
+# an untagged abc1234 gives 0.0.0+gitabc1234: a Debian version starts with
+# a digit.
+DEB_VERSION ?= $(shell printf '%s\n' '$(VERSION)' | sed -E -e 's/^v?([0-9]+\.[0-9])/\1/' -e 't tag' \
+	-e 's/-/./g' -e 's/^/0.0.0+git/' -e 'b' -e ':tag' -e 's/-/+/' -e 's/-/./g')
+
+.PHONY: packages deb-version
+
+$(TOOLS)/nfpm:
+	GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+# The packaging test builds packages: make deps installs nfpm.
+deps: $(NFPM)
+
+# The packaging test packs the binaries of make cross. Built here, before
+# go test, compiling for three Pis (minutes on a cold build cache) stays
+# out of go test's timeout; the test's own make cross is then a cache hit.
+test: cross
+
+# One .deb per binary of make cross, named for the Pi it runs on; both
+# 32-bit ones have Debian's architecture armhf.
+packages: cross $(NFPM) ## Debian packages for the Pis: dist/p2pgrid_VERSION_{arm64,armv7,armv6}.deb
+	@mkdir -p $(DIST)
+	@set -e; for p in arm64:arm64 armv7:arm7 armv6:arm6; do \
+	  pi=$${p%%:*}; \
+	  P2PGRID_BINARY=bin/p2pgrid-linux-$$pi NFPM_ARCH=$${p#*:} P2PGRID_DEB_VERSION='$(DEB_VERSION)' \
+	    $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DIST)/p2pgrid_$(DEB_VERSION)_$$pi.deb; \
+	done
+
+deb-version: # print DEB_VERSION (for the packaging test)
+	@echo '$(DEB_VERSION)'
+
+# --- The container image (deploy/README.md) ----------------------------------
+
+PLATFORMS ?= linux/amd64,linux/arm64,linux/arm/v7,linux/arm/v6
+IMAGE     ?= p2pgrid:$(VERSION)
+BUILDXFLAGS ?=
+
+.PHONY: image
+
+image: ## multi-arch container image with docker buildx (PLATFORMS, IMAGE; deploy/README.md)
+	docker buildx build --platform $(PLATFORMS) --build-arg VERSION=$(VERSION) -t $(IMAGE) $(BUILDXFLAGS) .

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -18,14 +19,29 @@ import (
 	"github.com/p2pgrid/p2pgrid/internal/testclock"
 )
 
-func configPath(flag string) (string, error) {
+// defaultConfigPaths are where "p2pgrid gateway" looks for its
+// configuration without --config or P2PGRID_CONFIG, in this order: where
+// the Debian package installs it, then the working directory.
+var defaultConfigPaths = []string{"/etc/p2pgrid/gateway.yaml", "./gateway.yaml"}
+
+// configPath returns the configuration file to read: flag, else env (the
+// value of P2PGRID_CONFIG), else the first of defaults that exists. A
+// default that exists but cannot be looked at (a directory without
+// permission) is taken too, so that reading it names the real problem.
+func configPath(flag, env string, defaults []string) (string, error) {
 	if flag != "" {
 		return flag, nil
 	}
-	if p := os.Getenv(config.ConfigEnv); p != "" {
-		return p, nil
+	if env != "" {
+		return env, nil
 	}
-	return "", badInput(fmt.Errorf("--config is required (or set %s)", config.ConfigEnv))
+	for _, p := range defaults {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			return p, nil
+		}
+	}
+	return "", badInput(fmt.Errorf("no configuration file: neither %s exists; give --config FILE (or set %s)",
+		strings.Join(defaults, " nor "), config.ConfigEnv))
 }
 
 func newGatewayCmd(logger func() *slog.Logger) *cobra.Command {
@@ -35,7 +51,7 @@ func newGatewayCmd(logger func() *slog.Logger) *cobra.Command {
 		clockSpeed                         float64
 	)
 	cmd := &cobra.Command{
-		Use:   "gateway --config FILE",
+		Use:   "gateway [--config FILE]",
 		Short: "Run the gateway: read meters, trade on MQTT, clear or verify every interval",
 		Long: `Run the gateway daemon of one home: poll its meters over Modbus, forecast its
 surplus or deficit for the next delivery interval, place one signed order per
@@ -44,13 +60,18 @@ clearer collects the community's orders, clears them at gate closure and
 publishes book and result.
 
 The configuration is one YAML file (configs/gateway.example.yaml explains every
-key); P2PGRID_<KEY> environment variables override it. The gateway's key is
-created in data_dir on first start; its public key, logged then and printed by
-"p2pgrid key", goes into the community roster.
+key): --config FILE, else $P2PGRID_CONFIG, else /etc/p2pgrid/gateway.yaml
+(where the Debian package installs it), else ./gateway.yaml. P2PGRID_<KEY>
+environment variables override it. The gateway's key is created in data_dir on
+first start; its public key, logged then and printed by "p2pgrid key", goes
+into the community roster.
 
 Serves /metrics (Prometheus) and /healthz on the http address; logs with slog
-to standard error; stops cleanly on SIGTERM or SIGINT.`,
-		Example: `  p2pgrid gateway --config /etc/p2pgrid/gateway.yaml
+to standard error (under systemd, to the journal: each line with its syslog
+priority and without a time, which journald records); stops cleanly on
+SIGTERM or SIGINT.`,
+		Example: `  p2pgrid gateway
+  p2pgrid gateway --config /etc/p2pgrid/gateway.yaml
   P2PGRID_MQTT_PASSWORD=secret p2pgrid gateway --config gateway.yaml --log-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -64,7 +85,7 @@ to standard error; stops cleanly on SIGTERM or SIGINT.`,
 				}
 				opts.Now, opts.ClockSpeed = c.Now, c.Speed
 			}
-			p, err := configPath(path)
+			p, err := configPath(path, os.Getenv(config.ConfigEnv), defaultConfigPaths)
 			if err != nil {
 				return err
 			}
@@ -85,7 +106,7 @@ to standard error; stops cleanly on SIGTERM or SIGINT.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&path, "config", "", "configuration file (YAML); default $"+config.ConfigEnv)
+	f.StringVar(&path, "config", "", "configuration file (YAML); default $"+config.ConfigEnv+", else the first of "+strings.Join(defaultConfigPaths, ", ")+" that exists")
 	// A shared accelerated clock, for tests and demos only: hidden from
 	// --help, documented in docs/gateway.md.
 	f.StringVar(&clockEpoch, "clock-epoch", "", "TESTS ONLY: the clock's time (RFC 3339) at --clock-origin")

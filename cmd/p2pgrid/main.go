@@ -86,6 +86,9 @@ Documentation: README.md and docs/ in the source tree.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// --version prints what "p2pgrid version" prints (cobra's default
+	// template says "p2pgrid version X" and lacks Go and platform).
+	root.SetVersionTemplate(strings.ReplaceAll(versionLine(), "{{", "{{`{{`}}"))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -113,14 +116,22 @@ func (f *logFlags) register(root *cobra.Command) {
 }
 
 // logger builds the root logger; bad flag values fall back to info/text
-// with a warning rather than failing a running daemon.
+// with a warning rather than failing a running daemon. When w is the
+// systemd journal (journalStream), every line starts with its syslog
+// priority and carries no time: journald records both.
 func (f *logFlags) logger(w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	bad := lvl.UnmarshalText([]byte(f.level)) != nil
 	opts := &slog.HandlerOptions{Level: lvl}
-	var h slog.Handler = slog.NewTextHandler(w, opts)
+	newHandler := func(w io.Writer, opts *slog.HandlerOptions) slog.Handler { return slog.NewTextHandler(w, opts) }
 	if f.format == "json" {
-		h = slog.NewJSONHandler(w, opts)
+		newHandler = func(w io.Writer, opts *slog.HandlerOptions) slog.Handler { return slog.NewJSONHandler(w, opts) }
+	}
+	var h slog.Handler
+	if file, ok := w.(*os.File); ok && journalStream(os.Getenv("JOURNAL_STREAM"), file) {
+		h = newJournalHandler(w, opts, newHandler)
+	} else {
+		h = newHandler(w, opts)
 	}
 	l := slog.New(h)
 	if bad {
@@ -140,13 +151,18 @@ func versionString() string {
 	return v
 }
 
+// versionLine is what "p2pgrid version" and "p2pgrid --version" print.
+func versionLine() string {
+	return fmt.Sprintf("p2pgrid %s %s %s/%s\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version of p2pgrid",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "p2pgrid %s %s %s/%s\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprint(cmd.OutOrStdout(), versionLine())
 			return nil
 		},
 	}

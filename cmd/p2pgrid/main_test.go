@@ -152,14 +152,17 @@ func TestHelpEverywhere(t *testing.T) {
 	}
 }
 
+// "p2pgrid version" and "p2pgrid --version" print the same line: version,
+// Go version, platform.
 func TestVersion(t *testing.T) {
 	code, out, _ := runCLI(t, "", "version")
-	if code != 0 || !strings.HasPrefix(out, "p2pgrid ") || !strings.Contains(out, runtime.Version()) {
-		t.Errorf("version: exit %d, %q", code, out)
+	want := "p2pgrid " + versionString() + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + "\n"
+	if code != 0 || out != want {
+		t.Errorf("version: exit %d, %q, want %q", code, out, want)
 	}
-	code, out, _ = runCLI(t, "", "--version")
-	if code != 0 || !strings.Contains(out, "version") {
-		t.Errorf("--version: exit %d, %q", code, out)
+	code, flagOut, _ := runCLI(t, "", "--version")
+	if code != 0 || flagOut != out {
+		t.Errorf("--version: exit %d, %q, want what version prints, %q", code, flagOut, out)
 	}
 }
 
@@ -184,6 +187,9 @@ func TestStaticVersionedBinary(t *testing.T) {
 	out, err := exec.Command(bin, "version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "p2pgrid v9.8.7-test ") {
 		t.Errorf("version: %v %q", err, out)
+	}
+	if flagOut, err := exec.Command(bin, "--version").Output(); err != nil || string(flagOut) != string(out) {
+		t.Errorf("--version: %v %q, want what version prints, %q", err, flagOut, out)
 	}
 	f, err := elf.Open(bin)
 	if err != nil {
