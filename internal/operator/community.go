@@ -417,7 +417,21 @@ func (c *Community) passwords() (*PasswordFile, error) {
 }
 
 func (c *Community) writePasswords(p *PasswordFile) error {
-	return atomicfile.Write(c.path(MosquittoDir, "passwd"), p.Encode(), 0o600)
+	return replaceKeeping(c.path(MosquittoDir, "passwd"), p.Encode())
+}
+
+// replaceKeeping replaces the file at path with data, keeping its mode
+// and group: the broker's files, which the operator may have given to
+// Mosquitto's group (docs/community.md), stay readable to it.
+func replaceKeeping(path string, data []byte) error {
+	old, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, data, old.Mode().Perm()); err != nil {
+		return err
+	}
+	return keepGroup(path, old)
 }
 
 // NextValidFrom is when a new roster version made at now takes effect:
@@ -584,7 +598,7 @@ func (c *Community) AddApp(name string) (password, file string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	if err := atomicfile.Write(c.path(MosquittoDir, "acl"), append(acl, appACLBlock(c.ID, name)...), 0o644); err != nil {
+	if err := replaceKeeping(c.path(MosquittoDir, "acl"), append(acl, appACLBlock(c.ID, name)...)); err != nil {
 		return "", "", err
 	}
 	if err := c.writePasswords(pw); err != nil {
