@@ -598,7 +598,7 @@ func (c *Community) AddApp(name string) (password, file string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	if err := replaceKeeping(c.path(MosquittoDir, "acl"), append(acl, appACLBlock(c.ID, name)...)); err != nil {
+	if err := replaceKeeping(c.path(MosquittoDir, "acl"), append(acl, appACLBlock(string(acl), c.ID, name)...)); err != nil {
 		return "", "", err
 	}
 	if err := c.writePasswords(pw); err != nil {

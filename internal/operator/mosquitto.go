@@ -100,16 +100,21 @@ func communityACL(community, clearer string) (string, error) {
 		"# `p2pgrid community add-app` appends a read-only block per app.\n\n", community, clearer) + body, nil
 }
 
-// appACLBlock is the ACL block of a read-only login: it may read the
-// community's topics, and the deny lines take back, for this user alone,
-// the writes that the acl's "pattern write ... %u" lines give every
-// login (Mosquitto checks a user's own lines, denials first, before the
-// patterns).
-func appACLBlock(community, name string) string {
+// appACLBlock is the ACL block of a read-only login, for the community's
+// acl: it may read the community's topics, and a "topic deny" line for
+// each "pattern write" (or readwrite) line of acl that names the user (%u,
+// or %c, the same here: use_username_as_clientid) takes back, for this
+// login alone, the write that pattern gives every login. Mosquitto checks
+// a user's own lines, denials first, before the patterns. Derived from the
+// acl, the block follows what the shipped patterns give.
+func appACLBlock(acl, community, name string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n# A read-only login for an app (p2pgrid community add-app): reads\n# community %s, publishes nothing.\nuser %s\n", community, name)
-	for _, kind := range []string{"orders", "telemetry", "status", "metered"} {
-		fmt.Fprintf(&b, "topic deny p2pgrid/v1/+/%s/%s\n", kind, name)
+	for _, line := range strings.Split(acl, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == "pattern" && (f[1] == "write" || f[1] == "readwrite") && strings.ContainsAny(f[2], "%") {
+			fmt.Fprintf(&b, "topic deny %s\n", strings.NewReplacer("%u", name, "%c", name).Replace(f[2]))
+		}
 	}
 	fmt.Fprintf(&b, "topic read p2pgrid/v1/%s/#\n", community)
 	return b.String()
