@@ -1,9 +1,11 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -95,10 +97,10 @@ keep %s and certs/ca.key to yourself
 }
 
 func newCommunityAddCmd() *cobra.Command {
-	var home, key string
+	var home, key, request string
 	var valid time.Duration
 	cmd := &cobra.Command{
-		Use:   "add DIR --home ID --public-key ed25519:...",
+		Use:   "add DIR (--home ID --public-key ed25519:... | --request FILE)",
 		Short: "Admit a home: its MQTT login, the next roster version, its join bundle",
 		Long: `Admit the home whose gateway id is ID and whose public key is the one
 "p2pgrid key" printed on its gateway: a random MQTT password (its hash into
@@ -107,16 +109,17 @@ the interval after the next one (so every gateway has it before that gate
 closes), and the join bundle DIR/bundles/ID.json, printed as a QR code too.
 The bundle holds the home's password: hand it over as you would the
 password. Reload Mosquitto afterwards (the new login), and give the clearer
-the new roster.json.`,
-		Example: `  p2pgrid community add ./lindenweg --home home-17 --public-key ed25519:3q2+7w...`,
-		Args:    cobra.ExactArgs(1),
+the new roster.json.
+
+In place of --home and --public-key, --request takes the file that
+"p2pgrid join --request" printed on the home's gateway.`,
+		Example: `  p2pgrid community add ./lindenweg --home home-17 --public-key ed25519:3q2+7w...
+  p2pgrid community add ./lindenweg --request home-17.request.json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if home == "" || key == "" {
-				return badInput(errors.New("community add: --home and --public-key are required"))
-			}
-			pub, err := protocol.ParsePublicKey(key)
+			pub, err := homeAndKey(&home, key, request)
 			if err != nil {
-				return badInput(fmt.Errorf("community add: --public-key: %w", err))
+				return err
 			}
 			if valid <= 0 {
 				return badInput(fmt.Errorf("community add: --valid %v: want a positive duration", valid))
@@ -146,8 +149,37 @@ the new roster.json.`,
 	f := cmd.Flags()
 	f.StringVar(&home, "home", "", "the home's gateway id (required)")
 	f.StringVar(&key, "public-key", "", `the home's public key, as "p2pgrid key" printed it (required)`)
+	f.StringVar(&request, "request", "", `the home's join request, as "p2pgrid join --request" printed it, in place of --home and --public-key`)
 	f.DurationVar(&valid, "valid", operator.DefaultBundleValidity, "how long the join bundle is valid")
 	return cmd
+}
+
+// homeAndKey takes the home's id and public key from --home and
+// --public-key, or from the join request file.
+func homeAndKey(home *string, key, request string) (ed25519.PublicKey, error) {
+	if request != "" {
+		if *home != "" || key != "" {
+			return nil, badInput(errors.New("community add: --request, or --home and --public-key, not both"))
+		}
+		data, err := os.ReadFile(request)
+		if err != nil {
+			return nil, badInput(fmt.Errorf("community add: --request: %w", err))
+		}
+		id, pub, err := operator.ParseJoinRequest(data)
+		if err != nil {
+			return nil, operatorErr("community add: "+request, err)
+		}
+		*home = id
+		return pub, nil
+	}
+	if *home == "" || key == "" {
+		return nil, badInput(errors.New("community add: --home and --public-key (or --request) are required"))
+	}
+	pub, err := protocol.ParsePublicKey(key)
+	if err != nil {
+		return nil, badInput(fmt.Errorf("community add: --public-key: %w", err))
+	}
+	return pub, nil
 }
 
 // printQR prints data as a QR code in the terminal, or says why not.

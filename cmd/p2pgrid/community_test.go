@@ -181,7 +181,7 @@ func TestCommunityAddRemoveList(t *testing.T) {
 	refused(t, `same public key as gateway "home-1"`, "community", "add", dir, "--home", "home-3", "--public-key", keys["home-1"])
 	refused(t, `--home "operator": the operator's clearer`, "community", "add", dir, "--home", "operator", "--public-key", homeKey(t, filepath.Join(homes, "y")))
 	refused(t, "--public-key", "community", "add", dir, "--home", "home-3", "--public-key", "ed25519:nonsense")
-	refused(t, "--home and --public-key are required", "community", "add", dir, "--home", "home-3")
+	refused(t, "--home and --public-key (or --request) are required", "community", "add", dir, "--home", "home-3")
 	refused(t, "is not a community directory", "community", "add", t.TempDir(), "--home", "home-3", "--public-key", keys["home-1"])
 	refused(t, `--home "home/3"`, "community", "add", dir, "--home", "home/3", "--public-key", homeKey(t, filepath.Join(homes, "z")))
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/daemon"
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/internal/operator"
 )
 
@@ -19,9 +21,10 @@ import (
 const defaultJoinConfig = "/etc/p2pgrid/gateway.yaml"
 
 func newJoinCmd() *cobra.Command {
-	var path, dataDir string
+	var path, dataDir, home string
+	var request bool
 	cmd := &cobra.Command{
-		Use:   "join BUNDLE [--config PATH] [--data-dir DIR]",
+		Use:   "join (BUNDLE [--config PATH] [--data-dir DIR] | --request --home ID [--data-dir DIR])",
 		Short: "Turn the operator's join bundle into this home's gateway configuration",
 		Long: `Check the join bundle the operator's "p2pgrid community add" made (not
 expired, its roster signed by its operator key, the roster listing this home
@@ -30,11 +33,34 @@ write the gateway's configuration at PATH, and beside it the community CA
 (COMMUNITY-ca.pem), the MQTT password (mqtt.password, mode 0600) and the
 roster (roster.json). No file is replaced. Then check the configuration as
 "p2pgrid config check" does. Add the home's meters to the configuration's
-devices and start the gateway.`,
-		Example: `  p2pgrid join home-17.json
+devices and start the gateway.
+
+With --request, print instead the join request to send the operator: this
+gateway's id (--home) and its public key (the key in the data directory,
+created if there is none), for "p2pgrid community add --request".`,
+		Example: `  p2pgrid join --request --home home-17 > home-17.request.json
+  p2pgrid join home-17.json
   p2pgrid join home-17.json --config ./gateway.yaml --data-dir ./data`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if request {
+				if len(args) > 0 || home == "" {
+					return badInput(errors.New("join --request: give --home ID and no bundle"))
+				}
+				key, _, err := protocol.LoadOrCreateKey(dataDir)
+				if err != nil {
+					return badInput(fmt.Errorf("join --request: %w", err))
+				}
+				r, err := operator.NewJoinRequest(home, key.Public().(ed25519.PublicKey))
+				if err != nil {
+					return operatorErr("join --request", err)
+				}
+				_, err = cmd.OutOrStdout().Write(r.Encode())
+				return err
+			}
+			if len(args) != 1 || home != "" {
+				return badInput(errors.New("join: give the bundle file (or --request --home ID)"))
+			}
 			data, err := readBundle(args[0])
 			if err != nil {
 				return err
@@ -59,6 +85,8 @@ devices and start the gateway.`,
 	}
 	cmd.Flags().StringVar(&path, "config", defaultJoinConfig, "the gateway configuration to write")
 	cmd.Flags().StringVar(&dataDir, "data-dir", config.DefaultDataDir, "the gateway's data directory, holding its key")
+	cmd.Flags().BoolVar(&request, "request", false, "print the join request for the operator instead (with --home)")
+	cmd.Flags().StringVar(&home, "home", "", "with --request: this gateway's id")
 	return cmd
 }
 

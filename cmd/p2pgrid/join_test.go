@@ -116,3 +116,35 @@ func editFile(t *testing.T, content string) string {
 	}
 	return p
 }
+
+// A home may send a join request in place of its key: join --request
+// prints its id and key (making the key), community add --request admits
+// it, and the bundle then joins.
+func TestJoinRequest(t *testing.T) {
+	dir := initCommunity(t, "broker.lan")
+	root := t.TempDir()
+	dataDir := filepath.Join(root, "data")
+	code, out, errOut := runCLI(t, "", "join", "--request", "--home", "home-9", "--data-dir", dataDir)
+	if code != 0 {
+		t.Fatalf("join --request: exit %d %q", code, errOut)
+	}
+	if want := `{"v":1,"gateway":"home-9","public_key":"` + homeKey(t, dataDir) + `"}` + "\n"; out != want {
+		t.Errorf("request %q, want %q", out, want)
+	}
+	req := editFile(t, out)
+	if code, _, errOut := runCLI(t, "", "community", "add", dir, "--request", req); code != 0 {
+		t.Fatalf("add --request: exit %d %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "join", filepath.Join(dir, "bundles", "home-9.json"), "--config", filepath.Join(root, "etc", "gateway.yaml"), "--data-dir", dataDir); code != 0 {
+		t.Errorf("join: exit %d %q", code, errOut)
+	}
+
+	refused(t, "give --home ID and no bundle", "join", "--request", "--data-dir", dataDir)
+	refused(t, "give --home ID and no bundle", "join", "--request", "--home", "h", "x.json")
+	refused(t, "give the bundle file", "join")
+	refused(t, `--home "a b"`, "join", "--request", "--home", "a b", "--data-dir", dataDir)
+	refused(t, "--request, or --home and --public-key, not both", "community", "add", dir, "--request", req, "--home", "home-9")
+	refused(t, `join request: json: unknown field "x"`, "community", "add", dir, "--request", editFile(t, `{"v":1,"gateway":"h","public_key":"k","x":1}`))
+	refused(t, "join request: version 2", "community", "add", dir, "--request", editFile(t, `{"v":2,"gateway":"h","public_key":"k"}`))
+	refused(t, "join request: public_key", "community", "add", dir, "--request", editFile(t, `{"v":1,"gateway":"h","public_key":"k"}`))
+}
