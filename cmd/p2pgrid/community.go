@@ -108,8 +108,8 @@ mosquitto/passwd), the next signed roster version with the home, valid from
 the interval after the next one (so every gateway has it before that gate
 closes), and the join bundle DIR/bundles/ID.json, printed as a QR code too.
 The bundle holds the home's password: hand it over as you would the
-password. Reload Mosquitto afterwards (the new login), and give the clearer
-the new roster.json.
+password. Reload Mosquitto afterwards (the new login), and restart the
+clearer so that it reads the new roster.json.
 
 In place of --home and --public-key, --request takes the file that
 "p2pgrid join --request" printed on the home's gateway.`,
@@ -142,7 +142,7 @@ In place of --home and --public-key, --request takes the file that
 				return err
 			}
 			printQR(w, data)
-			fmt.Fprintf(w, "next: reload Mosquitto (the new login) and give the clearer the new %s\n", operator.RosterFile)
+			fmt.Fprintf(w, "next: reload Mosquitto (the new login) and restart the clearer, so that it takes roster version %d\n", res.Roster.Seq)
 			return nil
 		},
 	}
@@ -199,8 +199,8 @@ func newCommunityRemoveCmd() *cobra.Command {
 		Short: "Take a home out: the next roster version without it, its login removed",
 		Long: `Take the home ID out of the community: the next signed roster version without
 it, valid from the interval after the next one, its MQTT login removed from
-mosquitto/passwd and its bundle deleted. Reload Mosquitto afterwards and give
-the clearer the new roster.json.`,
+mosquitto/passwd and its bundle deleted. Reload Mosquitto afterwards and
+restart the clearer so that it reads the new roster.json.`,
 		Example: `  p2pgrid community remove ./lindenweg --home home-17`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -215,8 +215,8 @@ the clearer the new roster.json.`,
 			if err != nil {
 				return operatorErr("community remove", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %s from community %s: roster version %d, valid from %s; its login is gone\nnext: reload Mosquitto and give the clearer the new %s\n",
-				home, c.ID, msg.Seq, msg.ValidFrom, operator.RosterFile)
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s from community %s: roster version %d, valid from %s; its login is gone\nnext: reload Mosquitto and restart the clearer, so that it takes roster version %d\n",
+				home, c.ID, msg.Seq, msg.ValidFrom, msg.Seq)
 			return nil
 		},
 	}
