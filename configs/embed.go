@@ -5,8 +5,10 @@
 // (configs/devices/*.yaml), the Modbus register maps of the meters and
 // inverters the gateway knows without any setup.
 //
-// Only the device profiles are embedded; meter/profile parses and checks
-// them. It knows nothing of what the files mean.
+// The device profiles are embedded, and meter/profile parses and checks
+// them; so are the Mosquitto configuration and ACL, from which
+// `p2pgrid community init` writes a community's (internal/operator). It
+// knows nothing of what the files mean.
 package configs
 
 import "embed"
@@ -17,3 +19,10 @@ import "embed"
 //
 //go:embed devices/*.yaml
 var Devices embed.FS
+
+// Mosquitto holds the community broker's shipped configuration and ACL as
+// mosquitto/mosquitto.conf and mosquitto/acl: internal/operator fills in
+// a community's paths and users.
+//
+//go:embed mosquitto/mosquitto.conf mosquitto/acl
+var Mosquitto embed.FS

@@ -100,7 +100,7 @@ Documentation: README.md and docs/ in the source tree.`,
 	logger := func() *slog.Logger { return lf.logger(stderr) }
 	root.AddCommand(newVersionCmd(), newClearCmd(), newMeterCmd(logger), newSimCmd(logger),
 		newGatewayCmd(logger), newConfigCmd(), newKeyCmd(logger), newDemoCmd(logger),
-		newLedgerCmd(), newSettlementsCmd(), newCertsCmd())
+		newLedgerCmd(), newSettlementsCmd(), newCertsCmd(), newCommunityCmd(), newJoinCmd())
 	return root
 }
 
