@@ -17,8 +17,9 @@ import (
 	"github.com/p2pgrid/p2pgrid/internal/operator"
 )
 
-// defaultJoinConfig is where join writes the gateway's configuration.
-const defaultJoinConfig = "/etc/p2pgrid/gateway.yaml"
+// defaultJoinConfig is where join writes the gateway's configuration:
+// the first place `p2pgrid gateway` looks for it.
+var defaultJoinConfig = defaultConfigPaths[0]
 
 func newJoinCmd() *cobra.Command {
 	var path, dataDir, home string
