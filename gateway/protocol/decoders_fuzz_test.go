@@ -108,7 +108,7 @@ func FuzzLoadKey(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		key, err := loadKey(path)
+		key, err := LoadKey(path)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "key file "+path+": ") {
 				t.Fatalf("error does not name the key file: %v", err)

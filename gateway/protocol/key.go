@@ -40,7 +40,7 @@ func LoadOrCreateKey(dataDir string) (key ed25519.PrivateKey, created bool, err 
 		return nil, false, errors.New("key file: no data directory given")
 	}
 	path := filepath.Join(dataDir, KeyFile)
-	key, err = loadKey(path)
+	key, err = LoadKey(path)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return key, false, err
 	}
@@ -57,7 +57,7 @@ func LoadOrCreateKey(dataDir string) (key ed25519.PrivateKey, created bool, err 
 	}
 	err = atomicfile.WriteNew(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 	if errors.Is(err, fs.ErrExist) { // another process created it first: use that
-		key, err = loadKey(path)
+		key, err = LoadKey(path)
 		return key, false, err
 	}
 	if err != nil {
@@ -66,9 +66,11 @@ func LoadOrCreateKey(dataDir string) (key ed25519.PrivateKey, created bool, err 
 	return key, true, nil
 }
 
-// loadKey reads and checks a key file; the error wraps fs.ErrNotExist when
+// LoadKey reads and checks an Ed25519 private key file (PEM "PRIVATE KEY",
+// PKCS#8, that group and others cannot access): a gateway's key, or the
+// community operator's roster key. The error wraps fs.ErrNotExist when
 // there is none.
-func loadKey(path string) (ed25519.PrivateKey, error) {
+func LoadKey(path string) (ed25519.PrivateKey, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("key file: %w", err)
@@ -82,7 +84,7 @@ func loadKey(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("key file %s: not a regular file", path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("key file %s: mode %#o: group or others can access the gateway's private key; run chmod 600 %s", path, perm, path)
+		return nil, fmt.Errorf("key file %s: mode %#o: group or others can access the private key; run chmod 600 %s", path, perm, path)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
 	if err != nil {

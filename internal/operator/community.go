@@ -31,7 +31,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -351,7 +350,7 @@ func Open(dir string) (*Community, error) {
 		return nil, bad("%s: community %q, clearer %q, broker %q: not what community init writes", filepath.Join(dir, MetaFile), m.Community, m.Clearer, m.Broker)
 	}
 	c := &Community{Dir: abs, ID: m.Community, Broker: m.Broker, ClearerID: m.Clearer}
-	if c.operator, err = loadOperatorKey(c.path(OperatorKeyFile)); err != nil {
+	if c.operator, err = protocol.LoadKey(c.path(OperatorKeyFile)); err != nil {
 		return nil, bad("%w", err)
 	}
 	data, err := os.ReadFile(c.path(RosterFile))
@@ -372,40 +371,6 @@ func Open(dir string) (*Community, error) {
 	}
 	c.calendar = cfg.Market.Calendar()
 	return c, nil
-}
-
-// loadOperatorKey reads the operator key, refusing a file that group or
-// others may read.
-func loadOperatorKey(path string) (ed25519.PrivateKey, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("operator key %s: mode %#o: others may read it; chmod 0600 it", path, fi.Mode().Perm())
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 16<<10))
-	if err != nil {
-		return nil, err
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("operator key %s: no PEM PRIVATE KEY", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("operator key %s: %w", path, err)
-	}
-	ed, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("operator key %s: not an Ed25519 key", path)
-	}
-	return ed, nil
 }
 
 func (c *Community) passwords() (*PasswordFile, error) {
