@@ -58,7 +58,10 @@ func TestLANCommunity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca})
+	// home1, this community's standby clearer, is listed as a clearer the
+	// way the README adds one: it settles with everybody's metered figures,
+	// which only clearers may read.
+	m := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: mqtttest.ClearerBlock(t, "home1")})
 	brokerURL := "mqtts://127.0.0.1:" + strconv.Itoa(m.TLSPort)
 
 	dir := t.TempDir()
