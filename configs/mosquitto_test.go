@@ -3,6 +3,7 @@ package configs_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -66,11 +67,23 @@ func isACLRule(line string) bool {
 }
 
 // There is one ACL, the shipped file: the pages that explain it show it
-// byte for byte, and show no other rules but the README's example of a
-// further clearer, which is the shipped clearer's block under another name.
+// byte for byte, and show no other rules but the README's two examples of
+// blocks to append: a further clearer's (the shipped clearer's block under
+// another name, without the operator's reading of the homes' telemetry and
+// status) and a home's read-only app login.
 func TestACLShownVerbatim(t *testing.T) {
 	acl := readFile(t, filepath.Join("mosquitto", "acl"))
-	const clearerExample = "clearer-north"
+	operator := aclBlocks(acl)["operator"]
+	var clearer []string // the operator's rules that make a clearer
+	for _, r := range operator {
+		if !strings.HasPrefix(r, "topic read "+protocol.TopicRoot+"/+/"+protocol.KindTelemetry+"/") &&
+			!strings.HasPrefix(r, "topic read "+protocol.TopicRoot+"/+/"+protocol.KindStatus+"/") {
+			clearer = append(clearer, r)
+		}
+	}
+	if len(clearer) != len(operator)-2 {
+		t.Fatalf("the acl's operator block %q does not read every home's telemetry and status (two lines)", operator)
+	}
 	for _, page := range []string{filepath.Join("..", "docs", "mqtt.md"), filepath.Join("mosquitto", "README.md")} {
 		shown := false
 		for _, b := range fencedBlocks(t, page) {
@@ -78,17 +91,24 @@ func TestACLShownVerbatim(t *testing.T) {
 				shown = true
 				continue
 			}
-			rules := false
-			for _, line := range strings.Split(b.text, "\n") {
-				rules = rules || isACLRule(line)
-			}
-			if !rules {
+			blocks := aclBlocks(b.text)
+			if len(blocks) == 0 {
 				continue
 			}
-			// The example of another clearer: the shipped clearer's block,
-			// which ends the file, with the name changed.
-			operator := strings.ReplaceAll(b.text, "user "+clearerExample+"\n", "user operator\n")
-			if !strings.HasPrefix(b.text, "user "+clearerExample+"\n") || !strings.HasSuffix(acl, "\n"+operator) {
+			if page == filepath.Join("..", "docs", "mqtt.md") || len(blocks) != 1 {
+				t.Errorf("%s:%d: ACL rules that are not configs/mosquitto/acl:\n%s", page, b.line, b.text)
+				continue
+			}
+			switch {
+			case strings.HasPrefix(b.text, "user "+clearerExample+"\n"):
+				if got := blocks[clearerExample]; !slices.Equal(got, clearer) {
+					t.Errorf("%s:%d: the further clearer's rules %q, want the operator's without its telemetry and status %q", page, b.line, got, clearer)
+				}
+			case strings.HasPrefix(b.text, "user "+appExample+"\n"):
+				if b.text != appBlock {
+					t.Errorf("%s:%d: the app login's block\n%s\nwant\n%s", page, b.line, b.text, appBlock)
+				}
+			default:
 				t.Errorf("%s:%d: ACL rules that are not configs/mosquitto/acl:\n%s", page, b.line, b.text)
 			}
 		}
@@ -96,6 +116,45 @@ func TestACLShownVerbatim(t *testing.T) {
 			t.Errorf("%s does not show configs/mosquitto/acl verbatim in a fenced block", page)
 		}
 	}
+}
+
+// The names of the README's example blocks, and the app login's block:
+// read its home's telemetry, status and metered figures, and deny the
+// login the topics the %u patterns give every login. (gateway/mqtt's
+// TestShippedACLPrivacy runs the README's block against Mosquitto.)
+const (
+	clearerExample = "clearer-north"
+	appExample     = "home-17-app"
+	appBlock       = "user home-17-app\n" +
+		"topic read p2pgrid/v1/lindenweg/telemetry/home-17\n" +
+		"topic read p2pgrid/v1/lindenweg/status/home-17\n" +
+		"topic read p2pgrid/v1/lindenweg/metered/home-17\n" +
+		"topic deny p2pgrid/v1/+/+/home-17-app\n"
+)
+
+// aclBlocks returns the rules ("topic ..." lines) of each "user" block of
+// an ACL text, and the "pattern" lines under "".
+func aclBlocks(text string) map[string][]string {
+	out := map[string][]string{}
+	user := ""
+	for _, line := range strings.Split(text, "\n") {
+		if !isACLRule(line) {
+			continue
+		}
+		f := strings.Fields(line)
+		switch f[0] {
+		case "user":
+			user = f[1]
+			if _, ok := out[user]; !ok {
+				out[user] = nil // a block without rules is a block all the same
+			}
+		case "pattern":
+			out[""] = append(out[""], line)
+		default:
+			out[user] = append(out[user], line)
+		}
+	}
+	return out
 }
 
 // The shipped ACL lets the gateways publish every kind of topic the
@@ -111,7 +170,7 @@ func TestACLGrantsEveryKind(t *testing.T) {
 		switch {
 		case len(f) == 2 && f[0] == "user":
 			inUser = f[1]
-		case len(f) == 3 && f[0] == "pattern" && f[1] == "write":
+		case len(f) == 3 && f[0] == "pattern" && (f[1] == "write" || f[1] == "readwrite"):
 			patterns = append(patterns, f[2])
 		case len(f) == 3 && f[0] == "topic" && f[1] == "write" && inUser == "operator":
 			clearer = append(clearer, f[2])
@@ -130,6 +189,90 @@ func TestACLGrantsEveryKind(t *testing.T) {
 	if want := protocol.TopicRoot + "/+/" + protocol.KindRoster; !contains(clearer, want) {
 		t.Errorf("the clearer operator lacks \"topic write %s\"", want)
 	}
+}
+
+// Privacy by default, as the shipped file says it: no rule lets a login
+// that is not the operator's, the bridge's or the home's own read a home's
+// telemetry or status, nor one that is not a clearer's read its metered
+// figures; everybody reads the market. (gateway/mqtt's
+// TestShippedACLPrivacy checks the same against Mosquitto.)
+func TestACLKeepsHomesPrivate(t *testing.T) {
+	blocks := aclBlocks(readFile(t, filepath.Join("mosquitto", "acl")))
+	// reads says whether the rules let user read topic, as Mosquitto
+	// decides it: the user's own rules, then the patterns (%u replaced).
+	reads := func(user, topic string) bool {
+		for _, r := range blocks[user] {
+			f := strings.Fields(r)
+			if topicMatches(f[2], topic) {
+				if f[1] == "deny" {
+					return false
+				}
+				if f[1] == "read" || f[1] == "readwrite" {
+					return true
+				}
+			}
+		}
+		for _, r := range blocks[""] {
+			f := strings.Fields(r)
+			if (f[1] == "read" || f[1] == "readwrite") && topicMatches(strings.ReplaceAll(f[2], "%u", user), topic) {
+				return true
+			}
+		}
+		return false
+	}
+	const root = protocol.TopicRoot + "/c1/"
+	for _, c := range []struct {
+		user, topic string
+		want        bool
+	}{
+		{"home1", root + "telemetry/home1", true},
+		{"home1", root + "status/home1", true},
+		{"home1", root + "metered/home1", true},
+		{"home1", root + "telemetry/home2", false},
+		{"home1", root + "status/home2", false},
+		{"home1", root + "metered/home2", false},
+		{"home1", root + "orders/home2", true},
+		{"home1", root + "book/2026-11-22T12:15Z", true},
+		{"home1", root + "result/2026-11-22T12:15Z", true},
+		{"home1", root + "result/latest", true},
+		{"home1", root + "settlement/2026-11-22T12:15Z", true},
+		{"home1", root + "roster", true},
+		{"home1", "$SYS/broker/uptime", false},
+		{"home1", "other/topic", false},
+		{"operator", root + "telemetry/home2", true},
+		{"operator", root + "status/home2", true},
+		{"operator", root + "metered/home2", true},
+		{"bridge", root + "telemetry/home2", true},
+		{"bridge", root + "status/home2", true},
+	} {
+		if got := reads(c.user, c.topic); got != c.want {
+			t.Errorf("%s reads %s: %v, want %v", c.user, c.topic, got, c.want)
+		}
+	}
+	for user := range blocks {
+		for _, kind := range []string{protocol.KindTelemetry, protocol.KindStatus, protocol.KindMetered} {
+			if user == "" || user == "bridge" || user == "operator" {
+				continue
+			}
+			if reads(user, root+kind+"/home2") {
+				t.Errorf("the acl's user %s reads a home's %s", user, kind)
+			}
+		}
+	}
+}
+
+// topicMatches reports whether an MQTT topic filter matches topic.
+func topicMatches(filter, topic string) bool {
+	f, l := strings.Split(filter, "/"), strings.Split(topic, "/")
+	for i, level := range f {
+		if level == "#" {
+			return true
+		}
+		if i == len(l) || level != "+" && level != l[i] {
+			return false
+		}
+	}
+	return len(f) == len(l)
 }
 
 func contains(list []string, s string) bool {

@@ -25,7 +25,7 @@ import (
 // duplicate.
 func TestBridgedCommunity(t *testing.T) {
 	testtool.Integration(t)
-	users := map[string]string{"bridge": "pw-bridge", "probe-a": "pw-probe-a", "probe-b": "pw-probe-b"}
+	users := map[string]string{"bridge": "pw-bridge", "probe": "pw-probe"}
 	for _, id := range itGateways {
 		users[id] = "pw-" + id
 	}
@@ -33,8 +33,9 @@ func TestBridgedCommunity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca})
-	b := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca,
+	standby := mqtttest.ClearerBlock(t, "home1") // as configs/mosquitto/README.md adds a clearer
+	a := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby})
+	b := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby,
 		Bridge: &mqtttest.Bridge{Remote: a, Username: "bridge", Password: users["bridge"]}})
 	waitForBridge(t, a, b, users)
 	onB := map[string]bool{"home1": true, "home3": true}
@@ -76,35 +77,41 @@ func TestBridgedCommunity(t *testing.T) {
 }
 
 // waitForBridge waits until the bridge between a and b carries messages
-// both ways: a status each of the logins probe-a (on a) and probe-b (on b)
-// publishes, again and again, until the other has received it.
+// both ways: the login probe, on a and on b (a login may be connected once
+// to each broker), publishes its status, "probe from a" or "from b", again
+// and again, until the other end has received the other's. (Its own status
+// is the one a login that is neither the operator nor a bridge may read.)
 func waitForBridge(t *testing.T, a, b *mqtttest.Mosquitto, users map[string]string) {
 	t.Helper()
 	topics, _ := protocol.NewTopics("c1")
 	type end struct {
 		c    *mqtt.Client
-		user string
+		name string
 		seen chan struct{}
 	}
 	var ends []*end
 	for _, x := range []struct {
 		m    *mqtttest.Mosquitto
-		user string
-	}{{a, "probe-a"}, {b, "probe-b"}} {
+		name string
+	}{{a, "a"}, {b, "b"}} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, err := mqtt.Connect(ctx, mqtt.Options{Broker: x.m.TLSURL, CAFile: x.m.TLS.CAFile, ClientID: x.user,
-			Username: x.user, Password: users[x.user], MaxReconnectInterval: 200 * time.Millisecond})
+		c, err := mqtt.Connect(ctx, mqtt.Options{Broker: x.m.TLSURL, CAFile: x.m.TLS.CAFile, ClientID: "probe",
+			Username: "probe", Password: users["probe"], MaxReconnectInterval: 200 * time.Millisecond})
 		cancel()
 		if err != nil {
-			t.Fatalf("%s: %v", x.user, err)
+			t.Fatalf("probe on %s: %v", x.name, err)
 		}
 		defer c.Close()
-		ends = append(ends, &end{c, x.user, make(chan struct{})})
+		ends = append(ends, &end{c, x.name, make(chan struct{})})
 	}
 	for i, e := range ends {
-		other := ends[1-i]
+		from := "probe from " + ends[1-i].name
 		var once sync.Once
-		if err := e.c.Subscribe(topics.Status(other.user), func(string, []byte) { once.Do(func() { close(e.seen) }) }); err != nil {
+		if err := e.c.Subscribe(topics.Status("probe"), func(_ string, p []byte) {
+			if string(p) == from {
+				once.Do(func() { close(e.seen) })
+			}
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -113,7 +120,7 @@ func waitForBridge(t *testing.T, a, b *mqtttest.Mosquitto, users map[string]stri
 		for done := false; !done; {
 			for _, p := range ends {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_ = p.c.Publish(ctx, topics.Status(p.user), []byte("probe"), false)
+				_ = p.c.Publish(ctx, topics.Status("probe"), []byte("probe from "+p.name), false)
 				cancel()
 			}
 			select {
@@ -121,7 +128,7 @@ func waitForBridge(t *testing.T, a, b *mqtttest.Mosquitto, users map[string]stri
 				done = true
 			case <-time.After(200 * time.Millisecond):
 			case <-deadline:
-				t.Fatalf("the bridge does not carry %s's probe to %s after 30 s:\nA:\n%s\nB:\n%s", "the other end", e.user, a.Log(), b.Log())
+				t.Fatalf("the bridge does not carry the other end's probe to %s after 30 s:\nA:\n%s\nB:\n%s", e.name, a.Log(), b.Log())
 			}
 		}
 	}

@@ -316,7 +316,7 @@ func TestDeadMeterSkipsTheOrderOnce(t *testing.T) {
 		clk.set(now)
 		g.Tick(context.Background(), now)
 	}
-	if got := logs.find(slog.LevelInfo, "no order"); len(got) != 1 || !strings.Contains(got[0], "stale") {
+	if got := logs.find(slog.LevelDebug, "no order"); len(got) != 1 || !strings.Contains(got[0], "stale") {
 		t.Errorf("no-order logs: %d, want one about the stale reading: %q", len(got), got[:min(len(got), 3)])
 	}
 	if got := counter(t, g, "p2pgrid_orders_skipped_total", "stale"); got != 1 {

@@ -210,7 +210,7 @@ func TestBrokerFailoverClearerMessages(t *testing.T) {
 // the bridge carries. It returns once the bridge carries messages.
 func twoBrokers(t *testing.T) (a, b *mqtttest.Mosquitto, link *mqtttest.Proxy, users map[string]string) {
 	t.Helper()
-	users = map[string]string{"bridge": "pw-bridge", "probe-a": "pw-probe-a", "probe-b": "pw-probe-b"}
+	users = map[string]string{"bridge": "pw-bridge", "probe": "pw-probe"}
 	for _, id := range itGateways {
 		users[id] = "pw-" + id
 	}
@@ -218,7 +218,7 @@ func twoBrokers(t *testing.T) (a, b *mqtttest.Mosquitto, link *mqtttest.Proxy, u
 	if err != nil {
 		t.Fatal(err)
 	}
-	const standby = "user home1\ntopic write p2pgrid/v1/+/book/#\ntopic write p2pgrid/v1/+/result/#\ntopic write p2pgrid/v1/+/settlement/#\n"
+	standby := mqtttest.ClearerBlock(t, "home1") // as configs/mosquitto/README.md adds a clearer
 	a = mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby})
 	link = mqtttest.ProxyFor(t, a) // the bridge's way to A
 	b = mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby,

@@ -97,6 +97,7 @@ type Gateway struct {
 	collector *settling.Collector  // a clearer's metered figures; nil otherwise
 	limit     logLimiter           // rate-limits repeated log lines (rejections, failed publishes)
 	budget    topicBudget          // bounds the orders and figures taken per gateway topic and interval
+	progress  progress             // the INFO lines of the first minutes and of each interval (progress.go)
 	settleMu  sync.Mutex           // one settlement check at a time (checkSettlement)
 	ledgerMu  sync.Mutex           // one ledger check-and-append at a time (record)
 }
@@ -380,7 +381,7 @@ func (g *Gateway) verify(interval string) {
 		if v.OwnFill != nil {
 			attrs = append(attrs, "own_fill_kwh", g.market.FormatKWh(v.OwnFill.Qty))
 		}
-		g.log.Info("clearing verified", attrs...)
+		g.log.Debug("clearing verified", attrs...)
 	}
 	g.opts.Observer.Verified(g.id, interval, v, err)
 	if err == nil {
@@ -431,6 +432,7 @@ func (g *Gateway) Tick(ctx context.Context, now time.Time) {
 	g.checkOverdue(now)
 	g.checkConnection(now)
 	g.checkMeters(now)
+	g.reportProgress(now)
 	g.forget(now)
 }
 
@@ -483,7 +485,7 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 	iv.ownOrder = raw
 	g.mu.Unlock()
 	g.metrics.ordersPlaced.WithLabelValues(side.String()).Inc()
-	g.log.Info("order placed", "interval", interval, "side", side, "kwh", g.market.FormatKWh(qty),
+	g.log.Debug("order placed", "interval", interval, "side", side, "kwh", g.market.FormatKWh(qty),
 		"price", g.market.FormatPrice(price), "forecast_net_wh", fc.NetWh, "window", fc.Window.Round(time.Second).String())
 }
 
@@ -500,7 +502,7 @@ func (g *Gateway) skip(interval string, err error) {
 	}
 	iv.skipped = reason
 	g.metrics.ordersSkipped.WithLabelValues(reason).Inc()
-	g.log.Info("no order", "interval", interval, "reason", reason, "detail", err.Error())
+	g.log.Debug("no order", "interval", interval, "reason", reason, "detail", err.Error())
 }
 
 // skipErrors maps the errors behind a skipped order to their reasons.
@@ -613,7 +615,7 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 	if s.Cleared.Cleared {
 		attrs = append(attrs, "price", g.market.FormatPrice(s.Cleared.Price))
 	}
-	g.log.Info("interval cleared and published", attrs...)
+	g.log.Debug("interval cleared and published", attrs...)
 	g.opts.Observer.Sealed(g.id, s)
 	g.retire(ctx, delivery)
 }

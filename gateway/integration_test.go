@@ -311,7 +311,7 @@ func startCommunityMosquitto(t *testing.T) *mqtttest.Mosquitto {
 	}
 	// The shipped ACL names the operator as clearer; this community's
 	// standby clearer is home1, added as the ACL's comments say to.
-	acl = append(acl, "\nuser home1\ntopic write p2pgrid/v1/+/book/#\ntopic write p2pgrid/v1/+/result/#\ntopic write p2pgrid/v1/+/settlement/#\n"...)
+	acl = append(acl, "\n"+mqtttest.ClearerBlock(t, "home1")...)
 	aclFile := filepath.Join(t.TempDir(), "acl")
 	if err := os.WriteFile(aclFile, acl, 0o644); err != nil {
 		t.Fatal(err)

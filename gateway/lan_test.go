@@ -45,7 +45,8 @@ mqtt:
 // made by package pki, a password file made by mosquitto_passwd, and
 // every gateway configured with mqtt.broker mqtts://..., mqtt.username,
 // mqtt.password_file and mqtt.ca_file. The gateways trade, clear, verify,
-// send their metered figures and settle, all over TLS; clients without a
+// send their metered figures and settle, all over TLS; a tool's login
+// reads the market but no home's status or telemetry; clients without a
 // password, with a wrong one, without the CA, or in plain TCP on the TLS
 // port are refused.
 func TestLANCommunity(t *testing.T) {
@@ -58,7 +59,10 @@ func TestLANCommunity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca})
+	// home1, this community's standby clearer, is listed as a clearer the
+	// way the README adds one: it settles with everybody's metered figures,
+	// which only clearers may read.
+	m := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: mqtttest.ClearerBlock(t, "home1")})
 	brokerURL := "mqtts://127.0.0.1:" + strconv.Itoa(m.TLSPort)
 
 	dir := t.TempDir()
@@ -179,6 +183,17 @@ func TestLANCommunity(t *testing.T) {
 		if !strings.HasPrefix(out, topic+" {") {
 			t.Errorf("mosquitto_sub over TLS printed %.200q, want the retained %s", out, topic)
 		}
+	}
+
+	// Privacy by default: every home's status is retained on the broker
+	// (each gateway says online), yet the app's login, reading the market
+	// above, receives none of them in 3 s (mosquitto_sub -W: exit 27).
+	sub := testtool.Require(t, "mosquitto_sub", "apt-get install mosquitto-clients")
+	out, err := exec.Command(sub, "-h", "localhost", "-p", strconv.Itoa(m.TLSPort), "--cafile", m.TLS.CAFile,
+		"-u", "app", "-P", users["app"], "-t", "p2pgrid/v1/c1/status/+", "-t", "p2pgrid/v1/c1/telemetry/+", "-v", "-W", "3").Output()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 27 || len(out) != 0 {
+		t.Errorf("the app's login subscribed to every status and telemetry: %v, printed %.300q; want nothing (exit 27)", err, out)
 	}
 
 	// A login cannot forge a neighbour's order: mosquitto_pub, with the

@@ -181,7 +181,7 @@ func (g *Gateway) settle(ctx context.Context, interval string) {
 	g.mu.Lock()
 	iv.settledHere, iv.ownSettled = true, msg // published again after a reconnect: see republish
 	g.mu.Unlock()
-	g.log.Info("interval settled and published", "interval", interval, "metered", len(figures), "participants", len(s.Participants))
+	g.log.Debug("interval settled and published", "interval", interval, "metered", len(figures), "participants", len(s.Participants))
 }
 
 // hasAllFigures reports whether the clearer holds the figures of every
@@ -276,7 +276,7 @@ func (g *Gateway) logStatement(interval string, s *settlement.IntervalSettlement
 		}
 		cur := g.cfg.Market.Currency
 		money := func(d decimal.Decimal) string { return settlement.Format(d, 2) + " " + cur }
-		g.log.Info("interval settled", "interval", interval,
+		g.log.Debug("interval settled", "interval", interval,
 			"sold_kwh", kwhText(p.SoldWh), "bought_kwh", kwhText(p.BoughtWh),
 			"net", money(p.Net), "saving", money(p.Saving))
 		return

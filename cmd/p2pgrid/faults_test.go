@@ -162,7 +162,7 @@ func newFaultRig(t *testing.T, seed uint64) *faultRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acl = append(acl, []byte("\nuser home1\ntopic write p2pgrid/v1/+/book/#\ntopic write p2pgrid/v1/+/result/#\ntopic write p2pgrid/v1/+/settlement/#\ntopic write p2pgrid/v1/+/roster\n")...)
+	acl = append(acl, "\n"+mqtttest.ClearerBlock(t, "home1")...)
 	aclFile := filepath.Join(f.dir, "acl")
 	os.WriteFile(aclFile, acl, 0o644)
 	users := map[string]string{"watcher": "pw-watcher"}

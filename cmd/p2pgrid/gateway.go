@@ -44,7 +44,7 @@ func configPath(flag, env string, defaults []string) (string, error) {
 		strings.Join(defaults, " nor "), config.ConfigEnv))
 }
 
-func newGatewayCmd(logger func() *slog.Logger) *cobra.Command {
+func newGatewayCmd(logger func(config.Log) *slog.Logger) *cobra.Command {
 	var (
 		path                               string
 		clockEpoch, clockOrigin, clockSkew string
@@ -75,7 +75,7 @@ SIGTERM or SIGINT.`,
   P2PGRID_MQTT_PASSWORD=secret p2pgrid gateway --config gateway.yaml --log-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := daemon.Options{Logger: logger(), Version: versionString()}
+			opts := daemon.Options{Version: versionString()}
 			if clockEpoch != "" || clockOrigin != "" || clockSkew != "" || cmd.Flags().Changed("clock-speed") {
 				// For tests and demos only (docs/gateway.md, "A shared
 				// test clock"): never in production.
@@ -94,6 +94,7 @@ SIGTERM or SIGINT.`,
 				return badInput(err)
 			}
 			opts.ConfigFile = p
+			opts.Logger = logger(cfg.Log) // the file's log section, where no --log-* flag is given
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			// Run scopes the logger with the gateway id, once.

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/p2pgrid/p2pgrid/gateway/config"
 )
 
 // version is stamped at build time: go build -ldflags "-X main.version=v1.2.3".
@@ -99,7 +101,7 @@ Documentation: README.md and docs/ in the source tree.`,
 	lf.register(root)
 	logger := func() *slog.Logger { return lf.logger(stderr) }
 	root.AddCommand(newVersionCmd(), newClearCmd(), newMeterCmd(logger), newSimCmd(logger),
-		newGatewayCmd(logger), newConfigCmd(), newKeyCmd(logger), newDemoCmd(logger),
+		newGatewayCmd(lf.forConfig(stderr)), newConfigCmd(), newKeyCmd(logger), newDemoCmd(logger),
 		newLedgerCmd(), newSettlementsCmd(), newCertsCmd(), newCommunityCmd(), newJoinCmd())
 	return root
 }
@@ -108,11 +110,30 @@ Documentation: README.md and docs/ in the source tree.`,
 // down to every component.
 type logFlags struct {
 	level, format string
+	flags         interface{ Changed(name string) bool } // which of the two the command line gave
 }
 
 func (f *logFlags) register(root *cobra.Command) {
-	root.PersistentFlags().StringVar(&f.level, "log-level", "info", "log level: debug, info, warn or error")
-	root.PersistentFlags().StringVar(&f.format, "log-format", "text", "log format: text or json")
+	pf := root.PersistentFlags()
+	f.flags = pf
+	pf.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn or error; wins over a configuration's log.level")
+	pf.StringVar(&f.format, "log-format", "text", "log format: text or json; wins over a configuration's log.format")
+}
+
+// forConfig builds the root logger of a command that reads a gateway
+// configuration: its log section (validated) sets the level and format
+// the command line does not give.
+func (f *logFlags) forConfig(w io.Writer) func(config.Log) *slog.Logger {
+	return func(c config.Log) *slog.Logger {
+		g := *f
+		if c.Level != "" && !f.flags.Changed("log-level") {
+			g.level = c.Level
+		}
+		if c.Format != "" && !f.flags.Changed("log-format") {
+			g.format = c.Format
+		}
+		return g.logger(w)
+	}
 }
 
 // logger builds the root logger; bad flag values fall back to info/text

@@ -7,15 +7,19 @@ import (
 
 // The ACL below mirrors configs/mosquitto/acl; change both together (the
 // tests run the same cases against this hook and against Mosquitto with
-// the shipped file).
+// the shipped file). The clearers play the shipped operator's part: they
+// read every home's telemetry and status too.
 //
-//	pattern write p2pgrid/v1/+/orders/%u
-//	pattern write p2pgrid/v1/+/telemetry/%u
-//	pattern write p2pgrid/v1/+/status/%u
-//	pattern write p2pgrid/v1/+/metered/%u
-//	pattern read  p2pgrid/v1/#
+//	pattern readwrite p2pgrid/v1/+/orders/%u
+//	pattern readwrite p2pgrid/v1/+/telemetry/%u
+//	pattern readwrite p2pgrid/v1/+/status/%u
+//	pattern readwrite p2pgrid/v1/+/metered/%u
+//	pattern read p2pgrid/v1/+/orders/+, p2pgrid/v1/+/book/+, p2pgrid/v1/+/result/+,
+//	             p2pgrid/v1/+/settlement/+, p2pgrid/v1/+/roster
 //	user <clearer>: topic write p2pgrid/v1/+/book/#, p2pgrid/v1/+/result/#,
 //	                p2pgrid/v1/+/settlement/#, p2pgrid/v1/+/roster
+//	                topic read p2pgrid/v1/+/metered/+, p2pgrid/v1/+/telemetry/+,
+//	                p2pgrid/v1/+/status/+
 
 // CanPublish reports whether user may publish to topic under the shipped
 // ACL, clearers being the users with clearer rights.
@@ -45,8 +49,25 @@ func CanPublish(user, topic string, clearers []string) bool {
 	return false
 }
 
-// CanRead reports whether a message on topic may be delivered to a
-// subscriber: everything under p2pgrid/v1/, for everybody.
-func CanRead(topic string) bool {
-	return strings.HasPrefix(topic, "p2pgrid/v1/")
+// CanRead reports whether a message on topic may be delivered to user
+// under the shipped ACL: the market (orders, books, results, settlements,
+// the roster) to everybody, a gateway's telemetry, status and metered
+// figures to that gateway and to the clearers, nothing outside p2pgrid/v1/.
+func CanRead(user, topic string, clearers []string) bool {
+	if user == "" || strings.ContainsAny(user, "/+#") {
+		return false // as in CanPublish
+	}
+	l := strings.Split(topic, "/")
+	if len(l) < 4 || l[0] != "p2pgrid" || l[1] != "v1" {
+		return false
+	}
+	switch l[3] {
+	case "orders", "book", "result", "settlement":
+		return len(l) == 5
+	case "roster":
+		return len(l) == 4
+	case "telemetry", "status", "metered":
+		return len(l) == 5 && (l[4] == user || slices.Contains(clearers, user))
+	}
+	return false
 }

@@ -45,8 +45,10 @@ type Options struct {
 	// with a username (its gateway id; the password is not checked); it may
 	// publish only to its own orders, telemetry, status and metered topics,
 	// and only the users in Clearers may also publish book, result,
-	// settlement and roster;
-	// everybody may read everything under p2pgrid/v1/ and nothing else.
+	// settlement and roster; everybody may read the market (orders, books,
+	// results, settlements, roster), a gateway its own telemetry, status
+	// and metered figures, the clearers everybody's; nothing outside
+	// p2pgrid/v1/.
 	// Denied publishes are acknowledged and dropped, as Mosquitto does.
 	ACL bool `yaml:"acl" json:"acl"`
 	// Clearers are the usernames allowed to publish book, result,

@@ -17,8 +17,9 @@ import (
 // checked in OnPublish, where the hook can make mochi acknowledge and drop
 // the message, as Mosquitto does. Subscriptions with wildcards are granted
 // (as Mosquitto grants them) and every delivery is checked; a subscription
-// to a literal topic outside p2pgrid/v1/ is refused (Mosquitto grants it
-// and never delivers).
+// to a literal topic the user may not read (outside p2pgrid/v1/, or a
+// neighbour's telemetry) is refused (Mosquitto grants it and never
+// delivers).
 //
 // retainGuard: mochi v2.7.9 writes a topic node's retained-message path
 // under the node's lock (Topics.RetainMessage) but reads it without any lock
@@ -76,11 +77,11 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, _ packets.Packet) bool {
 
 // OnACLCheck decides subscriptions and deliveries (write=false); publishes
 // (write=true) are let through to OnPublish.
-func (h *hook) OnACLCheck(_ *mochi.Client, topic string, write bool) bool {
+func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	if !h.acl || write {
 		return true
 	}
-	return strings.ContainsAny(topic, "+#") || CanRead(topic)
+	return strings.ContainsAny(topic, "+#") || CanRead(string(cl.Properties.Username), topic, h.clearers)
 }
 
 // OnPublish acknowledges and drops a publish the ACL denies, and takes the

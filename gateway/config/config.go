@@ -74,6 +74,7 @@ type Config struct {
 	Policy    Policy    `yaml:"policy"`
 	Telemetry Telemetry `yaml:"telemetry"`
 	Influx    Influx    `yaml:"influx"`
+	Log       Log       `yaml:"log"`
 
 	// src remembers where each value came from, for error messages.
 	src *source
@@ -293,6 +294,7 @@ func Default() *Config {
 		},
 		Policy:    Policy{SafetyFactor: decimal.New(8, -1)},
 		Telemetry: Telemetry{Enabled: true, Every: DefaultTelemetryRate},
+		Log:       DefaultLog(),
 	}
 }
 

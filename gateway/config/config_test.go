@@ -125,6 +125,8 @@ func TestExample(t *testing.T) {
 		"influx.org":               "",
 		"influx.bucket":            "",
 		"influx.token":             "",
+		"log.level":                "info",
+		"log.format":               "text",
 	})
 }
 
@@ -194,6 +196,8 @@ func TestDefaults(t *testing.T) {
 		"influx.org":               "",
 		"influx.bucket":            "",
 		"influx.token":             "",
+		"log.level":                "info",
+		"log.format":               "text",
 	})
 	// Default() is what Parse starts from, and Validate wants the required
 	// keys of it.

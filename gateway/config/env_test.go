@@ -102,8 +102,10 @@ func TestEnvErrors(t *testing.T) {
 	}{
 		{"unknown", []string{"P2PGRID_COMUNITY=x"},
 			[]string{"config: environment P2PGRID_COMUNITY: unknown variable (did you mean P2PGRID_COMMUNITY?)"}},
-		{"unknown, no suggestion", []string{"P2PGRID_LOG_LEVEL=debug"},
-			[]string{"config: environment P2PGRID_LOG_LEVEL: unknown variable"}},
+		{"unknown, no suggestion", []string{"P2PGRID_VERBOSITY=debug"},
+			[]string{"config: environment P2PGRID_VERBOSITY: unknown variable"}},
+		{"bad log level", []string{"P2PGRID_LOG_LEVEL=trace"},
+			[]string{`config: environment P2PGRID_LOG_LEVEL: log.level: "trace" is not a log level (want info, debug, warn or error)`}},
 		{"a section", []string{"P2PGRID_TELEMETRY=off"},
 			[]string{"config: environment P2PGRID_TELEMETRY: unknown variable"}},
 		{"a device not in the file", []string{"P2PGRID_DEVICES_2_URL=tcp://x"},

@@ -76,6 +76,10 @@ func TestErrors(t *testing.T) {
 		// One setting out of range.
 		{"clearer", "clearer: maybe\n",
 			`config: line 4: clearer: "maybe" is not a clearer role (want "", primary or standby)`, "clearer", 4},
+		{"log.level", "log: {level: verbose}\n",
+			`config: line 4: log.level: "verbose" is not a log level (want info, debug, warn or error)`, "log.level", 4},
+		{"log.format", "log:\n  level: debug\n  format: logfmt\n",
+			`config: line 6: log.format: "logfmt" is not a log format (want text or json)`, "log.format", 6},
 		{"data_dir", "data_dir: \"\"\n",
 			`config: line 4: data_dir: empty (the default is /var/lib/p2pgrid)`, "data_dir", 4},
 		{"http", "http: localhost\n",

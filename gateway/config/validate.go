@@ -69,6 +69,7 @@ func (c *Config) Validate() error {
 	if c.Telemetry.Every < protocol.TelemetryMinPeriod {
 		v.fail("telemetry.every", "%s is shorter than %s, the protocol's limit", c.Telemetry.Every, protocol.TelemetryMinPeriod)
 	}
+	v.log()
 	return Join(v.errs...)
 }
 

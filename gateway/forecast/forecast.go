@@ -83,6 +83,16 @@ func (f *Forecaster) Add(r meter.Reading) {
 	f.readings = append(f.readings[:0], f.readings[cut:]...)
 }
 
+// History returns the span of the readings held, oldest to newest, and
+// the span a forecast needs (Rules.MinSpan): until the first reaches the
+// second, At says ErrShortHistory (or ErrNoReadings).
+func (f *Forecaster) History() (have, need time.Duration) {
+	if n := len(f.readings); n > 1 {
+		have = f.readings[n-1].Time.Sub(f.readings[0].Time)
+	}
+	return have, f.rules.MinSpan
+}
+
 // Forecast is the order a home should place: Wh > 0 sells, < 0 buys.
 type Forecast struct {
 	Wh       int64         // signed, after the safety factor and the cap

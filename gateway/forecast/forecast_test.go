@@ -117,3 +117,27 @@ func TestBadRules(t *testing.T) {
 		t.Error("safety factor 1.5 accepted")
 	}
 }
+
+// History says how far the readings are from a forecast: the span held
+// and the span needed, a third of the interval by default; At agrees.
+func TestHistory(t *testing.T) {
+	f, _ := New(rules())
+	if have, need := f.History(); have != 0 || need != 5*time.Minute {
+		t.Fatalf("no readings: History %v of %v, want 0 of 5m", have, need)
+	}
+	f.Add(reading(0, 1000, 5000))
+	f.Add(reading(3*time.Minute, 1000, 5200))
+	if have, _ := f.History(); have != 3*time.Minute {
+		t.Errorf("readings over 3 minutes: History %v", have)
+	}
+	if _, err := f.At(t0.Add(3 * time.Minute)); !errors.Is(err, ErrShortHistory) {
+		t.Errorf("At with 3 of 5 minutes: %v, want ErrShortHistory", err)
+	}
+	f.Add(reading(5*time.Minute, 1000, 5400))
+	if have, need := f.History(); have < need {
+		t.Errorf("readings over 5 minutes: History %v of %v", have, need)
+	}
+	if _, err := f.At(t0.Add(5 * time.Minute)); err != nil {
+		t.Errorf("At with 5 of 5 minutes: %v", err)
+	}
+}

@@ -46,8 +46,11 @@ func TestShippedBridge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca})
-	b := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca,
+	// The reader reads every home's status, as the operator does (the
+	// operator's own login is the clearer's connection here).
+	const reader = "user reader\ntopic read p2pgrid/v1/#\n"
+	a := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: reader})
+	b := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: reader,
 		Bridge: &mqtttest.Bridge{Remote: a, Username: "bridge", Password: users["bridge"]}})
 	on := func(m *mqtttest.Mosquitto, user string) mqtt.Options {
 		o := mosquittoOptions(m, user)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -140,15 +141,16 @@ func TestMosquittoWithShippedACL(t *testing.T) {
 			t.Errorf("gw-b stats %+v, want one lost connection and one reconnect", s)
 		}
 		// The restarted broker forgot every retained message; gw-a said
-		// online again when it reconnected.
-		if out := mosquittoSub(t, m, "gw-b", statusA); out != "1 "+statusA+" online" {
+		// online again when it reconnected. (The operator reads it: a
+		// neighbour such as gw-b may not, TestShippedACLPrivacy.)
+		if out := mosquittoSub(t, m, "operator", statusA); out != "1 "+statusA+" online" {
 			t.Errorf("status after the restart: mosquitto_sub printed %q, want gw-a online (retained)", out)
 		}
 	})
 
 	t.Run("offline status on Close", func(t *testing.T) {
 		gwA.Close()
-		if out := mosquittoSub(t, m, "gw-b", statusA); out != "1 "+statusA+" offline" {
+		if out := mosquittoSub(t, m, "operator", statusA); out != "1 "+statusA+" offline" {
 			t.Errorf("status after Close: mosquitto_sub printed %q, want offline (retained)", out)
 		}
 	})
@@ -302,7 +304,9 @@ func TestMosquittoPublishStatusSurvivesLateWillAndReconnect(t *testing.T) {
 	if err := gw.PublishStatus(ctx, []byte(alarms)); err != nil {
 		t.Fatal(err)
 	}
-	if out := mosquittoSub(t, m, "gw-b", statusA); out != "1 "+statusA+" "+alarms {
+	// The operator's mosquitto_sub reads gw-a's status: only it may
+	// (TestShippedACLPrivacy).
+	if out := mosquittoSub(t, m, "operator", statusA); out != "1 "+statusA+" "+alarms {
 		t.Fatalf("after PublishStatus mosquitto_sub printed %q, want the status with alarms", out)
 	}
 	// retainedStatus waits until the retained status has been restated
@@ -311,7 +315,7 @@ func TestMosquittoPublishStatusSurvivesLateWillAndReconnect(t *testing.T) {
 		t.Helper()
 		var out string
 		eventually(t, wait, "the status to be restated", func() bool {
-			out = mosquittoSub(t, m, "gw-b", statusA)
+			out = mosquittoSub(t, m, "operator", statusA)
 			return out != "1 "+statusA+" "+not
 		})
 		return out
@@ -334,10 +338,115 @@ func TestMosquittoPublishStatusSurvivesLateWillAndReconnect(t *testing.T) {
 		m.Restart()
 		eventually(t, wait, "the client to reconnect", gw.Connected)
 		eventually(t, wait, "a retained status", func() bool {
-			return mosquittoSub(t, m, "gw-b", statusA) != ""
+			return mosquittoSub(t, m, "operator", statusA) != ""
 		})
-		if out := mosquittoSub(t, m, "gw-b", statusA); out != "1 "+statusA+" "+alarms {
+		if out := mosquittoSub(t, m, "operator", statusA); out != "1 "+statusA+" "+alarms {
 			t.Errorf("after a reconnect the retained status is %q, want the status with alarms", out)
 		}
 	})
+}
+
+// TestShippedACLPrivacy runs the shipped mosquitto.conf and acl, with the
+// app login's block of configs/mosquitto/README.md appended for gw-a's app:
+// every login reads the market; a gateway, and its app, read the gateway's
+// own telemetry, status and metered figures and none of a neighbour's; the
+// operator reads everything; a tool's login without a block reads only the
+// market; the app's publishes, on its own topics and on its home's, are all
+// dropped. Live and retained alike.
+func TestShippedACLPrivacy(t *testing.T) {
+	testtool.Integration(t)
+	testtool.Require(t, "mosquitto", "apt-get install mosquitto mosquitto-clients")
+	users := map[string]string{"gw-a": "pw-a", "gw-b": "pw-b", "operator": "pw-operator", "app": "pw-app", "gw-a-app": "pw-gw-a-app"}
+	app := mqtttest.AppBlock(t, "c1", "gw-a", "gw-a-app")
+	m := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, ACLAppend: app})
+	login := func(user string) mqtt.Options {
+		o := options(m.URL, user)
+		o.Password = users[user]
+		return o
+	}
+
+	const c = "p2pgrid/v1/c1/"
+	own := func(gw string) []msg {
+		var ms []msg
+		for _, kind := range []string{"telemetry", "status", "metered"} {
+			ms = append(ms, msg{c + kind + "/" + gw, kind + " of " + gw})
+		}
+		return ms
+	}
+	market := []msg{
+		{c + "orders/gw-a", "order of gw-a"}, {c + "orders/gw-b", "order of gw-b"},
+		{c + "book/96", "book"}, {c + "result/96", "result"}, {c + "result/latest", "result"},
+		{c + "settlement/96", "settlement"}, {c + "roster", "roster"},
+	}
+	everything := slices.Concat(market, own("gw-a"), own("gw-b"))
+	want := map[string][]msg{
+		"gw-a":     slices.Concat(market, own("gw-a")),
+		"gw-b":     slices.Concat(market, own("gw-b")),
+		"gw-a-app": slices.Concat(market, own("gw-a")),
+		"app":      market,
+		"operator": everything,
+	}
+	readers := slices.Sorted(maps.Keys(want))
+
+	// Everybody subscribes to everything, then the messages come: each
+	// from its publisher, all retained; first the app's attempts.
+	clients := map[string]*mqtt.Client{}
+	live := map[string]*inbox{}
+	for _, user := range readers {
+		clients[user] = connect(t, login(user))
+		live[user] = subscribe(t, clients[user], "p2pgrid/#")
+	}
+	for _, kind := range []string{"orders", "telemetry", "status", "metered"} {
+		for _, gw := range []string{"gw-a-app", "gw-a"} {
+			publish(t, clients["gw-a-app"], c+kind+"/"+gw, "forged by gw-a-app", true)
+		}
+	}
+	for _, ms := range everything {
+		from := "operator"
+		if l := strings.Split(ms.topic, "/"); slices.Contains([]string{"orders", "telemetry", "status", "metered"}, l[3]) {
+			from = l[4]
+		}
+		publish(t, clients[from], ms.topic, ms.payload, true)
+	}
+
+	check := func(t *testing.T, how string, got map[string]*inbox) {
+		t.Helper()
+		for _, user := range readers {
+			in := got[user]
+			in.waitFor(t, wait, user+"'s "+how+" messages", func(ms []msg) bool {
+				for _, w := range want[user] {
+					if !slices.Contains(ms, w) {
+						return false
+					}
+				}
+				return true
+			})
+		}
+		time.Sleep(quiet) // what is denied, had it come, would have come by now
+		for _, user := range readers {
+			var extra []msg
+			for _, ms := range got[user].all() {
+				if !slices.Contains(want[user], ms) {
+					extra = append(extra, ms)
+				}
+			}
+			if len(extra) > 0 {
+				t.Errorf("%s received %s what it may not read: %v", user, how, extra)
+			}
+		}
+	}
+	t.Run("live", func(t *testing.T) { check(t, "live", live) })
+	t.Run("retained", func(t *testing.T) {
+		// A login is one connection (use_username_as_clientid): each
+		// reader closes its first before it subscribes again.
+		late := map[string]*inbox{}
+		for _, user := range readers {
+			clients[user].Close()
+			late[user] = subscribe(t, connect(t, login(user)), "p2pgrid/#")
+		}
+		check(t, "retained", late)
+	})
+	if t.Failed() {
+		t.Logf("the app's block:\n%s", app)
+	}
 }

@@ -90,6 +90,57 @@ func ShippedConf(t testing.TB) string {
 	return shipped(t, "mosquitto.conf")
 }
 
+// The names configs/mosquitto/README.md's example blocks use.
+const (
+	readmeCommunity = "lindenweg"
+	readmeHome      = "home-17"
+	readmeApp       = "home-17-app"
+	readmeClearer   = "clearer-north"
+)
+
+// AppBlock returns the "user" block configs/mosquitto/README.md tells to
+// append to the acl for a home's read-only app login, for login, reading
+// home's topics of community: the README's example with its names
+// replaced, so a test runs the very block the README documents.
+func AppBlock(t testing.TB, community, home, login string) string {
+	t.Helper()
+	b := readmeBlock(t, "user "+readmeApp+"\n")
+	b = strings.ReplaceAll(b, readmeApp, "\x00")
+	b = strings.ReplaceAll(b, readmeHome, home)
+	b = strings.ReplaceAll(b, readmeCommunity, community)
+	return strings.ReplaceAll(b, "\x00", login)
+}
+
+// ClearerBlock returns the "user" block configs/mosquitto/README.md tells
+// to append to the acl for a further clearer, for the clearer name.
+func ClearerBlock(t testing.TB, name string) string {
+	t.Helper()
+	return strings.ReplaceAll(readmeBlock(t, "user "+readmeClearer+"\n"), readmeClearer, name)
+}
+
+// readmeBlock returns the one fenced block of configs/mosquitto/README.md
+// that starts with prefix.
+func readmeBlock(t testing.TB, prefix string) string {
+	t.Helper()
+	raw, err := os.ReadFile(shipped(t, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for i, part := range strings.Split(string(raw), "```") {
+		// The odd parts are inside fences: the info string, then the text.
+		if i%2 == 1 {
+			if _, text, ok := strings.Cut(part, "\n"); ok && strings.HasPrefix(text, prefix) {
+				found = append(found, text)
+			}
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("mqtttest: configs/mosquitto/README.md has %d fenced blocks starting with %q, want 1", len(found), prefix)
+	}
+	return found[0]
+}
+
 func shipped(t testing.TB, name string) string {
 	t.Helper()
 	_, file, _, ok := runtime.Caller(0)
