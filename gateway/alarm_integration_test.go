@@ -50,11 +50,11 @@ func TestAlarmReachesMosquitto(t *testing.T) {
 
 // mustRetained reads the retained message on topic with mosquitto_sub, as
 // the app user.
-func mustRetained(t *testing.T, url, topic string) []byte {
+func mustRetained(t *testing.T, url, topic string) []byte { // as home2's app: its status, and the market
 	t.Helper()
 	bin := testtool.Require(t, "mosquitto_sub", "apt-get install mosquitto-clients")
 	host, port, _ := strings.Cut(strings.TrimPrefix(url, "tcp://"), ":")
-	out, err := exec.Command(bin, "-h", host, "-p", port, "-u", "app", "-P", "pw-app", "-t", topic,
+	out, err := exec.Command(bin, "-h", host, "-p", port, "-u", "home2-app", "-P", "pw-home2-app", "-t", topic,
 		"-C", "1", "-W", "10", "--retained-only").Output()
 	if err != nil {
 		t.Fatalf("mosquitto_sub %s: %v", topic, err)

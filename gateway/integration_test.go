@@ -312,11 +312,14 @@ func startCommunityMosquitto(t *testing.T) *mqtttest.Mosquitto {
 	// The shipped ACL names the operator as clearer; this community's
 	// standby clearer is home1, added as the ACL's comments say to.
 	acl = append(acl, "\n"+mqtttest.ClearerBlock(t, "home1")...)
+	// home2's read-only app login, as configs/mosquitto/README.md shows:
+	// its own home's status, and the market.
+	acl = append(acl, "\n"+mqtttest.AppBlock(t, "c1", "home2", "home2-app")...)
 	aclFile := filepath.Join(t.TempDir(), "acl")
 	if err := os.WriteFile(aclFile, acl, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	users := map[string]string{"app": "pw-app"}
+	users := map[string]string{"app": "pw-app", "home2-app": "pw-home2-app"}
 	for _, id := range itGateways {
 		users[id] = "pw-" + id
 	}

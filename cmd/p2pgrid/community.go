@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -260,33 +261,39 @@ func newCommunityListCmd() *cobra.Command {
 }
 
 func newCommunityAddAppCmd() *cobra.Command {
-	var name string
+	var home, name string
 	cmd := &cobra.Command{
-		Use:   "add-app DIR --name NAME",
-		Short: "Make a read-only MQTT login for a phone app or Home Assistant",
-		Long: `Make the MQTT login NAME that may read the community's topics and publish
-nothing: a random password (its hash into mosquitto/passwd, the password in
-DIR/apps/NAME.password) and a user block in mosquitto/acl. Reload Mosquitto
-afterwards.`,
-		Example: `  p2pgrid community add-app ./lindenweg --name home-assistant`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "add-app DIR --home ID [--name NAME]",
+		Short: "Make a read-only MQTT login for a home's phone app or Home Assistant",
+		Long: `Make the MQTT login NAME (default ID-app) for an app of home ID: it may read
+the home's own telemetry, status and metered figures and the community's
+market (books, results, settlements, orders, roster), none of the
+neighbours' telemetry or status, and publish nothing. A random password (its
+hash into mosquitto/passwd, the password in DIR/apps/NAME.password) and a
+user block in mosquitto/acl, as configs/mosquitto/README.md shows. Reload
+Mosquitto afterwards.`,
+		Example: `  p2pgrid community add-app ./lindenweg --home home-17
+  p2pgrid community add-app ./lindenweg --home home-17 --name home-17-assistant`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if name == "" {
-				return badInput(errors.New("community add-app: --name is required"))
+			if home == "" {
+				return badInput(errors.New("community add-app: --home is required (the home whose topics the app reads)"))
 			}
 			c, err := operator.Open(args[0])
 			if err != nil {
 				return operatorErr("community add-app", err)
 			}
-			password, file, err := c.AddApp(name)
+			password, file, err := c.AddApp(home, name)
 			if err != nil {
 				return operatorErr("community add-app", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "made read-only login %s: broker %s, username %s, password %s (also in %s), CA %s\nnext: reload Mosquitto\n",
-				name, c.Broker, name, password, file, c.CAFile())
+			login := strings.TrimSuffix(filepath.Base(file), ".password")
+			fmt.Fprintf(cmd.OutOrStdout(), "made read-only login %s for %s: broker %s, username %s, password %s (also in %s), CA %s\nnext: reload Mosquitto\n",
+				login, home, c.Broker, login, password, file, c.CAFile())
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "the app's login (required)")
+	cmd.Flags().StringVar(&home, "home", "", "the home whose topics the app reads (required)")
+	cmd.Flags().StringVar(&name, "name", "", "the app's login (default HOME-app)")
 	return cmd
 }

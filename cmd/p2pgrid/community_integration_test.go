@@ -124,7 +124,7 @@ func TestCommunityOnMosquitto(t *testing.T) {
 		t.Fatal(err)
 	}
 	logins["operator"] = login{port, clearer.MQTT.CAFile, "operator", string(clearer.MQTT.Password)}
-	if code, _, errOut := runCLI(t, "", "community", "add-app", dir, "--name", "app"); code != 0 {
+	if code, _, errOut := runCLI(t, "", "community", "add-app", dir, "--home", "home-3", "--name", "app"); code != 0 {
 		t.Fatalf("add-app: %q", errOut)
 	}
 	app := login{port, filepath.Join(dir, "certs", "ca.crt"), "app", strings.TrimSpace(readFile(t, filepath.Join(dir, "apps", "app.password")))}
@@ -150,24 +150,38 @@ func TestCommunityOnMosquitto(t *testing.T) {
 			t.Errorf("%s: %v %q, want the login refused", name, err, out)
 		}
 	}
-	// Each home reads every status, its neighbours' too.
-	out, err := logins["home-2"].run(t, "mosquitto_sub", "-t", topic+"status/+", "-v", "-C", "4", "-W", "10")
-	for _, id := range append(homes, "operator") {
-		if err != nil || !strings.Contains(out, topic+"status/"+id+" up "+id) {
-			t.Errorf("home-2 reads the statuses: %v, %q lacks %s's", err, out, id)
+	// Privacy: a home reads its own status and no neighbour's; the
+	// operator reads every one.
+	out, err := logins["home-2"].run(t, "mosquitto_sub", "-t", topic+"status/+", "-v", "-W", "3")
+	if !strings.Contains(out, topic+"status/home-2 up home-2") {
+		t.Errorf("home-2 does not read its own status: %v, %q", err, out)
+	}
+	for _, id := range []string{"home-1", "home-3", "operator"} {
+		if strings.Contains(out, topic+"status/"+id) {
+			t.Errorf("home-2 reads %s's status: %q", id, out)
 		}
 	}
-	// The app reads, and what it publishes goes nowhere: not on its own
-	// topics, which the acl's patterns give every login, nor anywhere else.
+	out, err = logins["operator"].run(t, "mosquitto_sub", "-t", topic+"status/+", "-v", "-C", "4", "-W", "10")
+	for _, id := range append(homes, "operator") {
+		if err != nil || !strings.Contains(out, topic+"status/"+id+" up "+id) {
+			t.Errorf("the operator reads the statuses: %v, %q lacks %s's", err, out, id)
+		}
+	}
+	// home-3's app reads home-3's status and not home-1's, and what it
+	// publishes goes nowhere: not on its own topics, which the acl's
+	// patterns give every login, nor anywhere else.
 	if out, err := app.run(t, "mosquitto_sub", "-t", topic+"status/home-3", "-C", "1", "-W", "10"); err != nil || strings.TrimSpace(out) != "up home-3" {
 		t.Errorf("the app reads home-3's status: %v %q", err, out)
+	}
+	if out, _ := app.run(t, "mosquitto_sub", "-t", topic+"status/home-1", "-W", "2"); strings.Contains(out, "up home-1") {
+		t.Errorf("home-3's app reads home-1's status: %q", out)
 	}
 	for _, tp := range []string{"status/app", "orders/app", "metered/app", "telemetry/app", "orders/home-1", "roster"} {
 		if out, err := app.run(t, "mosquitto_pub", "-q", "1", "-r", "-t", topic+tp, "-m", "forged"); err != nil {
 			t.Fatalf("app publish: %v %s", err, out)
 		}
 	}
-	out, err = logins["home-1"].run(t, "mosquitto_sub", "-t", topic+"#", "-v", "-W", "3")
+	out, err = logins["operator"].run(t, "mosquitto_sub", "-t", topic+"#", "-v", "-W", "3") // the operator reads everything
 	var ee *exec.ExitError
 	if strings.Contains(out, "forged") || (err != nil && !errors.As(err, &ee)) {
 		t.Errorf("the app's publishes were retained: %v\n%s", err, out)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/p2pgrid/p2pgrid/gateway/config"
+	"github.com/p2pgrid/p2pgrid/gateway/mqtt/mqtttest"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/internal/operator"
 )
@@ -206,17 +207,20 @@ func TestCommunityAddRemoveList(t *testing.T) {
 	}
 }
 
-// add-app makes a login with a read-only block in the acl.
+// add-app makes a home's app a login with the read-only block of
+// configs/mosquitto/README.md in the acl.
 func TestCommunityAddApp(t *testing.T) {
 	dir := initCommunity(t, "broker.lan")
-	code, out, errOut := runCLI(t, "", "community", "add-app", dir, "--name", "home-assistant")
-	if code != 0 || !strings.Contains(out, "read-only login home-assistant") {
+	if code, _, errOut := runCLI(t, "", "community", "add", dir, "--home", "home-1", "--public-key", homeKey(t, t.TempDir())); code != 0 {
+		t.Fatalf("add: exit %d %q", code, errOut)
+	}
+	code, out, errOut := runCLI(t, "", "community", "add-app", dir, "--home", "home-1", "--name", "home-assistant")
+	if code != 0 || !strings.Contains(out, "read-only login home-assistant for home-1") {
 		t.Fatalf("add-app: exit %d %q %q", code, out, errOut)
 	}
 	acl := readFile(t, filepath.Join(dir, "mosquitto", "acl"))
-	if !strings.HasSuffix(acl, "user home-assistant\ntopic deny p2pgrid/v1/+/orders/home-assistant\ntopic deny p2pgrid/v1/+/telemetry/home-assistant\n"+
-		"topic deny p2pgrid/v1/+/status/home-assistant\ntopic deny p2pgrid/v1/+/metered/home-assistant\ntopic read p2pgrid/v1/lindenweg/#\n") {
-		t.Errorf("acl ends:\n%s", acl[max(0, len(acl)-400):])
+	if want := mqtttest.AppBlock(t, "lindenweg", "home-1", "home-assistant"); !strings.HasSuffix(acl, "\n"+strings.TrimLeft(want, "\n")) {
+		t.Errorf("acl ends:\n%s\nwant the README's block:\n%s", acl[max(0, len(acl)-400):], want)
 	}
 	password := strings.TrimSpace(readFile(t, filepath.Join(dir, "apps", "home-assistant.password")))
 	pw, _ := operator.ParsePasswordFile([]byte(readFile(t, filepath.Join(dir, "mosquitto", "passwd"))))
@@ -226,10 +230,16 @@ func TestCommunityAddApp(t *testing.T) {
 	if code, out, _ := runCLI(t, "", "community", "list", dir); code != 0 || !strings.Contains(out, "home-assistant           app") {
 		t.Errorf("list does not show the app:\n%s", out)
 	}
-	refused(t, `--name "home-assistant": a login already`, "community", "add-app", dir, "--name", "home-assistant")
-	refused(t, `--name "bridge"`, "community", "add-app", dir, "--name", "bridge")
-	refused(t, `--name "operator"`, "community", "add-app", dir, "--name", "operator")
-	refused(t, "--name is required", "community", "add-app", dir)
+	// The default login is HOME-app.
+	if code, out, _ := runCLI(t, "", "community", "add-app", dir, "--home", "home-1"); code != 0 || !strings.Contains(out, "read-only login home-1-app for home-1") {
+		t.Errorf("add-app without --name: exit %d %q", code, out)
+	}
+	refused(t, `--name "home-assistant": a login already`, "community", "add-app", dir, "--home", "home-1", "--name", "home-assistant")
+	refused(t, `--name "bridge"`, "community", "add-app", dir, "--home", "home-1", "--name", "bridge")
+	refused(t, `--name "operator"`, "community", "add-app", dir, "--home", "home-1", "--name", "operator")
+	refused(t, `--home "home-9": not a home of the roster`, "community", "add-app", dir, "--home", "home-9")
+	refused(t, `--home "operator": not a home of the roster`, "community", "add-app", dir, "--home", "operator")
+	refused(t, "--home is required", "community", "add-app", dir)
 	refused(t, `--home "home-assistant": a login already`, "community", "add", dir, "--home", "home-assistant", "--public-key", homeKey(t, t.TempDir()))
 }
 

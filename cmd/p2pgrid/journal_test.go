@@ -136,13 +136,14 @@ func TestJournalHandlerConcurrent(t *testing.T) {
 }
 
 // Through the command line: a command's log lines (here the warning about
-// a bad --log-level, then the refusal of a missing file) reach a journal
-// stderr with their priority.
+// a bad --log-level from `p2pgrid meter read`, which logs with the flags'
+// root logger, before it refuses a bad bus URL) reach a journal stderr
+// with their priority.
 func TestJournalCommandLine(t *testing.T) {
 	f := tempFile(t, "stderr")
 	t.Setenv("JOURNAL_STREAM", streamOf(t, f))
 	var out bytes.Buffer
-	code := run([]string{"--log-level", "loud", "gateway", "--config", filepath.Join(t.TempDir(), "none.yaml")}, strings.NewReader(""), &out, f)
+	code := run([]string{"--log-level", "loud", "meter", "read", "--url", "bogus://x", "--device", "sdm630"}, strings.NewReader(""), &out, f)
 	if code != 2 {
 		t.Errorf("exit %d, want 2", code)
 	}

@@ -534,11 +534,19 @@ func (c *Community) Apps() ([]string, error) {
 	return out, nil
 }
 
-// AddApp makes a read-only login for an app (a phone's MQTT app, Home
-// Assistant): a random password, its hash in the password file, a user
-// block in the acl that may only read, and apps/NAME.password (0600). It
-// returns the password and the file.
-func (c *Community) AddApp(name string) (password, file string, err error) {
+// AddApp makes the read-only login name (default HOME-app) for an app of
+// home (its phone's MQTT app, its Home Assistant): a random password, its
+// hash in the password file, a user block in the acl that reads the home's
+// own topics and publishes nothing (the market comes from the patterns
+// every login has; the neighbours' telemetry and status it cannot read),
+// and apps/NAME.password (0600). It returns the password and the file.
+func (c *Community) AddApp(home, name string) (password, file string, err error) {
+	if _, ok := c.roster.Roster.Key(home); !ok || home == c.ClearerID {
+		return "", "", bad("--home %q: not a home of the roster (an app reads its own home's topics)", home)
+	}
+	if name == "" {
+		name = home + "-app"
+	}
 	if err := protocol.CheckID(name); err != nil {
 		return "", "", bad("--name %q: %w", name, err)
 	}
@@ -563,7 +571,7 @@ func (c *Community) AddApp(name string) (password, file string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	if err := replaceKeeping(c.path(MosquittoDir, "acl"), append(acl, appACLBlock(string(acl), c.ID, name)...)); err != nil {
+	if err := replaceKeeping(c.path(MosquittoDir, "acl"), append(acl, appACLBlock(c.ID, home, name)...)); err != nil {
 		return "", "", err
 	}
 	if err := c.writePasswords(pw); err != nil {

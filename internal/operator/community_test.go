@@ -3,6 +3,7 @@
 package operator
 
 import (
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -35,7 +36,14 @@ func TestRewriteKeepsModeAndGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.AddApp("app"); err != nil {
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AddHome("home-1", pub, time.Now(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.AddApp("home-1", ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range files {

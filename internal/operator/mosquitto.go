@@ -100,22 +100,18 @@ func communityACL(community, clearer string) (string, error) {
 		"# `p2pgrid community add-app` appends a read-only block per app.\n\n", community, clearer) + body, nil
 }
 
-// appACLBlock is the ACL block of a read-only login, for the community's
-// acl: it may read the community's topics, and a "topic deny" line for
-// each "pattern write" (or readwrite) line of acl that names the user (%u,
-// or %c, the same here: use_username_as_clientid) takes back, for this
-// login alone, the write that pattern gives every login. Mosquitto checks
-// a user's own lines, denials first, before the patterns. Derived from the
-// acl, the block follows what the shipped patterns give.
-func appACLBlock(acl, community, name string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n# A read-only login for an app (p2pgrid community add-app): reads\n# community %s, publishes nothing.\nuser %s\n", community, name)
-	for _, line := range strings.Split(acl, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 3 && f[0] == "pattern" && (f[1] == "write" || f[1] == "readwrite") && strings.ContainsAny(f[2], "%") {
-			fmt.Fprintf(&b, "topic deny %s\n", strings.NewReplacer("%u", name, "%c", name).Replace(f[2]))
-		}
-	}
-	fmt.Fprintf(&b, "topic read p2pgrid/v1/%s/#\n", community)
-	return b.String()
+// appACLBlock is the ACL block of home's read-only app login name, the
+// block configs/mosquitto/README.md shows ("A read-only login for an
+// app"): it reads the home's own telemetry, status and metered figures
+// (the market comes from the shipped "pattern read" lines every login
+// has), and its "topic deny" line takes back, for this login alone, the
+// writes the shipped "pattern ... %u" lines give every login (Mosquitto
+// checks a user's own lines first, and a deny there ends the check).
+func appACLBlock(community, home, name string) string {
+	return fmt.Sprintf("\n# %s: the read-only app login of %s (p2pgrid community add-app).\n"+
+		"user %s\n"+
+		"topic read p2pgrid/v1/%s/telemetry/%s\n"+
+		"topic read p2pgrid/v1/%s/status/%s\n"+
+		"topic read p2pgrid/v1/%s/metered/%s\n"+
+		"topic deny p2pgrid/v1/+/+/%s\n", name, home, name, community, home, community, home, community, home, name)
 }
