@@ -111,7 +111,7 @@ type taken struct {
 type devices struct {
 	all   []*deviceState
 	buses [][]*deviceState // devices by bus, in configuration order
-	sync  bool        // Options.SyncPolls
+	sync  bool             // Options.SyncPolls
 
 	wg    sync.WaitGroup // workers in flight
 	mu    sync.Mutex     // guards busy and taken

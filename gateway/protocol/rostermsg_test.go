@@ -174,3 +174,24 @@ func TestRosters(t *testing.T) {
 		t.Error("home2 still in the roster of 13:15, from which it is removed")
 	}
 }
+
+// A plain roster (no operator key) governs every interval and no message
+// replaces it, however well signed.
+func TestFixedRosters(t *testing.T) {
+	r := rosterOf(t, "operator", "home1")
+	h := FixedRosters(r)
+	if !h.Fixed() || h.At(rosterT0) != r || h.At(rosterT0.Add(-time.Hour)) != r || h.Newest().Roster != r {
+		t.Fatalf("FixedRosters(r) does not hold r alone: fixed %v, %+v", h.Fixed(), h.Newest())
+	}
+	v2 := signedRoster(t, 2, rosterT0, "operator", "home1", "home2")
+	if fresh, err := h.Accept(v2, rosterT0); fresh || ReasonOf(err) != RejectForged {
+		t.Errorf("Accept on a fixed roster: %v, %v; want rejected as forged", fresh, err)
+	}
+	if h.At(rosterT0.Add(time.Hour)) != r {
+		t.Error("a fixed roster changed")
+	}
+	signed, err := NewRosters(testPub("operator"), v2)
+	if err != nil || signed.Fixed() {
+		t.Errorf("NewRosters: fixed %v, %v", signed != nil && signed.Fixed(), err)
+	}
+}
