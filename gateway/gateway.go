@@ -34,9 +34,16 @@ type Messenger interface {
 
 // Options are what a gateway is built from.
 type Options struct {
-	Config  *config.Config // validated
-	Key     ed25519.PrivateKey
-	Roster  *protocol.Roster
+	Config *config.Config // validated
+	Key    ed25519.PrivateKey
+	// Roster is a plain roster, fixed for the gateway's life (config
+	// operator_key unset). Give Roster or Rosters.
+	Roster *protocol.Roster
+	// Rosters are the signed roster versions to start from (config
+	// operator_key set; ReadRosterFile reads them), the gateway's own: it
+	// takes newer versions into them, so they must not be shared with
+	// another gateway.
+	Rosters *protocol.Rosters
 	MQTT    Messenger
 	Devices []Device
 	// Now is the clock; nil means time.Now. The demo runs gateways on the
@@ -46,8 +53,9 @@ type Options struct {
 	Registry *prometheus.Registry // nil: a new private registry
 	Version  string
 	// StateDir is where the gateway keeps what must survive a restart (the
-	// grid meter's counters at interval boundaries, BoundariesFile); ""
-	// keeps it in memory only.
+	// grid meter's counters at interval boundaries, BoundariesFile; the
+	// newest signed roster version, RosterFile); "" keeps it in memory
+	// only.
 	StateDir string
 	// Observer, if set, is told of every verification, sealed interval
 	// and settlement (observer.go).
@@ -68,7 +76,7 @@ type Gateway struct {
 	id       string
 	market   *auction.Market
 	key      ed25519.PrivateKey
-	roster   *protocol.Roster
+	rosters  *protocol.Rosters // which roster governs which interval: see roster.go
 	topics   protocol.Topics
 	calendar market.Calendar
 	mq       Messenger
@@ -89,7 +97,8 @@ type Gateway struct {
 	alarms    []protocol.Alarm
 	lastTelem time.Time
 
-	connects uint64 // Connections.Connects when republish last ran (under mu)
+	connects    uint64    // Connections.Connects when republish last ran (under mu)
+	rosterStamp fileStamp // the roster file when last read (under mu)
 
 	bounds    *settling.Boundaries // grid counters at interval starts
 	rules     settling.Rules       // how intervals are settled
@@ -99,6 +108,7 @@ type Gateway struct {
 	budget    topicBudget          // bounds the orders and figures taken per gateway topic and interval
 	settleMu  sync.Mutex           // one settlement check at a time (checkSettlement)
 	ledgerMu  sync.Mutex           // one ledger check-and-append at a time (record)
+	rosterMu  sync.Mutex           // one write of the kept roster at a time (saveRoster)
 }
 
 // New builds a gateway. It does not touch the network: Start subscribes.
@@ -108,7 +118,8 @@ func New(o Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: market: %w", cfg.Gateway, err)
 	}
-	if err := cfg.CheckRoster(o.Roster, o.Key.Public().(ed25519.PublicKey)); err != nil {
+	rosters, err := startRosters(cfg, o)
+	if err != nil {
 		return nil, fmt.Errorf("gateway %s: %w", cfg.Gateway, err)
 	}
 	topics, err := protocol.NewTopics(cfg.Community)
@@ -128,12 +139,20 @@ func New(o Options) (*Gateway, error) {
 		o.Observer = ObserverFuncs{}
 	}
 	g := &Gateway{
-		cfg: cfg, id: cfg.Gateway, market: m, key: o.Key, roster: o.Roster, topics: topics,
+		cfg: cfg, id: cfg.Gateway, market: m, key: o.Key, rosters: rosters, topics: topics,
 		calendar: cfg.Market.Calendar(),
 		mq:       o.MQTT, now: o.Now, log: o.Logger, opts: o,
 		intervals: map[string]*interval{}, ledger: o.Ledger,
 	}
 	g.metrics = newMetrics(o.Registry, o.Version)
+	g.keepRosters()
+	if err := cfg.CheckRoster(g.newestRoster(), o.Key.Public().(ed25519.PublicKey)); err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", cfg.Gateway, err)
+	}
+	g.metrics.rosterVersion.Set(float64(rosters.Newest().Seq))
+	if g.signedRosters() {
+		g.rosterStamp, _ = stampOf(cfg.Roster) // read by the caller (ReadRosterFile); again when it changes
+	}
 	path := ""
 	if o.StateDir != "" {
 		path = filepath.Join(o.StateDir, BoundariesFile)
@@ -159,8 +178,8 @@ func New(o Options) (*Gateway, error) {
 		}
 	}
 	if cfg.Clearer != config.ClearerNone {
-		g.clearer = clearing.NewClearer(g.id, o.Key, o.Roster, m, g.calendar)
-		g.collector = settling.NewCollector(o.Roster, g.rules)
+		g.clearer = clearing.NewClearer(g.id, o.Key, rosters, m, g.calendar)
+		g.collector = settling.NewCollector(rosters, g.rules)
 	}
 	return g, nil
 }
@@ -181,10 +200,13 @@ func (g *Gateway) Market() *auction.Market { return g.market }
 func (g *Gateway) Topics() protocol.Topics { return g.topics }
 
 // Start subscribes to the community's books, results and settlements, and,
-// for a clearer, to the orders and the metered figures; the primary clearer
-// also publishes the roster.
+// for a clearer, to the orders and the metered figures; with signed
+// rosters, to the roster. A clearer publishes the roster (rosterPayload).
 func (g *Gateway) Start() error {
 	subs := []string{g.topics.BookAll(), g.topics.ResultAll(), g.topics.SettlementAll()}
+	if g.signedRosters() {
+		subs = append([]string{g.topics.Roster()}, subs...) // first: the roster governs what the others bring
+	}
 	if g.clearer != nil {
 		subs = append(subs, g.topics.OrdersAll(), g.topics.MeteredAll())
 	}
@@ -199,13 +221,7 @@ func (g *Gateway) Start() error {
 			return fmt.Errorf("gateway %s: subscribe %s: %w", g.id, t, err)
 		}
 	}
-	if g.cfg.Clearer == config.ClearerPrimary {
-		// The operator's clearer publishes the roster it trusts, retained, for
-		// the neighbours' apps and tools (gateways trust their roster file).
-		if err := g.publish(context.Background(), g.topics.Roster(), g.roster.Encode()); err != nil {
-			g.log.Warn("roster not published", "err", err)
-		}
-	}
+	g.publishRoster(context.Background())
 	return nil
 }
 
@@ -234,6 +250,10 @@ func (g *Gateway) handle(topic string, payload []byte) {
 		return
 	}
 	switch kind {
+	case protocol.KindRoster:
+		if g.signedRosters() {
+			g.takeRoster(payload)
+		}
 	case protocol.KindOrders:
 		g.offer(key, payload)
 	case protocol.KindBook, protocol.KindResult, protocol.KindSettlement:
@@ -343,7 +363,7 @@ func (g *Gateway) verify(interval string) {
 	// broker could raise those), nothing changes.
 	rm, err := protocol.DecodeResult(result)
 	if err == nil {
-		err = rm.Verify(g.roster)
+		err = rm.Verify(g.rosterAt(interval))
 	}
 	if err == nil && rm.Interval != interval {
 		err = fmt.Errorf("a result of %s", rm.Interval)
@@ -355,7 +375,7 @@ func (g *Gateway) verify(interval string) {
 		}
 		return
 	}
-	v, err := clearing.Verify(g.roster, g.market, g.id, book, result, own)
+	v, err := clearing.Verify(g.rosterAt(interval), g.market, g.id, book, result, own)
 	if err != nil {
 		kind := clearing.KindOf(err)
 		g.metrics.verifications.WithLabelValues(kind).Inc()
@@ -420,6 +440,7 @@ func (g *Gateway) Tick(ctx context.Context, now time.Time) {
 		g.forget(now)
 		return // not subscribed yet (the broker is not reachable): meters only
 	}
+	g.checkRosterFile(now)
 	g.telemetry(ctx, now)
 	g.republish(ctx, now)
 	g.publishMetered(ctx)
@@ -451,6 +472,10 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 	done := iv == nil || iv.ownOrder != nil
 	g.mu.Unlock()
 	if done {
+		return
+	}
+	if pub, ok := g.rosterAt(interval).Key(g.id); !ok || !pub.Equal(g.key.Public()) {
+		g.skip(interval, errNotMember)
 		return
 	}
 	fc, err := g.forecast.At(now)
@@ -510,6 +535,7 @@ var skipErrors = []struct {
 }{
 	{meter.ErrStale, "stale"}, {forecast.ErrNoReadings, "no_readings"}, {forecast.ErrShortHistory, "short_history"},
 	{forecast.ErrCounterReset, "counter_reset"}, {forecast.ErrBelowMinimum, "below_minimum"},
+	{errNotMember, "not_member"},
 }
 
 // skipReasons are the reasons of p2pgrid_orders_skipped_total.
@@ -534,6 +560,10 @@ func skipReason(err error) string {
 }
 
 var errNoPrice = errors.New("no price: set policy.max_buy_price or market.price_cap to buy")
+
+// errNotMember: the roster in effect for the interval does not list this
+// gateway with its key, so every clearer would reject its order.
+var errNotMember = errors.New("this gateway is not in the roster of the interval (or with another key): its order would be rejected")
 
 // priceFor returns the side and limit price of a forecast's order.
 func (g *Gateway) priceFor(fc forecast.Forecast) (auction.Side, int64, bool) {
@@ -582,6 +612,14 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 	late := !g.startedAt.Before(g.calendar.GateClose(delivery))
 	g.mu.Unlock()
 	if published || late {
+		return
+	}
+	if !g.rosterAt(interval).IsClearer(g.id) {
+		// Its result would be nobody's clearing: every gateway checks the
+		// clearer against the roster of the interval.
+		if ok, held := g.limit.allow("seal/not-clearer", now); ok {
+			g.log.Warn("not clearing: the roster of the interval does not mark this gateway as a clearer", "interval", interval, "similar_not_logged", held)
+		}
 		return
 	}
 	s, err := g.clearer.Seal(interval)
@@ -645,8 +683,8 @@ type Connections interface {
 // ignores a second copy (an order is counted replayed), so publishing
 // them once too often costs nothing. A clearer does the same with what it
 // published of the intervals it keeps: the book and result it sealed
-// (and result/latest, if its newest is the newest clearing verified here)
-// and the settlement it sealed, the same bytes, retained; a gateway that
+// (and result/latest, if its newest is the newest clearing verified here),
+// the settlement it sealed and the roster it publishes, the same bytes, retained; a gateway that
 // verified them ignores the repeat and records a settlement once. It
 // leaves them alone where another clearer's clearing or settlement is the
 // one that verified here: the other side has that one, and the retained
@@ -696,6 +734,9 @@ func (g *Gateway) republish(ctx context.Context, now time.Time) {
 		out = append(out, msg{latest.start, g.topics.ResultLatest(), latest.ownResult})
 	}
 	g.mu.Unlock()
+	if roster := g.rosterPayload(); roster != nil {
+		out = append(out, msg{time.Time{}, g.topics.Roster(), roster}) // first: it governs the rest
+	}
 	// Oldest first: the retained copy left is the newest.
 	sort.SliceStable(out, func(i, j int) bool { return out[i].start.Before(out[j].start) })
 	for _, m := range out {

@@ -28,7 +28,7 @@ type Clearer struct {
 	community string
 	id        string
 	key       ed25519.PrivateKey
-	roster    *protocol.Roster
+	rosters   *protocol.Rosters // which roster governs which interval
 	market    *auction.Market
 	calendar  market.Calendar
 
@@ -43,9 +43,10 @@ type pending struct {
 	seen     map[[32]byte]string      // digest of the signature of every accepted order
 }
 
-// NewClearer returns a clearer signing as gateway id with key.
-func NewClearer(id string, key ed25519.PrivateKey, roster *protocol.Roster, m *auction.Market, cal market.Calendar) *Clearer {
-	return &Clearer{community: roster.Community, id: id, key: key, roster: roster, market: m, calendar: cal,
+// NewClearer returns a clearer signing as gateway id with key. It checks
+// every order against the roster in effect for the order's interval.
+func NewClearer(id string, key ed25519.PrivateKey, rosters *protocol.Rosters, m *auction.Market, cal market.Calendar) *Clearer {
+	return &Clearer{community: rosters.Newest().Community, id: id, key: key, rosters: rosters, market: m, calendar: cal,
 		pending: map[string]*pending{}, sealed: map[string]bool{}}
 }
 
@@ -65,7 +66,8 @@ func (c *Clearer) Offer(now time.Time, topicGateway string, raw []byte) (gateway
 		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectForged,
 			Err: fmt.Errorf("order from %q posted on the orders topic of %q", msg.Gateway, topicGateway)}
 	}
-	o, err := msg.Verify(c.roster, c.market)
+	at, _ := market.ParseInterval(msg.Interval) // checked by DecodeOrder
+	o, err := msg.Verify(c.rosters.At(at), c.market)
 	if err != nil {
 		var oe *auction.OrderError
 		if errors.As(err, &oe) && oe.Field == "kwh" && errors.Is(err, auction.ErrOutOfRange) {
@@ -75,7 +77,6 @@ func (c *Clearer) Offer(now time.Time, topicGateway string, raw []byte) (gateway
 		return msg.Gateway, msg.Interval, err
 	}
 	open := c.calendar.Open(now)
-	at, _ := market.ParseInterval(msg.Interval) // checked by Verify
 	switch {
 	case at.Before(open) || !now.Before(c.calendar.GateClose(at)):
 		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectLate,
@@ -227,8 +228,9 @@ func KindOf(err error) string {
 	return protocol.AlarmBadResult
 }
 
-// Verify checks a published clearing as any gateway does: the result is
-// signed by a clearer of the roster, the book's orders are all signed by
+// Verify checks a published clearing as any gateway does, against roster,
+// the roster in effect for the interval: the result is signed by a clearer
+// of the roster, the book's orders are all signed by
 // their gateways for this community and interval, and clearing the book
 // here gives byte-identical result JSON. It also tells whether this
 // gateway's own order (ownOrder, its raw message; nil if it placed none) is

@@ -52,7 +52,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{roster: r, market: m, c: NewClearer("operator", key("operator"), r, m, sched)}
+	return &fixture{roster: r, market: m, c: NewClearer("operator", key("operator"), protocol.FixedRosters(r), m, sched)}
 }
 
 func (f *fixture) order(t *testing.T, gw, interval string, side auction.Side, wh, microPrice int64) []byte {
@@ -236,4 +236,57 @@ func bigOrder(t *testing.T, gw, interval string, wh int64) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// The clearer checks an order against the roster in effect for its
+// interval: home4, added from 12:30 on, is a stranger in 12:15 and a
+// member in 12:30; home3, removed from 12:30 on, is the reverse.
+func TestOfferUsesTheRosterOfTheInterval(t *testing.T) {
+	f := newFixture(t)
+	op := key("community-operator")
+	signed := func(seq uint64, from time.Time, ids ...string) *protocol.RosterMsg {
+		var ms []protocol.Member
+		for _, g := range ids {
+			ms = append(ms, protocol.Member{ID: g, PublicKey: key(g).Public().(ed25519.PublicKey), Clearer: g == "operator"})
+		}
+		r, err := protocol.NewRoster("c1", ms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := protocol.EncodeRoster(op, r, seq, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := protocol.DecodeRoster(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg
+	}
+	from := time.Date(2026, 11, 22, 12, 30, 0, 0, time.UTC)
+	h, err := protocol.NewRosters(op.Public().(ed25519.PublicKey), signed(1, now.Truncate(time.Hour), "home1", "home3", "operator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Accept(signed(2, from, "home1", "home4", "operator"), sched.Open(now)); err != nil {
+		t.Fatal(err)
+	}
+	c := NewClearer("operator", key("operator"), h, f.market, sched)
+	later := now.Add(15 * time.Minute) // 12:20: the open interval is 12:30
+	for _, o := range []struct {
+		gw       string
+		at       time.Time
+		interval string
+		want     protocol.RejectReason // "" accepted
+	}{
+		{"home4", now, open, protocol.RejectForged},
+		{"home3", now, open, ""},
+		{"home4", later, "2026-11-22T12:30Z", ""},
+		{"home3", later, "2026-11-22T12:30Z", protocol.RejectForged},
+	} {
+		_, _, err := c.Offer(o.at, o.gw, f.order(t, o.gw, o.interval, auction.Buy, 100, 100_000))
+		if got := protocol.ReasonOf(err); (err == nil) != (o.want == "") || (err != nil && got != o.want) {
+			t.Errorf("order of %s for %s: %v, want %q", o.gw, o.interval, err, o.want)
+		}
+	}
 }

@@ -119,16 +119,17 @@ var ErrTooOld = errors.New("an interval no longer settled")
 // Collector collects the community's signed metered figures for a
 // clearer. It is safe for concurrent use.
 type Collector struct {
-	roster *protocol.Roster
-	rules  Rules
+	rosters *protocol.Rosters // which roster governs which interval
+	rules   Rules
 
 	mu      sync.Mutex
 	figures map[string]map[string][]byte // interval -> gateway -> message
 }
 
-// NewCollector returns an empty collector.
-func NewCollector(roster *protocol.Roster, rules Rules) *Collector {
-	return &Collector{roster: roster, rules: rules, figures: map[string]map[string][]byte{}}
+// NewCollector returns an empty collector. It checks figures against the
+// roster in effect for their interval.
+func NewCollector(rosters *protocol.Rosters, rules Rules) *Collector {
+	return &Collector{rosters: rosters, rules: rules, figures: map[string]map[string][]byte{}}
 }
 
 // Offer takes one metered message received at now on the metered topic
@@ -144,13 +145,13 @@ func (c *Collector) Offer(now time.Time, topicGateway string, raw []byte) (gatew
 	if m.Gateway != topicGateway {
 		return m.Gateway, m.Interval, fmt.Errorf("metered figures of %q posted on the topic of %q", m.Gateway, topicGateway)
 	}
-	if err := m.Verify(c.roster); err != nil {
+	start, _ := market.ParseInterval(m.Interval) // checked by DecodeMetered
+	if err := m.Verify(c.rosters.At(start)); err != nil {
 		return m.Gateway, m.Interval, err
 	}
 	if err := c.rules.Check(m, now); err != nil {
 		return m.Gateway, m.Interval, &RefusedError{err}
 	}
-	start, _ := market.ParseInterval(m.Interval) // checked by Check
 	if from, _ := c.rules.Calendar.Window(now); start.Before(from) {
 		return m.Gateway, m.Interval, fmt.Errorf("metered figures of %s for %s: %w", m.Gateway, m.Interval, ErrTooOld)
 	}
@@ -249,7 +250,7 @@ var ErrNotASettlement = errors.New("not a settlement of this interval")
 var ErrMismatch = errors.New("settlement mismatch")
 
 // Verify checks a published settlement of interval, whose verified
-// clearing is res, by settling the verified figures it carries again.
+// clearing is res, against roster, the roster in effect for interval, by settling the verified figures it carries again.
 func Verify(roster *protocol.Roster, interval string, res *auction.Result, rules Rules, payload []byte) (*Verdict, error) {
 	msg, err := protocol.DecodeSettlement(payload)
 	var metered []*protocol.MeteredMsg

@@ -52,7 +52,7 @@ func cleared(t *testing.T, r *protocol.Roster) *auction.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := clearing.NewClearer("operator", key("operator"), r, m, cal)
+	c := clearing.NewClearer("operator", key("operator"), protocol.FixedRosters(r), m, cal)
 	at := start.Add(-7 * time.Minute)
 	for _, o := range []struct {
 		gw    string
@@ -168,7 +168,7 @@ func TestBoundariesAcrossRestart(t *testing.T) {
 
 func TestCollector(t *testing.T) {
 	r := roster(t)
-	c := NewCollector(r, rules)
+	c := NewCollector(protocol.FixedRosters(r), rules)
 	good := metered(t, "home1", interval, 0, 1000)
 	if _, _, err := c.Offer(after, "home1", good); err != nil {
 		t.Fatal(err)
@@ -254,5 +254,57 @@ func TestSealAndVerify(t *testing.T) {
 	}
 	if _, err := Verify(r, interval, res, rules, []byte(`{"v":1}`)); !errors.Is(err, ErrNotASettlement) {
 		t.Errorf("junk: %v", err)
+	}
+}
+
+// The collector checks figures against the roster in effect for their
+// interval: home2, removed from the interval after this one, is counted
+// in this one and a stranger in the next.
+func TestCollectorUsesTheRosterOfTheInterval(t *testing.T) {
+	op := key("community-operator")
+	v1, err := protocol.EncodeRoster(op, roster(t), 1, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := protocol.DecodeRoster(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := protocol.NewRosters(op.Public().(ed25519.PublicKey), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []protocol.Member
+	for _, m := range roster(t).Gateways {
+		if m.ID != "home2" {
+			ms = append(ms, m)
+		}
+	}
+	without, err := protocol.NewRoster("c1", ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := start.Add(15 * time.Minute)
+	v2, err := protocol.EncodeRoster(op, without, 2, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := protocol.DecodeRoster(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Accept(second, next); err != nil {
+		t.Fatal(err)
+	}
+	c := NewCollector(h, rules)
+	if _, _, err := c.Offer(after, "home2", metered(t, "home2", interval, 500, 0)); err != nil {
+		t.Errorf("home2's figures of %s, when it was a member: %v", interval, err)
+	}
+	nextID := market.IntervalID(next)
+	if _, _, err := c.Offer(after.Add(15*time.Minute), "home2", metered(t, "home2", nextID, 500, 0)); protocol.ReasonOf(err) != protocol.RejectForged {
+		t.Errorf("home2's figures of %s, after its removal: %v, want forged", nextID, err)
+	}
+	if got := len(c.Figures(nextID)); got != 0 {
+		t.Errorf("%d figures kept for %s, want none", got, nextID)
 	}
 }
