@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -97,8 +98,9 @@ type Gateway struct {
 	alarms    []protocol.Alarm
 	lastTelem time.Time
 
-	connects    uint64    // Connections.Connects when republish last ran (under mu)
-	rosterStamp fileStamp // the roster file when last read (under mu)
+	connects    uint64      // Connections.Connects when republish last ran (under mu)
+	rosterStamp fileStamp   // the roster file when last read (under mu)
+	rosterStale atomic.Bool // a clearer saw a rejected message on the roster topic: restoreRoster
 
 	bounds    *settling.Boundaries // grid counters at interval starts
 	rules     settling.Rules       // how intervals are settled
@@ -441,6 +443,7 @@ func (g *Gateway) Tick(ctx context.Context, now time.Time) {
 		return // not subscribed yet (the broker is not reachable): meters only
 	}
 	g.checkRosterFile(now)
+	g.restoreRoster(ctx)
 	g.telemetry(ctx, now)
 	g.republish(ctx, now)
 	g.publishMetered(ctx)
@@ -474,7 +477,7 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 	if done {
 		return
 	}
-	if pub, ok := g.rosterAt(interval).Key(g.id); !ok || !pub.Equal(g.key.Public()) {
+	if !g.member(delivery) {
 		g.skip(interval, errNotMember)
 		return
 	}

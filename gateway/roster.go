@@ -72,6 +72,18 @@ func (g *Gateway) rosterAt(interval string) *protocol.Roster {
 	return g.rosters.At(start)
 }
 
+// member reports whether this gateway, with its key, is a member for the
+// delivery interval starting at start: in the roster in effect for it,
+// and not before the oldest version held (a gateway that joined with a
+// version knows nothing of the intervals before it takes effect).
+func (g *Gateway) member(start time.Time) bool {
+	if start.Before(g.rosters.Oldest().Start()) {
+		return false
+	}
+	pub, ok := g.rosters.At(start).Key(g.id)
+	return ok && pub.Equal(g.key.Public())
+}
+
 // firstOpen is the first delivery interval whose gate is still open at
 // now: the earliest a roster version read from the roster file may take
 // effect.
@@ -166,18 +178,25 @@ func (g *Gateway) takeRoster(payload []byte) {
 		if ok, held := g.limit.allow("roster/"+string(reason), g.now()); ok {
 			g.log.Warn("roster rejected", "reason", reason, "err", err, "similar_not_logged", held)
 		}
-		if reason == protocol.RejectReplayed && g.clearer != nil {
-			// An older version retained on the topic (another clearer's,
-			// or a replay): this clearer puts the newest back, once a
-			// minute at most.
-			if ok, _ := g.limit.allow("roster/restore", g.now()); ok {
-				g.publishRoster(context.Background())
-			}
+		if g.clearer != nil {
+			// What was published may be what the broker now retains
+			// (another clearer's older version, a replay, junk): this
+			// clearer puts the newest back at its next tick, once however
+			// many arrive.
+			g.rosterStale.Store(true)
 		}
 		return
 	}
 	if fresh {
 		g.rosterAccepted(msg, "mqtt")
+	}
+}
+
+// restoreRoster publishes the newest version again when a rejected
+// message came on the roster topic since the last tick (takeRoster).
+func (g *Gateway) restoreRoster(ctx context.Context) {
+	if g.rosterStale.Swap(false) {
+		g.publishRoster(ctx)
 	}
 }
 

@@ -61,6 +61,13 @@ func (g *Gateway) publishMetered(ctx context.Context) {
 				g.log.Error("boundary counters not saved", "err", err)
 			}
 		}
+		if !g.member(d.End.Start.Add(-g.calendar.Interval)) {
+			// Figures the clearers would reject: the roster of the
+			// interval does not list this gateway.
+			g.log.Debug("no metered figures: not a member in the interval", "interval", interval)
+			done(settling.FiguresNone)
+			continue
+		}
 		imp, exp, err := settling.Figures(d)
 		var none *settling.NoFigures
 		if errors.As(err, &none) {

@@ -230,6 +230,14 @@ func (h *Rosters) At(start time.Time) *Roster {
 	return h.versions[0].Roster
 }
 
+// Oldest returns the oldest version held: a gateway given a version when
+// it joined knows nothing of the rosters before it.
+func (h *Rosters) Oldest() *RosterMsg {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.versions[0]
+}
+
 // Newest returns the newest version held.
 func (h *Rosters) Newest() *RosterMsg {
 	h.mu.RLock()

@@ -159,8 +159,8 @@ func TestRosters(t *testing.T) {
 			t.Errorf("At(%s): %d members, want %d", c.at.Format("15:04"), got, c.want)
 		}
 	}
-	if h.Newest().Seq != 2 {
-		t.Errorf("Newest: version %d, want 2", h.Newest().Seq)
+	if h.Newest().Seq != 2 || h.Oldest().Seq != 1 {
+		t.Errorf("Newest: version %d, want 2; Oldest: version %d, want 1", h.Newest().Seq, h.Oldest().Seq)
 	}
 	// Removing a member counts from its version's interval on.
 	v3 := signedRoster(t, 3, rosterT0.Add(4*iv), "operator", "home1", "home3")
