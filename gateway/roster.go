@@ -37,7 +37,7 @@ func ReadRosterFile(path string, operator ed25519.PublicKey, community string) (
 		r, err := protocol.ParseRoster(data)
 		if err != nil {
 			if _, signed := protocol.DecodeRoster(data); signed == nil {
-				err = fmt.Errorf("%w (this is a signed roster version: set operator_key to the community operator's public key)", err)
+				err = errors.New("a roster version signed by the community operator, but operator_key is not set: set it to the operator's public key")
 			}
 			return nil, err
 		}
@@ -46,7 +46,7 @@ func ReadRosterFile(path string, operator ed25519.PublicKey, community string) (
 	msg, err := protocol.DecodeRoster(data)
 	if err != nil {
 		if _, plain := protocol.ParseRoster(data); plain == nil {
-			err = fmt.Errorf("%w (a plain roster: with operator_key set, the file must be a roster version the operator signed)", err)
+			err = errors.New("a plain roster, but operator_key is set: the file must be a roster version the operator signed")
 		}
 		return nil, err
 	}

@@ -424,8 +424,8 @@ func TestReadRosterFile(t *testing.T) {
 		community  string
 		want       string
 	}{
-		{"plain with operator_key", plainFile, operatorPub(), "c1", "with operator_key set, the file must be a roster version the operator signed"},
-		{"signed without operator_key", signedFile, nil, "c1", "set operator_key"},
+		{"plain with operator_key", plainFile, operatorPub(), "c1", "a plain roster, but operator_key is set"},
+		{"signed without operator_key", signedFile, nil, "c1", "operator_key is not set"},
 		{"another operator", signedFile, testKey("intruder").Public().(ed25519.PublicKey), "c1", "forged"},
 		{"another community", signedFile, operatorPub(), "c2", "wrong_community"},
 	} {
