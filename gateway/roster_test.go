@@ -64,8 +64,14 @@ type signedCommunity struct {
 
 func newSignedCommunity(t *testing.T, homes map[string]int64, clearers map[string]config.ClearerRole) *signedCommunity {
 	t.Helper()
+	return newSignedCommunityOn(t, gatewaytest.NewHub(), homes, clearers)
+}
+
+// newSignedCommunityOn is newSignedCommunity on the given hub.
+func newSignedCommunityOn(t *testing.T, hub *gatewaytest.Hub, homes map[string]int64, clearers map[string]config.ClearerRole) *signedCommunity {
+	t.Helper()
 	s := &signedCommunity{dir: t.TempDir()}
-	s.community = newCommunityWith(t, gatewaytest.NewHub(), homes, clearers, func(c *community, id string, o *Options) {
+	s.community = newCommunityWith(t, hub, homes, clearers, func(c *community, id string, o *Options) {
 		if s.v1 == nil {
 			s.v1 = signRoster(t, operatorKey, c.roster, 1, t0)
 		}
@@ -439,5 +445,30 @@ func TestReadRosterFile(t *testing.T) {
 	if _, err := New(Options{Config: cfg, Key: testKey("home1"), Roster: plain, MQTT: gatewaytest.NewHub().Client("home1")}); err == nil ||
 		!strings.Contains(err.Error(), "operator_key") {
 		t.Errorf("a plain roster with operator_key: %v", err)
+	}
+}
+
+// On a hub that delivers on goroutines, as gateway/mqtt does, a new
+// version taken from the roster topic while the gateways tick and verify
+// (what -race needs to see) reaches every gateway, and 12:30 clears with
+// the added home's order.
+func TestRosterAddsAHomeConcurrently(t *testing.T) {
+	hub := gatewaytest.NewConcurrentHub()
+	t.Cleanup(hub.Close)
+	s := newSignedCommunityOn(t, hub, map[string]int64{"home1": 4000, "home2": -2000}, map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	v2 := s.newVersion(t, 2, t0.Add(30*time.Minute), "home1", "home2", "home3", "operator")
+	s.join(t, "home3", -1500, v2)
+	hub.Wait()
+	s.run(t0.Add(29*time.Minute), 5*time.Second)
+	checkVersion(t, s, 2, 0)
+	if got := bookGateways(t, s.community, "2026-11-22T12:30Z"); !slices.Equal(got, []string{"home1", "home2", "home3"}) {
+		t.Errorf("book of 12:30: orders of %v, want home1, home2 and home3", got)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for gw, err := range s.verified["2026-11-22T12:30Z"] {
+		if err != nil {
+			t.Errorf("12:30: %s: %v", gw, err)
+		}
 	}
 }
