@@ -99,7 +99,7 @@ type Gateway struct {
 	lastTelem time.Time
 
 	connects    uint64      // Connections.Connects when republish last ran (under mu)
-	rosterStamp fileStamp   // the roster file when last read (under mu)
+	rosterStamp fileStamp   // the roster file when last read by checkRosterFile (under mu; zero: read at the first tick)
 	rosterStale atomic.Bool // a clearer saw a rejected message on the roster topic: restoreRoster
 
 	bounds    *settling.Boundaries // grid counters at interval starts
@@ -152,9 +152,6 @@ func New(o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway %s: %w", cfg.Gateway, err)
 	}
 	g.metrics.rosterVersion.Set(float64(rosters.Newest().Seq))
-	if g.signedRosters() {
-		g.rosterStamp, _ = stampOf(cfg.Roster) // read by the caller (ReadRosterFile); again when it changes
-	}
 	path := ""
 	if o.StateDir != "" {
 		path = filepath.Join(o.StateDir, BoundariesFile)
@@ -630,6 +627,10 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 		g.log.Error("cannot clear", "interval", interval, "err", err)
 		return
 	}
+	for _, gw := range s.Dropped {
+		g.metrics.ordersRejected.WithLabelValues(string(protocol.RejectForged)).Inc()
+		g.log.Warn("order left out of the book: the roster of the interval no longer lists its gateway", "from", gw, "interval", interval)
+	}
 	for _, p := range []struct {
 		topic   string
 		payload []byte
@@ -687,8 +688,9 @@ type Connections interface {
 // them once too often costs nothing. A clearer does the same with what it
 // published of the intervals it keeps: the book and result it sealed
 // (and result/latest, if its newest is the newest clearing verified here),
-// the settlement it sealed and the roster it publishes, the same bytes, retained; a gateway that
-// verified them ignores the repeat and records a settlement once. It
+// the settlement it sealed and the roster it publishes, the same bytes,
+// retained; a gateway that verified them ignores the repeat and records a
+// settlement once. It
 // leaves them alone where another clearer's clearing or settlement is the
 // one that verified here: the other side has that one, and the retained
 // copy must not change under it. A failed publish is tried again at the

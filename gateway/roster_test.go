@@ -175,10 +175,16 @@ func checkVersion(t *testing.T, s *signedCommunity, seq uint64, bad float64) {
 // the community one tick: every gateway holds it then, and keeps it.
 func (s *signedCommunity) newVersion(t *testing.T, seq uint64, from time.Time, ids ...string) []byte {
 	t.Helper()
-	s.run(t0.Add(5*time.Minute), 5*time.Second)
+	return s.newVersionAt(t, t0.Add(5*time.Minute), seq, from, ids...)
+}
+
+// newVersionAt is newVersion at another time.
+func (s *signedCommunity) newVersionAt(t *testing.T, at time.Time, seq uint64, from time.Time, ids ...string) []byte {
+	t.Helper()
+	s.run(at, 5*time.Second)
 	v := signRoster(t, operatorKey, rosterOf(t, []string{"operator"}, ids...), seq, from)
 	s.writeFile(t, "operator", v)
-	s.run(t0.Add(5*time.Minute+5*time.Second), 5*time.Second)
+	s.run(at.Add(5*time.Second), 5*time.Second)
 	checkVersion(t, s, seq, 0)
 	return v
 }
@@ -470,5 +476,36 @@ func TestRosterAddsAHomeConcurrently(t *testing.T) {
 		if err != nil {
 			t.Errorf("12:30: %s: %v", gw, err)
 		}
+	}
+}
+
+// A home removed from the open interval on, after its order for it was
+// accepted: the clearer leaves the order out of the book (counted as
+// forged), and every gateway verifies the book against the new version.
+func TestRosterRemovesAHomeFromTheOpenInterval(t *testing.T) {
+	s := newSignedCommunity(t,
+		map[string]int64{"home1": 4000, "home2": -2000, "home3": -1500},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+	// At 12:10 the homes have ordered for 12:15, whose gate is open till 12:13.
+	s.newVersionAt(t, t0.Add(10*time.Minute), 2, t0.Add(15*time.Minute), "home1", "home3", "operator")
+	if s.gws["home2"].OwnOrder("2026-11-22T12:15Z") == nil {
+		t.Fatal("home2 placed no order for 12:15 before its removal: the test tests nothing")
+	}
+	s.run(t0.Add(20*time.Minute), 5*time.Second)
+	if got := bookGateways(t, s.community, "2026-11-22T12:15Z"); !slices.Equal(got, []string{"home1", "home3"}) {
+		t.Errorf("book of 12:15: orders of %v, want home1 and home3", got)
+	}
+	op := s.gws["operator"]
+	if got := testutil.ToFloat64(op.metrics.ordersRejected.WithLabelValues(string(protocol.RejectForged))); got != 1 {
+		t.Errorf("%v orders rejected as forged, want 1 (home2's, left out of the book)", got)
+	}
+	verified := s.verified["2026-11-22T12:15Z"]
+	for gw, err := range verified {
+		if err != nil {
+			t.Errorf("12:15: %s: %v", gw, err)
+		}
+	}
+	if len(verified) != 4 {
+		t.Errorf("12:15 verified by %v, want all 4", verified)
 	}
 }

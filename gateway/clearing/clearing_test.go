@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,33 +239,42 @@ func bigOrder(t *testing.T, gw, interval string, wh int64) []byte {
 	return raw
 }
 
+// operatorKey signs the tests' roster versions.
+var operatorKey = key("community-operator")
+
+// rosterVersion is version seq of the roster of ids (the operator the
+// clearer), valid from from, signed by operatorKey.
+func rosterVersion(t *testing.T, seq uint64, from time.Time, ids ...string) *protocol.RosterMsg {
+	t.Helper()
+	var ms []protocol.Member
+	for _, g := range ids {
+		ms = append(ms, protocol.Member{ID: g, PublicKey: key(g).Public().(ed25519.PublicKey), Clearer: g == "operator"})
+	}
+	r, err := protocol.NewRoster("c1", ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := protocol.EncodeRoster(operatorKey, r, seq, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := protocol.DecodeRoster(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
 // The clearer checks an order against the roster in effect for its
 // interval: home4, added from 12:30 on, is a stranger in 12:15 and a
 // member in 12:30; home3, removed from 12:30 on, is the reverse.
 func TestOfferUsesTheRosterOfTheInterval(t *testing.T) {
 	f := newFixture(t)
-	op := key("community-operator")
 	signed := func(seq uint64, from time.Time, ids ...string) *protocol.RosterMsg {
-		var ms []protocol.Member
-		for _, g := range ids {
-			ms = append(ms, protocol.Member{ID: g, PublicKey: key(g).Public().(ed25519.PublicKey), Clearer: g == "operator"})
-		}
-		r, err := protocol.NewRoster("c1", ms)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := protocol.EncodeRoster(op, r, seq, from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg, err := protocol.DecodeRoster(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return msg
+		return rosterVersion(t, seq, from, ids...)
 	}
 	from := time.Date(2026, 11, 22, 12, 30, 0, 0, time.UTC)
-	h, err := protocol.NewRosters(op.Public().(ed25519.PublicKey), signed(1, now.Truncate(time.Hour), "home1", "home3", "operator"))
+	h, err := protocol.NewRosters(operatorKey.Public().(ed25519.PublicKey), signed(1, now.Truncate(time.Hour), "home1", "home3", "operator"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,5 +298,43 @@ func TestOfferUsesTheRosterOfTheInterval(t *testing.T) {
 		if got := protocol.ReasonOf(err); (err == nil) != (o.want == "") || (err != nil && got != o.want) {
 			t.Errorf("order of %s for %s: %v, want %q", o.gw, o.interval, err, o.want)
 		}
+	}
+}
+
+// An order accepted before a version that removes its gateway from the
+// interval is left out of the book, reported once, and the book verifies
+// against the new version.
+func TestSealDropsOrdersTheRosterNoLongerHolds(t *testing.T) {
+	f := newFixture(t)
+	version := func(seq uint64, ids ...string) *protocol.RosterMsg {
+		return rosterVersion(t, seq, sched.Open(now), ids...)
+	}
+	h, err := protocol.NewRosters(operatorKey.Public().(ed25519.PublicKey), version(1, "home1", "home2", "operator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClearer("operator", key("operator"), h, f.market, sched)
+	for _, gw := range []string{"home1", "home2"} {
+		if _, _, err := c.Offer(now, gw, f.order(t, gw, open, auction.Buy, 100, 100_000)); err != nil {
+			t.Fatalf("order of %s: %v", gw, err)
+		}
+	}
+	v2 := version(2, "home1", "operator") // home2 out from the open interval on
+	if _, err := h.Accept(v2, sched.Open(now)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Seal(open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Dropped, []string{"home2"}) || s.Cleared.Orders != 1 {
+		t.Errorf("sealed with %d orders, dropped %v; want 1 order, home2 dropped", s.Cleared.Orders, s.Dropped)
+	}
+	if _, err := Verify(v2.Roster, f.market, "home1", s.Book, s.Result, nil); err != nil {
+		t.Errorf("the book does not verify against the interval's roster: %v", err)
+	}
+	again, err := c.Seal(open)
+	if err != nil || len(again.Dropped) != 0 || !bytes.Equal(again.Book, s.Book) {
+		t.Errorf("sealing again: dropped %v, same book %v, %v; want none dropped, the same book", again.Dropped, bytes.Equal(again.Book, s.Book), err)
 	}
 }
