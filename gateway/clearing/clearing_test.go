@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/gateway/gatewaytest"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/market"
 )
@@ -254,15 +255,7 @@ func rosterVersion(t *testing.T, seq uint64, from time.Time, ids ...string) *pro
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := protocol.EncodeRoster(operatorKey, r, seq, from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := protocol.DecodeRoster(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msg
+	return gatewaytest.RosterVersion(t, operatorKey, r, seq, from)
 }
 
 // The clearer checks an order against the roster in effect for its

@@ -12,6 +12,7 @@ import (
 
 	"github.com/p2pgrid/p2pgrid/auction"
 	"github.com/p2pgrid/p2pgrid/gateway/clearing"
+	"github.com/p2pgrid/p2pgrid/gateway/gatewaytest"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/settlement"
@@ -257,20 +258,13 @@ func TestSealAndVerify(t *testing.T) {
 	}
 }
 
-// The collector checks figures against the roster in effect for their
-// interval: home2, removed from the interval after this one, is counted
-// in this one and a stranger in the next.
-func TestCollectorUsesTheRosterOfTheInterval(t *testing.T) {
+// removeHome2 is the history of version 1 of roster(t), valid from
+// start, and version 2, without home2, valid from from, for the caller to
+// accept.
+func removeHome2(t *testing.T, from time.Time) (*protocol.Rosters, *protocol.RosterMsg) {
+	t.Helper()
 	op := key("community-operator")
-	v1, err := protocol.EncodeRoster(op, roster(t), 1, start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := protocol.DecodeRoster(v1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := protocol.NewRosters(op.Public().(ed25519.PublicKey), first)
+	h, err := protocol.NewRosters(op.Public().(ed25519.PublicKey), gatewaytest.RosterVersion(t, op, roster(t), 1, start))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,21 +278,24 @@ func TestCollectorUsesTheRosterOfTheInterval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h, gatewaytest.RosterVersion(t, op, without, 2, from)
+}
+
+// The collector checks figures against the roster in effect for their
+// interval: home2, removed from the interval after this one, is counted
+// in this one and a stranger in the next.
+func TestCollectorUsesTheRosterOfTheInterval(t *testing.T) {
 	next := start.Add(15 * time.Minute)
-	v2, err := protocol.EncodeRoster(op, without, 2, next)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := protocol.DecodeRoster(v2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.Accept(second, next); err != nil {
+	h, v2 := removeHome2(t, next)
+	if _, err := h.Accept(v2, next); err != nil {
 		t.Fatal(err)
 	}
 	c := NewCollector(h, rules)
 	if _, _, err := c.Offer(after, "home2", metered(t, "home2", interval, 500, 0)); err != nil {
 		t.Errorf("home2's figures of %s, when it was a member: %v", interval, err)
+	}
+	if got := len(c.Figures(interval)); got != 1 {
+		t.Errorf("%d figures of %s, want home2's", got, interval)
 	}
 	nextID := market.IntervalID(next)
 	if _, _, err := c.Offer(after.Add(15*time.Minute), "home2", metered(t, "home2", nextID, 500, 0)); protocol.ReasonOf(err) != protocol.RejectForged {
@@ -306,5 +303,27 @@ func TestCollectorUsesTheRosterOfTheInterval(t *testing.T) {
 	}
 	if got := len(c.Figures(nextID)); got != 0 {
 		t.Errorf("%d figures kept for %s, want none", got, nextID)
+	}
+}
+
+// Figures accepted before a version that removes their gateway from the
+// interval are left out of what the collector hands to the settlement.
+func TestCollectorLeavesOutFiguresTheRosterNoLongerHolds(t *testing.T) {
+	h, v2 := removeHome2(t, start)
+	c := NewCollector(h, rules)
+	for _, gw := range []string{"home1", "home2"} {
+		if _, _, err := c.Offer(after, gw, metered(t, gw, interval, 500, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.Accept(v2, time.Time{}); err != nil { // late, from the broker
+		t.Fatal(err)
+	}
+	fs := c.Figures(interval)
+	if len(fs) != 1 || !strings.Contains(string(fs[0]), `"home1"`) {
+		t.Errorf("figures after home2's removal from %s: %q, want home1's alone", interval, fs)
+	}
+	if c.Figures("not an interval") != nil {
+		t.Error("figures of a non-interval")
 	}
 }
