@@ -99,7 +99,7 @@ func benchGateClosure(b *testing.B, n int, verify bool) {
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		c := clearing.NewClearer("operator", testKey("operator"), roster, m, sched)
+		c := clearing.NewClearer("operator", testKey("operator"), protocol.FixedRosters(roster), m, sched)
 		for k, raw := range orders {
 			if _, _, err := c.Offer(now, ids[k], raw); err != nil {
 				b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,9 +35,16 @@ type Messenger interface {
 
 // Options are what a gateway is built from.
 type Options struct {
-	Config  *config.Config // validated
-	Key     ed25519.PrivateKey
-	Roster  *protocol.Roster
+	Config *config.Config // validated
+	Key    ed25519.PrivateKey
+	// Roster is a plain roster, fixed for the gateway's life (config
+	// operator_key unset). Give Roster or Rosters.
+	Roster *protocol.Roster
+	// Rosters are the signed roster versions to start from (config
+	// operator_key set; ReadRosterFile reads them), the gateway's own: it
+	// takes newer versions into them, so they must not be shared with
+	// another gateway.
+	Rosters *protocol.Rosters
 	MQTT    Messenger
 	Devices []Device
 	// Now is the clock; nil means time.Now. The demo runs gateways on the
@@ -46,8 +54,9 @@ type Options struct {
 	Registry *prometheus.Registry // nil: a new private registry
 	Version  string
 	// StateDir is where the gateway keeps what must survive a restart (the
-	// grid meter's counters at interval boundaries, BoundariesFile); ""
-	// keeps it in memory only.
+	// grid meter's counters at interval boundaries, BoundariesFile; the
+	// newest signed roster version, RosterFile); "" keeps it in memory
+	// only.
 	StateDir string
 	// Observer, if set, is told of every verification, sealed interval
 	// and settlement (observer.go).
@@ -68,7 +77,7 @@ type Gateway struct {
 	id       string
 	market   *auction.Market
 	key      ed25519.PrivateKey
-	roster   *protocol.Roster
+	rosters  *protocol.Rosters // which roster governs which interval: see roster.go
 	topics   protocol.Topics
 	calendar market.Calendar
 	mq       Messenger
@@ -89,7 +98,9 @@ type Gateway struct {
 	alarms    []protocol.Alarm
 	lastTelem time.Time
 
-	connects uint64 // Connections.Connects when republish last ran (under mu)
+	connects    uint64      // Connections.Connects when republish last ran (under mu)
+	rosterStamp fileStamp   // the roster file when last read by checkRosterFile (under mu; zero: read at the first tick)
+	rosterStale atomic.Bool // a clearer saw a rejected message on the roster topic: restoreRoster
 
 	bounds    *settling.Boundaries // grid counters at interval starts
 	rules     settling.Rules       // how intervals are settled
@@ -100,6 +111,7 @@ type Gateway struct {
 	progress  progress             // the INFO lines of the first minutes and of each interval (progress.go)
 	settleMu  sync.Mutex           // one settlement check at a time (checkSettlement)
 	ledgerMu  sync.Mutex           // one ledger check-and-append at a time (record)
+	rosterMu  sync.Mutex           // one write of the kept roster at a time (saveRoster)
 }
 
 // New builds a gateway. It does not touch the network: Start subscribes.
@@ -109,7 +121,8 @@ func New(o Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: market: %w", cfg.Gateway, err)
 	}
-	if err := cfg.CheckRoster(o.Roster, o.Key.Public().(ed25519.PublicKey)); err != nil {
+	rosters, err := startRosters(cfg, o)
+	if err != nil {
 		return nil, fmt.Errorf("gateway %s: %w", cfg.Gateway, err)
 	}
 	topics, err := protocol.NewTopics(cfg.Community)
@@ -129,12 +142,17 @@ func New(o Options) (*Gateway, error) {
 		o.Observer = ObserverFuncs{}
 	}
 	g := &Gateway{
-		cfg: cfg, id: cfg.Gateway, market: m, key: o.Key, roster: o.Roster, topics: topics,
+		cfg: cfg, id: cfg.Gateway, market: m, key: o.Key, rosters: rosters, topics: topics,
 		calendar: cfg.Market.Calendar(),
 		mq:       o.MQTT, now: o.Now, log: o.Logger, opts: o,
 		intervals: map[string]*interval{}, ledger: o.Ledger,
 	}
 	g.metrics = newMetrics(o.Registry, o.Version)
+	g.keepRosters()
+	if err := cfg.CheckRoster(g.newestRoster(), o.Key.Public().(ed25519.PublicKey)); err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", cfg.Gateway, err)
+	}
+	g.metrics.rosterVersion.Set(float64(rosters.Newest().Seq))
 	path := ""
 	if o.StateDir != "" {
 		path = filepath.Join(o.StateDir, BoundariesFile)
@@ -160,8 +178,8 @@ func New(o Options) (*Gateway, error) {
 		}
 	}
 	if cfg.Clearer != config.ClearerNone {
-		g.clearer = clearing.NewClearer(g.id, o.Key, o.Roster, m, g.calendar)
-		g.collector = settling.NewCollector(o.Roster, g.rules)
+		g.clearer = clearing.NewClearer(g.id, o.Key, rosters, m, g.calendar)
+		g.collector = settling.NewCollector(rosters, g.rules)
 	}
 	return g, nil
 }
@@ -182,10 +200,13 @@ func (g *Gateway) Market() *auction.Market { return g.market }
 func (g *Gateway) Topics() protocol.Topics { return g.topics }
 
 // Start subscribes to the community's books, results and settlements, and,
-// for a clearer, to the orders and the metered figures; the primary clearer
-// also publishes the roster.
+// for a clearer, to the orders and the metered figures; with signed
+// rosters, to the roster. A clearer publishes the roster (rosterPayload).
 func (g *Gateway) Start() error {
 	subs := []string{g.topics.BookAll(), g.topics.ResultAll(), g.topics.SettlementAll()}
+	if g.signedRosters() {
+		subs = append([]string{g.topics.Roster()}, subs...) // first: the roster governs what the others bring
+	}
 	if g.clearer != nil {
 		subs = append(subs, g.topics.OrdersAll(), g.topics.MeteredAll())
 	}
@@ -200,13 +221,7 @@ func (g *Gateway) Start() error {
 			return fmt.Errorf("gateway %s: subscribe %s: %w", g.id, t, err)
 		}
 	}
-	if g.cfg.Clearer == config.ClearerPrimary {
-		// The operator's clearer publishes the roster it trusts, retained, for
-		// the neighbours' apps and tools (gateways trust their roster file).
-		if err := g.publish(context.Background(), g.topics.Roster(), g.roster.Encode()); err != nil {
-			g.log.Warn("roster not published", "err", err)
-		}
-	}
+	g.publishRoster(context.Background())
 	return nil
 }
 
@@ -235,6 +250,10 @@ func (g *Gateway) handle(topic string, payload []byte) {
 		return
 	}
 	switch kind {
+	case protocol.KindRoster:
+		if g.signedRosters() {
+			g.takeRoster(payload)
+		}
 	case protocol.KindOrders:
 		g.offer(key, payload)
 	case protocol.KindBook, protocol.KindResult, protocol.KindSettlement:
@@ -344,7 +363,7 @@ func (g *Gateway) verify(interval string) {
 	// broker could raise those), nothing changes.
 	rm, err := protocol.DecodeResult(result)
 	if err == nil {
-		err = rm.Verify(g.roster)
+		err = rm.Verify(g.rosterAt(interval))
 	}
 	if err == nil && rm.Interval != interval {
 		err = fmt.Errorf("a result of %s", rm.Interval)
@@ -356,7 +375,7 @@ func (g *Gateway) verify(interval string) {
 		}
 		return
 	}
-	v, err := clearing.Verify(g.roster, g.market, g.id, book, result, own)
+	v, err := clearing.Verify(g.rosterAt(interval), g.market, g.id, book, result, own)
 	if err != nil {
 		kind := clearing.KindOf(err)
 		g.metrics.verifications.WithLabelValues(kind).Inc()
@@ -421,6 +440,8 @@ func (g *Gateway) Tick(ctx context.Context, now time.Time) {
 		g.forget(now)
 		return // not subscribed yet (the broker is not reachable): meters only
 	}
+	g.checkRosterFile(now)
+	g.restoreRoster(ctx)
 	g.telemetry(ctx, now)
 	g.republish(ctx, now)
 	g.publishMetered(ctx)
@@ -453,6 +474,10 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 	done := iv == nil || iv.ownOrder != nil
 	g.mu.Unlock()
 	if done {
+		return
+	}
+	if !g.member(delivery) {
+		g.skip(interval, errNotMember)
 		return
 	}
 	fc, err := g.forecast.At(now)
@@ -512,6 +537,7 @@ var skipErrors = []struct {
 }{
 	{meter.ErrStale, "stale"}, {forecast.ErrNoReadings, "no_readings"}, {forecast.ErrShortHistory, "short_history"},
 	{forecast.ErrCounterReset, "counter_reset"}, {forecast.ErrBelowMinimum, "below_minimum"},
+	{errNotMember, "not_member"},
 }
 
 // skipReasons are the reasons of p2pgrid_orders_skipped_total.
@@ -536,6 +562,10 @@ func skipReason(err error) string {
 }
 
 var errNoPrice = errors.New("no price: set policy.max_buy_price or market.price_cap to buy")
+
+// errNotMember: the roster in effect for the interval does not list this
+// gateway with its key, so every clearer would reject its order.
+var errNotMember = errors.New("this gateway is not in the roster of the interval (or with another key): its order would be rejected")
 
 // priceFor returns the side and limit price of a forecast's order.
 func (g *Gateway) priceFor(fc forecast.Forecast) (auction.Side, int64, bool) {
@@ -586,10 +616,22 @@ func (g *Gateway) seal(ctx context.Context, now time.Time) {
 	if published || late {
 		return
 	}
+	if !g.rosterAt(interval).IsClearer(g.id) {
+		// Its result would be nobody's clearing: every gateway checks the
+		// clearer against the roster of the interval.
+		if ok, held := g.limit.allow("seal/not-clearer", now); ok {
+			g.log.Warn("not clearing: the roster of the interval does not mark this gateway as a clearer", "interval", interval, "similar_not_logged", held)
+		}
+		return
+	}
 	s, err := g.clearer.Seal(interval)
 	if err != nil {
 		g.log.Error("cannot clear", "interval", interval, "err", err)
 		return
+	}
+	for _, gw := range s.Dropped {
+		g.metrics.ordersRejected.WithLabelValues(string(protocol.RejectForged)).Inc()
+		g.log.Warn("order left out of the book: the roster of the interval no longer lists its gateway", "from", gw, "interval", interval)
 	}
 	for _, p := range []struct {
 		topic   string
@@ -647,9 +689,10 @@ type Connections interface {
 // ignores a second copy (an order is counted replayed), so publishing
 // them once too often costs nothing. A clearer does the same with what it
 // published of the intervals it keeps: the book and result it sealed
-// (and result/latest, if its newest is the newest clearing verified here)
-// and the settlement it sealed, the same bytes, retained; a gateway that
-// verified them ignores the repeat and records a settlement once. It
+// (and result/latest, if its newest is the newest clearing verified here),
+// the settlement it sealed and the roster it publishes, the same bytes,
+// retained; a gateway that verified them ignores the repeat and records a
+// settlement once. It
 // leaves them alone where another clearer's clearing or settlement is the
 // one that verified here: the other side has that one, and the retained
 // copy must not change under it. A failed publish is tried again at the
@@ -698,6 +741,9 @@ func (g *Gateway) republish(ctx context.Context, now time.Time) {
 		out = append(out, msg{latest.start, g.topics.ResultLatest(), latest.ownResult})
 	}
 	g.mu.Unlock()
+	if roster := g.rosterPayload(); roster != nil {
+		out = append(out, msg{time.Time{}, g.topics.Roster(), roster}) // first: it governs the rest
+	}
 	// Oldest first: the retained copy left is the newest.
 	sort.SliceStable(out, func(i, j int) bool { return out[i].start.Before(out[j].start) })
 	for _, m := range out {

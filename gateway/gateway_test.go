@@ -95,6 +95,14 @@ func newCommunity(t *testing.T, homes map[string]int64, clearers map[string]conf
 // newCommunityOn is newCommunity on the given hub.
 func newCommunityOn(t *testing.T, hub *gatewaytest.Hub, homes map[string]int64, clearers map[string]config.ClearerRole) *community {
 	t.Helper()
+	return newCommunityWith(t, hub, homes, clearers, nil)
+}
+
+// newCommunityWith is newCommunityOn with adjust, if not nil, called on
+// each gateway's options before it is built (c.roster is set by then).
+func newCommunityWith(t *testing.T, hub *gatewaytest.Hub, homes map[string]int64, clearers map[string]config.ClearerRole,
+	adjust func(c *community, id string, o *Options)) *community {
+	t.Helper()
 	c := &community{hub: hub, gws: map[string]*Gateway{}, homes: map[string]*home{},
 		clock: t0, verified: map[string]map[string]error{}, sealed: map[string][]string{}, settled: map[string][]string{}}
 	var members []protocol.Member
@@ -122,9 +130,13 @@ func newCommunityOn(t *testing.T, hub *gatewaytest.Hub, homes map[string]int64, 
 			c.homes[id] = h
 			devs = append(devs, Device{Name: "grid", Role: config.RoleGrid, Poll: 5 * time.Second, Reader: h})
 		}
-		g, err := New(Options{Config: testConfig(id, clearers[id]), Key: testKey(id), Roster: c.roster,
+		o := Options{Config: testConfig(id, clearers[id]), Key: testKey(id), Roster: c.roster,
 			MQTT: c.hub.Client(id), Devices: devs, Now: func() time.Time { return c.now() }, Version: "test", SyncPolls: true,
-			Observer: c})
+			Observer: c}
+		if adjust != nil {
+			adjust(c, id, &o)
+		}
+		g, err := New(o)
 		if err != nil {
 			t.Fatal(err)
 		}

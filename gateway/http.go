@@ -21,15 +21,18 @@ type Health struct {
 	Devices map[string]string `json:"devices,omitempty"`
 	Alarms  int               `json:"alarms"`
 	// AlarmKinds are the kinds of the open alarms, as in the status message.
-	AlarmKinds []string  `json:"alarm_kinds,omitempty"`
-	Time       time.Time `json:"time"`
+	AlarmKinds []string `json:"alarm_kinds,omitempty"`
+	// RosterVersion is the seq of the newest roster version held (0: a
+	// plain roster file).
+	RosterVersion uint64    `json:"roster_version"`
+	Time          time.Time `json:"time"`
 }
 
 // Health reports the gateway's state: degraded when MQTT is down, a
 // device's last reading is stale, or an alarm is open.
 func (g *Gateway) Health() Health {
 	now := g.now()
-	h := Health{Status: "ok", Gateway: g.id, MQTT: "unknown", Devices: map[string]string{}, Time: now}
+	h := Health{Status: "ok", Gateway: g.id, MQTT: "unknown", Devices: map[string]string{}, RosterVersion: g.rosters.Newest().Seq, Time: now}
 	if c, ok := g.mq.(Connectivity); ok {
 		h.MQTT = "disconnected"
 		if c.Connected() {

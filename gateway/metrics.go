@@ -25,6 +25,8 @@ type metrics struct {
 	verifications    *prometheus.CounterVec
 	alarms           *prometheus.CounterVec
 	badMessages      *prometheus.CounterVec
+	rosterRejected   *prometheus.CounterVec
+	rosterVersion    prometheus.Gauge
 	meteredMissing   *prometheus.CounterVec
 	meteredLost      prometheus.Counter
 	ledgerFailures   prometheus.Counter
@@ -46,6 +48,9 @@ func newMetrics(r prometheus.Registerer, version string) *metrics {
 	for _, reason := range protocol.RejectReasons {
 		m.ordersRejected.WithLabelValues(string(reason))
 	}
+	for _, reason := range protocol.RejectReasons {
+		m.rosterRejected.WithLabelValues(string(reason))
+	}
 	for _, result := range []string{"ok", "settlement_ok"} {
 		m.verifications.WithLabelValues(result)
 	}
@@ -58,7 +63,7 @@ func newMetrics(r prometheus.Registerer, version string) *metrics {
 	for _, reason := range skipReasons() {
 		m.ordersSkipped.WithLabelValues(reason)
 	}
-	for _, kind := range []string{"unknown", protocol.KindMetered, protocol.KindBook, protocol.KindResult, protocol.KindSettlement} {
+	for _, kind := range []string{"unknown", protocol.KindMetered, protocol.KindBook, protocol.KindResult, protocol.KindSettlement, protocol.KindRoster} {
 		m.badMessages.WithLabelValues(kind)
 	}
 	for _, reason := range []string{"late_reading", "counter_reset", "not_running"} {
@@ -93,6 +98,9 @@ func buildMetrics(r prometheus.Registerer) *metrics {
 		verifications:    cv("p2pgrid_verifications_total", "Verifications of published clearings, by result (ok or an alarm kind).", "result"),
 		alarms:           cv("p2pgrid_alarms_total", "Alarms raised, by kind.", "kind"),
 		badMessages:      cv("p2pgrid_mqtt_bad_messages_total", "Messages that could not be used, by topic kind.", "kind"),
+		rosterRejected: cv("p2pgrid_roster_rejected_total",
+			"Roster versions rejected, from the roster topic or the roster file, by reason (forged, replayed, unsigned, wrong_community, malformed, late, ...).", "reason"),
+		rosterVersion: gauge("p2pgrid_roster_version", "Seq of the newest roster version held (0: a plain roster file, fixed until a restart)."),
 		meteredMissing: cv("p2pgrid_metered_missing_total",
 			"Intervals for which this gateway could not publish metered figures, by reason (late_reading, counter_reset, not_running).", "reason"),
 		meteredLost: f(prometheus.NewCounter(prometheus.CounterOpts{Name: "p2pgrid_metered_lost_total",

@@ -61,6 +61,13 @@ func (g *Gateway) publishMetered(ctx context.Context) {
 				g.log.Error("boundary counters not saved", "err", err)
 			}
 		}
+		if !g.member(d.End.Start.Add(-g.calendar.Interval)) {
+			// Figures the clearers would reject: the roster of the
+			// interval does not list this gateway.
+			g.log.Debug("no metered figures: not a member in the interval", "interval", interval)
+			done(settling.FiguresNone)
+			continue
+		}
 		imp, exp, err := settling.Figures(d)
 		var none *settling.NoFigures
 		if errors.As(err, &none) {
@@ -165,6 +172,9 @@ func (g *Gateway) settle(ctx context.Context, interval string) {
 	if !listening && !g.hasAllFigures(interval, res) {
 		return
 	}
+	if !g.rosterAt(interval).IsClearer(g.id) {
+		return // nobody's settlement: see seal
+	}
 	figures := g.collector.Figures(interval)
 	msg, s, err := settling.Seal(g.key, g.cfg.Community, g.id, interval, res, g.rules, figures)
 	if err != nil {
@@ -228,7 +238,7 @@ func (g *Gateway) checkSettlement(interval string) {
 	iv.settleSeen = seen
 	g.mu.Unlock()
 
-	v, err := settling.Verify(g.roster, interval, res, g.rules, payload)
+	v, err := settling.Verify(g.rosterAt(interval), interval, res, g.rules, payload)
 	if errors.Is(err, settling.ErrNotASettlement) {
 		// Nobody's settlement: counted and logged, but no alarm (anyone
 		// with broker access could raise those).

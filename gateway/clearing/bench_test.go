@@ -47,7 +47,7 @@ func BenchmarkClearerAccept(b *testing.B) {
 	b.ReportAllocs()
 	accepted := 0
 	for b.Loop() {
-		c := NewClearer("operator", key("operator"), r, m, sched)
+		c := NewClearer("operator", key("operator"), protocol.FixedRosters(r), m, sched)
 		for i, raw := range orders {
 			if _, _, err := c.Offer(now, ids[i], raw); err != nil {
 				b.Fatal(err)
@@ -65,7 +65,7 @@ func BenchmarkClearerAccept(b *testing.B) {
 func BenchmarkSealAndVerify(b *testing.B) {
 	for _, n := range []int{100, 1000} {
 		r, m, orders, ids := benchCommunity(b, n)
-		c := NewClearer("operator", key("operator"), r, m, sched)
+		c := NewClearer("operator", key("operator"), protocol.FixedRosters(r), m, sched)
 		for i, raw := range orders {
 			if _, _, err := c.Offer(now, ids[i], raw); err != nil {
 				b.Fatal(err)

@@ -28,7 +28,7 @@ type Clearer struct {
 	community string
 	id        string
 	key       ed25519.PrivateKey
-	roster    *protocol.Roster
+	rosters   *protocol.Rosters // which roster governs which interval
 	market    *auction.Market
 	calendar  market.Calendar
 
@@ -38,14 +38,16 @@ type Clearer struct {
 }
 
 type pending struct {
-	orders   map[string][]byte        // raw order message by gateway
-	verified map[string]auction.Order // the same orders, verified and quantised
-	seen     map[[32]byte]string      // digest of the signature of every accepted order
+	orders   map[string][]byte            // raw order message by gateway
+	verified map[string]auction.Order     // the same orders, verified and quantised
+	keys     map[string]ed25519.PublicKey // the roster key each was verified with
+	seen     map[[32]byte]string          // digest of the signature of every accepted order
 }
 
-// NewClearer returns a clearer signing as gateway id with key.
-func NewClearer(id string, key ed25519.PrivateKey, roster *protocol.Roster, m *auction.Market, cal market.Calendar) *Clearer {
-	return &Clearer{community: roster.Community, id: id, key: key, roster: roster, market: m, calendar: cal,
+// NewClearer returns a clearer signing as gateway id with key. It checks
+// every order against the roster in effect for the order's interval.
+func NewClearer(id string, key ed25519.PrivateKey, rosters *protocol.Rosters, m *auction.Market, cal market.Calendar) *Clearer {
+	return &Clearer{community: rosters.Newest().Community, id: id, key: key, rosters: rosters, market: m, calendar: cal,
 		pending: map[string]*pending{}, sealed: map[string]bool{}}
 }
 
@@ -65,7 +67,9 @@ func (c *Clearer) Offer(now time.Time, topicGateway string, raw []byte) (gateway
 		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectForged,
 			Err: fmt.Errorf("order from %q posted on the orders topic of %q", msg.Gateway, topicGateway)}
 	}
-	o, err := msg.Verify(c.roster, c.market)
+	at, _ := market.ParseInterval(msg.Interval) // checked by DecodeOrder
+	roster := c.rosters.At(at)
+	o, err := msg.Verify(roster, c.market)
 	if err != nil {
 		var oe *auction.OrderError
 		if errors.As(err, &oe) && oe.Field == "kwh" && errors.Is(err, auction.ErrOutOfRange) {
@@ -75,7 +79,6 @@ func (c *Clearer) Offer(now time.Time, topicGateway string, raw []byte) (gateway
 		return msg.Gateway, msg.Interval, err
 	}
 	open := c.calendar.Open(now)
-	at, _ := market.ParseInterval(msg.Interval) // checked by Verify
 	switch {
 	case at.Before(open) || !now.Before(c.calendar.GateClose(at)):
 		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectLate,
@@ -93,7 +96,7 @@ func (c *Clearer) Offer(now time.Time, topicGateway string, raw []byte) (gateway
 	}
 	p := c.pending[msg.Interval]
 	if p == nil {
-		p = &pending{orders: map[string][]byte{}, verified: map[string]auction.Order{}, seen: map[[32]byte]string{}}
+		p = &pending{orders: map[string][]byte{}, verified: map[string]auction.Order{}, keys: map[string]ed25519.PublicKey{}, seen: map[[32]byte]string{}}
 		c.pending[msg.Interval] = p
 	}
 	// An order's identity is its signature, not its bytes: a copy of an
@@ -112,6 +115,7 @@ func (c *Clearer) Offer(now time.Time, topicGateway string, raw []byte) (gateway
 	p.seen[sum] = msg.Gateway
 	p.orders[msg.Gateway] = append([]byte(nil), raw...)
 	p.verified[msg.Gateway] = o
+	p.keys[msg.Gateway], _ = roster.Key(msg.Gateway) // there: Verify found it
 	return msg.Gateway, msg.Interval, nil
 }
 
@@ -131,16 +135,29 @@ type Sealed struct {
 	Book     []byte // the book message, for book/<interval>
 	Result   []byte // the signed result message, for result/<interval> and result/latest
 	Cleared  *auction.Result
+	// Dropped are the gateways whose accepted orders the book leaves out:
+	// a roster version taking effect at this interval, accepted after
+	// their orders were, no longer lists them (or with another key), and
+	// every gateway checks the book against that version. Only the first
+	// Seal of the interval reports them.
+	Dropped []string
 }
 
 // Seal closes the book of interval, clears it and returns the messages to
 // publish. Sealing an interval twice returns the same messages: the
 // clearing is deterministic. The orders were verified when offered, so
-// sealing does not verify their signatures again.
+// sealing does not verify their signatures again; it checks only that the
+// roster of the interval still holds each order's key (Sealed.Dropped).
 func (c *Clearer) Seal(interval string) (*Sealed, error) {
+	start, err := market.ParseInterval(interval)
+	if err != nil {
+		return nil, fmt.Errorf("seal %s: %w", interval, err)
+	}
+	roster := c.rosters.At(start)
 	c.mu.Lock()
 	c.sealed[interval] = true
 	var raws [][]byte
+	var dropped []string
 	book := auction.Book{Interval: interval, Orders: []auction.Order{}}
 	if p := c.pending[interval]; p != nil {
 		gws := make([]string, 0, len(p.orders))
@@ -149,6 +166,12 @@ func (c *Clearer) Seal(interval string) (*Sealed, error) {
 		}
 		sort.Strings(gws)
 		for _, gw := range gws {
+			if pub, ok := roster.Key(gw); !ok || !pub.Equal(p.keys[gw]) {
+				dropped = append(dropped, gw)
+				delete(p.orders, gw) // out of every later sealing too
+				delete(p.verified, gw)
+				continue
+			}
 			raws = append(raws, p.orders[gw])
 			book.Orders = append(book.Orders, p.verified[gw])
 		}
@@ -170,7 +193,7 @@ func (c *Clearer) Seal(interval string) (*Sealed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal %s: %w", interval, err)
 	}
-	return &Sealed{Interval: interval, Book: bookMsg, Result: msg, Cleared: res}, nil
+	return &Sealed{Interval: interval, Book: bookMsg, Result: msg, Cleared: res, Dropped: dropped}, nil
 }
 
 // Forget drops the state of intervals that start before t.
@@ -227,8 +250,9 @@ func KindOf(err error) string {
 	return protocol.AlarmBadResult
 }
 
-// Verify checks a published clearing as any gateway does: the result is
-// signed by a clearer of the roster, the book's orders are all signed by
+// Verify checks a published clearing as any gateway does, against roster,
+// the roster in effect for the interval: the result is signed by a clearer
+// of the roster, the book's orders are all signed by
 // their gateways for this community and interval, and clearing the book
 // here gives byte-identical result JSON. It also tells whether this
 // gateway's own order (ownOrder, its raw message; nil if it placed none) is

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/gateway/gatewaytest"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/market"
 )
@@ -52,7 +54,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{roster: r, market: m, c: NewClearer("operator", key("operator"), r, m, sched)}
+	return &fixture{roster: r, market: m, c: NewClearer("operator", key("operator"), protocol.FixedRosters(r), m, sched)}
 }
 
 func (f *fixture) order(t *testing.T, gw, interval string, side auction.Side, wh, microPrice int64) []byte {
@@ -236,4 +238,96 @@ func bigOrder(t *testing.T, gw, interval string, wh int64) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// operatorKey signs the tests' roster versions.
+var operatorKey = key("community-operator")
+
+// rosterVersion is version seq of the roster of ids (the operator the
+// clearer), valid from from, signed by operatorKey.
+func rosterVersion(t *testing.T, seq uint64, from time.Time, ids ...string) *protocol.RosterMsg {
+	t.Helper()
+	var ms []protocol.Member
+	for _, g := range ids {
+		ms = append(ms, protocol.Member{ID: g, PublicKey: key(g).Public().(ed25519.PublicKey), Clearer: g == "operator"})
+	}
+	r, err := protocol.NewRoster("c1", ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gatewaytest.RosterVersion(t, operatorKey, r, seq, from)
+}
+
+// The clearer checks an order against the roster in effect for its
+// interval: home4, added from 12:30 on, is a stranger in 12:15 and a
+// member in 12:30; home3, removed from 12:30 on, is the reverse.
+func TestOfferUsesTheRosterOfTheInterval(t *testing.T) {
+	f := newFixture(t)
+	signed := func(seq uint64, from time.Time, ids ...string) *protocol.RosterMsg {
+		return rosterVersion(t, seq, from, ids...)
+	}
+	from := time.Date(2026, 11, 22, 12, 30, 0, 0, time.UTC)
+	h, err := protocol.NewRosters(operatorKey.Public().(ed25519.PublicKey), signed(1, now.Truncate(time.Hour), "home1", "home3", "operator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Accept(signed(2, from, "home1", "home4", "operator"), sched.Open(now)); err != nil {
+		t.Fatal(err)
+	}
+	c := NewClearer("operator", key("operator"), h, f.market, sched)
+	later := now.Add(15 * time.Minute) // 12:20: the open interval is 12:30
+	for _, o := range []struct {
+		gw       string
+		at       time.Time
+		interval string
+		want     protocol.RejectReason // "" accepted
+	}{
+		{"home4", now, open, protocol.RejectForged},
+		{"home3", now, open, ""},
+		{"home4", later, "2026-11-22T12:30Z", ""},
+		{"home3", later, "2026-11-22T12:30Z", protocol.RejectForged},
+	} {
+		_, _, err := c.Offer(o.at, o.gw, f.order(t, o.gw, o.interval, auction.Buy, 100, 100_000))
+		if got := protocol.ReasonOf(err); (err == nil) != (o.want == "") || (err != nil && got != o.want) {
+			t.Errorf("order of %s for %s: %v, want %q", o.gw, o.interval, err, o.want)
+		}
+	}
+}
+
+// An order accepted before a version that removes its gateway from the
+// interval is left out of the book, reported once, and the book verifies
+// against the new version.
+func TestSealDropsOrdersTheRosterNoLongerHolds(t *testing.T) {
+	f := newFixture(t)
+	version := func(seq uint64, ids ...string) *protocol.RosterMsg {
+		return rosterVersion(t, seq, sched.Open(now), ids...)
+	}
+	h, err := protocol.NewRosters(operatorKey.Public().(ed25519.PublicKey), version(1, "home1", "home2", "operator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClearer("operator", key("operator"), h, f.market, sched)
+	for _, gw := range []string{"home1", "home2"} {
+		if _, _, err := c.Offer(now, gw, f.order(t, gw, open, auction.Buy, 100, 100_000)); err != nil {
+			t.Fatalf("order of %s: %v", gw, err)
+		}
+	}
+	v2 := version(2, "home1", "operator") // home2 out from the open interval on
+	if _, err := h.Accept(v2, sched.Open(now)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Seal(open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Dropped, []string{"home2"}) || s.Cleared.Orders != 1 {
+		t.Errorf("sealed with %d orders, dropped %v; want 1 order, home2 dropped", s.Cleared.Orders, s.Dropped)
+	}
+	if _, err := Verify(v2.Roster, f.market, "home1", s.Book, s.Result, nil); err != nil {
+		t.Errorf("the book does not verify against the interval's roster: %v", err)
+	}
+	again, err := c.Seal(open)
+	if err != nil || len(again.Dropped) != 0 || !bytes.Equal(again.Book, s.Book) {
+		t.Errorf("sealing again: dropped %v, same book %v, %v; want none dropped, the same book", again.Dropped, bytes.Equal(again.Book, s.Book), err)
+	}
 }

@@ -62,7 +62,16 @@ type Config struct {
 	// Default 127.0.0.1:9410; "" switches the listener off.
 	HTTP string `yaml:"http"`
 	// Roster is the path of the community roster file (JSON). Required.
+	// With OperatorKey set it holds a roster version signed by the
+	// operator (protocol.RosterMsg), and the roster changes live; without
+	// it, a plain roster (protocol.ParseRoster) that changes only with a
+	// restart.
 	Roster string `yaml:"roster"`
+	// OperatorKey is the community operator's public key, "ed25519:" and
+	// the 32 bytes in standard base64 (as protocol.PublicKeyString writes
+	// it): the key that signs roster versions. "" (the default): the
+	// roster file is a plain roster, fixed until a restart.
+	OperatorKey string `yaml:"operator_key"`
 	// ProfileDir is a directory of the user's own device profiles
 	// (NAME.yaml, the schema of configs/devices), searched before the
 	// built-in ones. "" (the default): built-in profiles only.

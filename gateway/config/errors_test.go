@@ -242,6 +242,9 @@ func TestErrorsWholeFile(t *testing.T) {
 			`config: line 1: gateway: "home 17": character ' ' at 4 is not one of [A-Za-z0-9._:-]`,
 			`config: line 2: community: "` + strings.Repeat("c", 65) + `": 65 characters (at most 64)`,
 		}},
+		{"operator key not a key", minimal + "operator_key: ed25519:AAAA\n", []string{
+			`config: line 4: operator_key: public key "ed25519:AAAA": want "ed25519:" and 32 bytes in standard base64`,
+		}},
 		{"too many devices", minimal + "devices:\n" + strings.Repeat("  - {}\n", MaxDevices+1), []string{
 			"config: line 5: devices: 65 entries (at most 64)",
 		}},

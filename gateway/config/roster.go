@@ -8,6 +8,19 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 )
 
+// OperatorPublicKey returns the operator's public key, nil when
+// OperatorKey is "" (or, in a Config not validated, malformed).
+func (c *Config) OperatorPublicKey() ed25519.PublicKey {
+	if c.OperatorKey == "" {
+		return nil
+	}
+	pub, err := protocol.ParsePublicKey(c.OperatorKey)
+	if err != nil {
+		return nil
+	}
+	return pub
+}
+
 // CheckRoster checks the configuration against the community roster r (which
 // the caller has read from c.Roster): r is the roster of c.Community, it
 // lists c.Gateway, and a gateway configured as a clearer is marked clearer

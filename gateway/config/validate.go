@@ -157,6 +157,11 @@ func (v *validator) top() {
 	if c.Roster == "" {
 		v.fail("roster", "missing: the path of the community roster file (JSON)")
 	}
+	if c.OperatorKey != "" {
+		if _, err := protocol.ParsePublicKey(c.OperatorKey); err != nil {
+			v.fail("operator_key", "%w", err)
+		}
+	}
 }
 
 func checkListen(addr string) error {

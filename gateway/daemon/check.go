@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/p2pgrid/p2pgrid/gateway"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
@@ -17,7 +18,8 @@ import (
 
 // Check checks everything the gateway checks before it starts, without
 // starting anything and without touching the network: the configuration
-// (cfg.Validate), the roster file (it reads and parses, lists this gateway,
+// (cfg.Validate), the roster file (it reads and parses it, a version the
+// operator signed when operator_key is set, and the newest roster lists this gateway,
 // marks it clearer when it is configured as one, and, when the gateway's
 // key exists in data_dir, has that key for it), the data directory and the
 // key file in it, profile_dir, every device's profile, and the MQTT CA,
@@ -33,8 +35,9 @@ func Check(cfg *config.Config) error {
 }
 
 // check is Check with the roster given (Options.Roster) rather than read;
-// it returns the roster it checked against.
-func check(cfg *config.Config, roster *protocol.Roster) (*protocol.Roster, error) {
+// it returns the roster versions it checked against (a fixed one for a
+// plain roster).
+func check(cfg *config.Config, given *protocol.Roster) (*protocol.Rosters, error) {
 	errs := []error{cfg.Validate()}
 	fail := func(key string, err error) { errs = append(errs, cfg.KeyError(key, err)) }
 
@@ -42,13 +45,18 @@ func check(cfg *config.Config, roster *protocol.Roster) (*protocol.Roster, error
 	if err != nil {
 		fail("data_dir", err)
 	}
-	if roster == nil && cfg.Roster != "" {
-		if roster, err = readRoster(cfg.Roster); err != nil {
+	var rosters *protocol.Rosters
+	switch {
+	case given != nil:
+		rosters = protocol.FixedRosters(given)
+	case cfg.Roster != "":
+		if rosters, err = readRoster(cfg); err != nil {
 			fail("roster", err)
 		}
 	}
 	// Against the roster only ids Validate took (else it said what is wrong).
-	if roster != nil && protocol.CheckID(cfg.Gateway) == nil && protocol.CheckID(cfg.Community) == nil {
+	if rosters != nil && protocol.CheckID(cfg.Gateway) == nil && protocol.CheckID(cfg.Community) == nil {
+		roster := rosters.Newest().Roster
 		var pub ed25519.PublicKey
 		if key != nil {
 			pub = key.Public().(ed25519.PublicKey)
@@ -90,7 +98,7 @@ func check(cfg *config.Config, roster *protocol.Roster) (*protocol.Roster, error
 			fail(k, err)
 		}
 	}
-	return roster, config.Join(errs...)
+	return rosters, config.Join(errs...)
 }
 
 // existingKey returns the gateway's key if data_dir has one, nil if it has
@@ -125,17 +133,21 @@ func isDir(path string) error {
 	return nil
 }
 
-// readRoster reads and parses the roster file.
-func readRoster(path string) (*protocol.Roster, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
+// readRoster reads and checks the roster file (gateway.ReadRosterFile).
+func readRoster(cfg *config.Config) (*protocol.Rosters, error) {
+	op := cfg.OperatorPublicKey()
+	if cfg.OperatorKey != "" && op == nil {
+		return nil, nil // Validate reports the key
 	}
-	r, err := protocol.ParseRoster(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, trimPrefix(err, "roster: "))
+	h, err := gateway.ReadRosterFile(cfg.Roster, op, cfg.Community)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, err // names the file already
 	}
-	return r, nil
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Roster, trimPrefix(err, "roster: "))
+	}
+	return h, nil
 }
 
 // prefixTrimmed is an error whose message lacks a prefix the context

@@ -56,7 +56,8 @@ type Options struct {
 	// device poll period if that is shorter (the loop is what starts each
 	// poll). A Tick longer than a device's poll is refused.
 	Tick time.Duration
-	// Roster, if set, is used instead of reading cfg.Roster.
+	// Roster, if set, is used instead of reading cfg.Roster: a plain
+	// roster, fixed for the run.
 	Roster *protocol.Roster
 	// Observer, if set, is passed to the gateway (gateway.Observer).
 	Observer gateway.Observer
@@ -124,7 +125,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 
 	// Everything the gateway refuses, refused before anything else: the
 	// same check as p2pgrid config check.
-	roster, err := check(cfg, o.Roster)
+	rosters, err := check(cfg, o.Roster)
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 		return err
 	}
 	// A key created just now: the roster must hold it.
-	if err := cfg.CheckRoster(roster, key.Public().(ed25519.PublicKey)); err != nil {
+	if err := cfg.CheckRoster(rosters.Newest().Roster, key.Public().(ed25519.PublicKey)); err != nil {
 		return err
 	}
 	topics, err := protocol.NewTopics(cfg.Community)
@@ -188,7 +189,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (err error) {
 	reg.MustRegister(mc.Collectors()...)
 	msgr := &messenger{Client: mc}
 	g, err := gateway.New(gateway.Options{
-		Config: cfg, Key: key, Roster: roster, MQTT: msgr, Devices: devices, Now: o.Now,
+		Config: cfg, Key: key, Rosters: rosters, MQTT: msgr, Devices: devices, Now: o.Now,
 		Logger: log, Registry: reg, Version: o.Version, StateDir: cfg.DataDir,
 		Observer: o.Observer, Ledger: led,
 	})

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -89,6 +90,29 @@ func (f *checkFixture) writeRoster(t *testing.T, community string, members ...pr
 	}
 }
 
+// operatorKey signs the fixtures' roster versions.
+var operatorKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+
+// operatorKeyLine is the configuration line that sets operator_key.
+var operatorKeyLine = "operator_key: " + protocol.PublicKeyString(operatorKey.Public().(ed25519.PublicKey)) + "\n"
+
+// writeSigned replaces the roster file with version 1 of the fixture's
+// roster, signed with key.
+func (f *checkFixture) writeSigned(t *testing.T, key ed25519.PrivateKey) {
+	t.Helper()
+	r, err := protocol.NewRoster("c1", []protocol.Member{{ID: "g1", PublicKey: f.key.Public().(ed25519.PublicKey), Clearer: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := protocol.EncodeRoster(key, r, 1, time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.roster, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // operator is a clearer for rosters whose g1 is not one.
 func operator(t *testing.T) protocol.Member {
 	key, _, err := protocol.LoadOrCreateKey(t.TempDir())
@@ -141,6 +165,13 @@ func TestCheckRefusesWhatTheGatewayRefuses(t *testing.T) {
 			other, _, _ := protocol.LoadOrCreateKey(t.TempDir())
 			f.writeRoster(t, "c1", protocol.Member{ID: "g1", PublicKey: other.Public().(ed25519.PublicKey), Clearer: true})
 		}, "", `line 1: gateway: the roster of "c1" has another public key for "g1" than its key file`},
+		{"signed roster", func(t *testing.T, f *checkFixture) { f.writeSigned(t, operatorKey) }, operatorKeyLine, ""},
+		{"plain roster with operator_key", nil, operatorKeyLine,
+			"line 5: roster: %ROSTER%: a plain roster, but operator_key is set: the file must be a roster version the operator signed"},
+		{"signed roster without operator_key", func(t *testing.T, f *checkFixture) { f.writeSigned(t, operatorKey) }, "",
+			"line 5: roster: %ROSTER%: a roster version signed by the community operator, but operator_key is not set"},
+		{"roster signed with another key", func(t *testing.T, f *checkFixture) { f.writeSigned(t, f.key) }, operatorKeyLine,
+			`line 5: roster: %ROSTER%: roster version 1 of "c1": the signature does not verify with the operator key (forged)`},
 		{"unknown profile", nil, fmt.Sprintf(grid, "nosuch"), `line 8: devices[0].profile: profile "nosuch"`},
 		{"profile_dir missing", nil, "profile_dir: /nonexistent/profiles\n" + fmt.Sprintf(grid, "sdm630"),
 			"line 7: profile_dir: stat /nonexistent/profiles: no such file or directory"},
@@ -354,6 +385,17 @@ func TestRunServesAndReadsMetersWhileTheBrokerIsDown(t *testing.T) {
 // retainedStatus reads the retained status on topic.
 func retainedStatus(t *testing.T, url, topic string) protocol.Status {
 	t.Helper()
+	p := retained(t, url, topic)
+	st, err := protocol.DecodeStatus(p)
+	if err != nil {
+		t.Fatalf("status %q: %v", p, err)
+	}
+	return *st
+}
+
+// retained reads the retained message on topic.
+func retained(t *testing.T, url, topic string) []byte {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := mqtt.Connect(ctx, mqtt.Options{Broker: url, ClientID: "watcher-" + t.Name()})
@@ -372,15 +414,61 @@ func retainedStatus(t *testing.T, url, topic string) protocol.Status {
 	}
 	select {
 	case p := <-got:
-		st, err := protocol.DecodeStatus(p)
-		if err != nil {
-			t.Fatalf("status %q: %v", p, err)
-		}
-		return *st
+		return p
 	case <-time.After(10 * time.Second):
-		t.Fatalf("no retained status on %s", topic)
+		t.Fatalf("no retained message on %s", topic)
 	}
-	return protocol.Status{}
+	return nil
+}
+
+// A clearer with operator_key runs on its signed roster file, publishes
+// the version retained and keeps it in data_dir; when the operator's tool
+// rewrites the file with a newer version, the running clearer takes it,
+// keeps it and publishes it, without a restart.
+func TestRunTakesANewRosterVersionFromTheFile(t *testing.T) {
+	b, err := broker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	f := newCheckFixture(t)
+	f.writeSigned(t, operatorKey)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testtool.FreePort(t))
+	cfg := f.load(t, operatorKeyLine+fmt.Sprintf("mqtt:\n  broker: %s\n", b.URL()))
+	cfg.HTTP = httpAddr
+	ready := make(chan *gateway.Gateway, 1)
+	run(t, cfg, Options{Ready: func(g *gateway.Gateway) { ready <- g }})
+	select {
+	case <-ready:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the gateway did not start")
+	}
+	topics, _ := protocol.NewTopics("c1")
+	v1, _ := os.ReadFile(f.roster)
+	if got := retained(t, b.URL(), topics.Roster()); !bytes.Equal(got, v1) {
+		t.Fatalf("retained roster %.80q, want the signed version of the roster file", got)
+	}
+
+	r, err := protocol.NewRoster("c1", []protocol.Member{{ID: "g1", PublicKey: f.key.Public().(ed25519.PublicKey), Clearer: true}, operator(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := cfg.Market.Calendar().Open(time.Now()).Add(cfg.Market.Interval) // a gate still open
+	v2, err := protocol.EncodeRoster(operatorKey, r, 2, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.roster, v2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new version in /healthz", func() bool {
+		_, body, _ := get("http://" + httpAddr + "/healthz")
+		return strings.Contains(body, `"roster_version":2`)
+	})
+	eventually(t, "version 2 retained on the roster topic", func() bool { return bytes.Equal(retained(t, b.URL(), topics.Roster()), v2) })
+	if kept, err := os.ReadFile(filepath.Join(f.dataDir, gateway.RosterFile)); err != nil || !bytes.Equal(kept, v2) {
+		t.Errorf("kept roster %.80q (%v), want version 2", kept, err)
+	}
 }
 
 // A second gateway on the same data directory is refused before it

@@ -17,7 +17,8 @@
 //	result/latest        the same bytes as the newest result  QoS 1, retained
 //	telemetry/<gateway>  live power, rate-limited             QoS 1, not retained
 //	status/<gateway>     online/offline (last will), alarms   QoS 1, retained
-//	roster               the member list and public keys      QoS 1, retained
+//	roster               the operator's signed roster version QoS 1, retained
+//	                     (RosterMsg; a plain Roster without an operator key)
 //
 // Decoding is strict and bounded: a payload over its size limit, an unknown,
 // repeated, missing or mistyped key, or a version other than 1 is rejected

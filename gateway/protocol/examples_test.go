@@ -8,9 +8,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/p2pgrid/p2pgrid/auction"
 	"github.com/p2pgrid/p2pgrid/internal/golden"
+)
+
+// The example roster version is signed by the community operator's key,
+// valid from testInterval.
+var (
+	exampleOperator  = testKey("community-operator")
+	exampleValidFrom = time.Date(2026, 11, 22, 12, 15, 0, 0, time.UTC)
 )
 
 // examplePayloads are the documented example messages, by file name under
@@ -26,6 +34,7 @@ func examplePayloads(t *testing.T) map[string][]byte {
 	}
 	return map[string][]byte{
 		"roster.json":         newTestRoster(t, testCommunity).Encode(),
+		"roster-version.json": enc(EncodeRoster(exampleOperator, newTestRoster(t, testCommunity), 3, exampleValidFrom)),
 		"order-home1.json":    sign(t, exampleOrders[0]),
 		"order-home2.json":    sign(t, exampleOrders[1]),
 		"order-home3.json":    sign(t, exampleOrders[2]),
@@ -59,6 +68,7 @@ func TestExamples(t *testing.T) {
 		string(orderText(testCommunity, testInterval, "home1", auction.Sell, "1.234", "0.12")),
 		string(resultText(testCommunity, testInterval, "home1", result)),
 		"result " + hex.EncodeToString(sum[:]) + "\n",
+		string(rosterText(testCommunity, 3, testInterval, newTestRoster(t, testCommunity).Encode())),
 	} {
 		if !strings.Contains(string(doc), text) {
 			t.Errorf("docs/mqtt.md does not show the canonical text\n%s", text)

@@ -9,13 +9,16 @@ import (
 )
 
 // Roster is a community's member list: every gateway's id and public key, and
-// which gateways may clear. The operator writes it as a JSON file,
+// which gateways may clear, in this JSON form:
 //
 //	{"community":"c1","gateways":[{"id":"home1","public_key":"ed25519:...","clearer":true}, ...]}
 //
-// distributes it to every gateway, and the clearer publishes it retained on
-// the roster topic. It is the trust anchor of the protocol: a gateway takes
-// it from its configuration, and treats the MQTT copy as information.
+// It is the trust anchor of the protocol. With an operator key, a roster
+// comes inside a RosterMsg, a version the operator signed, and changes live
+// (Rosters); without, the operator distributes it as a plain file that
+// every gateway takes from its configuration, fixed until a restart
+// (FixedRosters), and the primary clearer's copy on the roster topic is
+// information for apps and tools.
 //
 // A Roster is read-only once built by ParseRoster or NewRoster, and safe for
 // concurrent use.

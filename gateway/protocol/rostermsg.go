@@ -165,6 +165,17 @@ func NewRosters(operator ed25519.PublicKey, first *RosterMsg) (*Rosters, error) 
 	return &Rosters{operator: operator, community: first.Community, versions: []*RosterMsg{first}}, nil
 }
 
+// FixedRosters is the history of a gateway given a plain roster file and
+// no operator key: r governs every interval, and no roster message can
+// replace it (Accept rejects every one as RejectForged). Such a roster
+// changes only with a restart on a new file.
+func FixedRosters(r *Roster) *Rosters {
+	return &Rosters{community: r.Community, versions: []*RosterMsg{{Community: r.Community, Roster: r}}}
+}
+
+// Fixed reports whether the history is a FixedRosters one.
+func (h *Rosters) Fixed() bool { return h.operator == nil }
+
 // maxRosterVersions bounds the versions kept: the older ones govern only
 // intervals long past.
 const maxRosterVersions = 16
@@ -177,6 +188,9 @@ const maxRosterVersions = 16
 // whose book has closed is handed to another roster. It returns whether
 // the version was new: the newest version again is not an error.
 func (h *Rosters) Accept(msg *RosterMsg, earliest time.Time) (bool, error) {
+	if h.Fixed() {
+		return false, reject(RejectForged, "roster version %d of %q: no operator key is configured, so the roster file is the only roster", msg.Seq, msg.Community)
+	}
 	if err := msg.Verify(h.operator, h.community); err != nil {
 		return false, err
 	}
@@ -214,6 +228,14 @@ func (h *Rosters) At(start time.Time) *Roster {
 		}
 	}
 	return h.versions[0].Roster
+}
+
+// Oldest returns the oldest version held: a gateway given a version when
+// it joined knows nothing of the rosters before it.
+func (h *Rosters) Oldest() *RosterMsg {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.versions[0]
 }
 
 // Newest returns the newest version held.

@@ -159,8 +159,8 @@ func TestRosters(t *testing.T) {
 			t.Errorf("At(%s): %d members, want %d", c.at.Format("15:04"), got, c.want)
 		}
 	}
-	if h.Newest().Seq != 2 {
-		t.Errorf("Newest: version %d, want 2", h.Newest().Seq)
+	if h.Newest().Seq != 2 || h.Oldest().Seq != 1 {
+		t.Errorf("Newest: version %d, want 2; Oldest: version %d, want 1", h.Newest().Seq, h.Oldest().Seq)
 	}
 	// Removing a member counts from its version's interval on.
 	v3 := signedRoster(t, 3, rosterT0.Add(4*iv), "operator", "home1", "home3")
@@ -172,5 +172,26 @@ func TestRosters(t *testing.T) {
 	}
 	if _, ok := h.At(rosterT0.Add(4 * iv)).Key("home2"); ok {
 		t.Error("home2 still in the roster of 13:15, from which it is removed")
+	}
+}
+
+// A plain roster (no operator key) governs every interval and no message
+// replaces it, however well signed.
+func TestFixedRosters(t *testing.T) {
+	r := rosterOf(t, "operator", "home1")
+	h := FixedRosters(r)
+	if !h.Fixed() || h.At(rosterT0) != r || h.At(rosterT0.Add(-time.Hour)) != r || h.Newest().Roster != r {
+		t.Fatalf("FixedRosters(r) does not hold r alone: fixed %v, %+v", h.Fixed(), h.Newest())
+	}
+	v2 := signedRoster(t, 2, rosterT0, "operator", "home1", "home2")
+	if fresh, err := h.Accept(v2, rosterT0); fresh || ReasonOf(err) != RejectForged {
+		t.Errorf("Accept on a fixed roster: %v, %v; want rejected as forged", fresh, err)
+	}
+	if h.At(rosterT0.Add(time.Hour)) != r {
+		t.Error("a fixed roster changed")
+	}
+	signed, err := NewRosters(testPub("operator"), v2)
+	if err != nil || signed.Fixed() {
+		t.Errorf("NewRosters: fixed %v, %v", signed != nil && signed.Fixed(), err)
 	}
 }

@@ -119,16 +119,24 @@ var ErrTooOld = errors.New("an interval no longer settled")
 // Collector collects the community's signed metered figures for a
 // clearer. It is safe for concurrent use.
 type Collector struct {
-	roster *protocol.Roster
-	rules  Rules
+	rosters *protocol.Rosters // which roster governs which interval
+	rules   Rules
 
 	mu      sync.Mutex
-	figures map[string]map[string][]byte // interval -> gateway -> message
+	figures map[string]map[string]figure // interval -> gateway -> message
 }
 
-// NewCollector returns an empty collector.
-func NewCollector(roster *protocol.Roster, rules Rules) *Collector {
-	return &Collector{roster: roster, rules: rules, figures: map[string]map[string][]byte{}}
+// figure is one gateway's signed figures and the roster key they were
+// verified with.
+type figure struct {
+	raw []byte
+	key ed25519.PublicKey
+}
+
+// NewCollector returns an empty collector. It checks figures against the
+// roster in effect for their interval.
+func NewCollector(rosters *protocol.Rosters, rules Rules) *Collector {
+	return &Collector{rosters: rosters, rules: rules, figures: map[string]map[string]figure{}}
 }
 
 // Offer takes one metered message received at now on the metered topic
@@ -144,39 +152,51 @@ func (c *Collector) Offer(now time.Time, topicGateway string, raw []byte) (gatew
 	if m.Gateway != topicGateway {
 		return m.Gateway, m.Interval, fmt.Errorf("metered figures of %q posted on the topic of %q", m.Gateway, topicGateway)
 	}
-	if err := m.Verify(c.roster); err != nil {
+	start, _ := market.ParseInterval(m.Interval) // checked by DecodeMetered
+	roster := c.rosters.At(start)
+	if err := m.Verify(roster); err != nil {
 		return m.Gateway, m.Interval, err
 	}
 	if err := c.rules.Check(m, now); err != nil {
 		return m.Gateway, m.Interval, &RefusedError{err}
 	}
-	start, _ := market.ParseInterval(m.Interval) // checked by Check
 	if from, _ := c.rules.Calendar.Window(now); start.Before(from) {
 		return m.Gateway, m.Interval, fmt.Errorf("metered figures of %s for %s: %w", m.Gateway, m.Interval, ErrTooOld)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.figures[m.Interval] == nil {
-		c.figures[m.Interval] = map[string][]byte{}
+		c.figures[m.Interval] = map[string]figure{}
 	}
 	if _, dup := c.figures[m.Interval][m.Gateway]; !dup {
-		c.figures[m.Interval][m.Gateway] = append([]byte(nil), raw...)
+		key, _ := roster.Key(m.Gateway) // there: Verify found it
+		c.figures[m.Interval][m.Gateway] = figure{append([]byte(nil), raw...), key}
 	}
 	return m.Gateway, m.Interval, nil
 }
 
-// Figures returns the figures collected for interval, by gateway id.
+// Figures returns the figures collected for interval, by gateway id: of
+// the gateways the roster of the interval holds with the key that
+// verified them (a version accepted after the figures may have removed
+// one, and every gateway checks the settlement against it).
 func (c *Collector) Figures(interval string) [][]byte {
+	start, err := market.ParseInterval(interval)
+	if err != nil {
+		return nil // not an interval: none collected
+	}
+	roster := c.rosters.At(start)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	gws := make([]string, 0, len(c.figures[interval]))
-	for gw := range c.figures[interval] {
-		gws = append(gws, gw)
+	for gw, f := range c.figures[interval] {
+		if pub, ok := roster.Key(gw); ok && pub.Equal(f.key) {
+			gws = append(gws, gw)
+		}
 	}
 	sort.Strings(gws)
 	out := make([][]byte, len(gws))
 	for i, gw := range gws {
-		out[i] = c.figures[interval][gw]
+		out[i] = c.figures[interval][gw].raw
 	}
 	return out
 }
@@ -249,7 +269,7 @@ var ErrNotASettlement = errors.New("not a settlement of this interval")
 var ErrMismatch = errors.New("settlement mismatch")
 
 // Verify checks a published settlement of interval, whose verified
-// clearing is res, by settling the verified figures it carries again.
+// clearing is res, against roster, the roster in effect for interval, by settling the verified figures it carries again.
 func Verify(roster *protocol.Roster, interval string, res *auction.Result, rules Rules, payload []byte) (*Verdict, error) {
 	msg, err := protocol.DecodeSettlement(payload)
 	var metered []*protocol.MeteredMsg

@@ -12,6 +12,7 @@ import (
 
 	"github.com/p2pgrid/p2pgrid/auction"
 	"github.com/p2pgrid/p2pgrid/gateway/clearing"
+	"github.com/p2pgrid/p2pgrid/gateway/gatewaytest"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/settlement"
@@ -52,7 +53,7 @@ func cleared(t *testing.T, r *protocol.Roster) *auction.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := clearing.NewClearer("operator", key("operator"), r, m, cal)
+	c := clearing.NewClearer("operator", key("operator"), protocol.FixedRosters(r), m, cal)
 	at := start.Add(-7 * time.Minute)
 	for _, o := range []struct {
 		gw    string
@@ -168,7 +169,7 @@ func TestBoundariesAcrossRestart(t *testing.T) {
 
 func TestCollector(t *testing.T) {
 	r := roster(t)
-	c := NewCollector(r, rules)
+	c := NewCollector(protocol.FixedRosters(r), rules)
 	good := metered(t, "home1", interval, 0, 1000)
 	if _, _, err := c.Offer(after, "home1", good); err != nil {
 		t.Fatal(err)
@@ -254,5 +255,75 @@ func TestSealAndVerify(t *testing.T) {
 	}
 	if _, err := Verify(r, interval, res, rules, []byte(`{"v":1}`)); !errors.Is(err, ErrNotASettlement) {
 		t.Errorf("junk: %v", err)
+	}
+}
+
+// removeHome2 is the history of version 1 of roster(t), valid from
+// start, and version 2, without home2, valid from from, for the caller to
+// accept.
+func removeHome2(t *testing.T, from time.Time) (*protocol.Rosters, *protocol.RosterMsg) {
+	t.Helper()
+	op := key("community-operator")
+	h, err := protocol.NewRosters(op.Public().(ed25519.PublicKey), gatewaytest.RosterVersion(t, op, roster(t), 1, start))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []protocol.Member
+	for _, m := range roster(t).Gateways {
+		if m.ID != "home2" {
+			ms = append(ms, m)
+		}
+	}
+	without, err := protocol.NewRoster("c1", ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, gatewaytest.RosterVersion(t, op, without, 2, from)
+}
+
+// The collector checks figures against the roster in effect for their
+// interval: home2, removed from the interval after this one, is counted
+// in this one and a stranger in the next.
+func TestCollectorUsesTheRosterOfTheInterval(t *testing.T) {
+	next := start.Add(15 * time.Minute)
+	h, v2 := removeHome2(t, next)
+	if _, err := h.Accept(v2, next); err != nil {
+		t.Fatal(err)
+	}
+	c := NewCollector(h, rules)
+	if _, _, err := c.Offer(after, "home2", metered(t, "home2", interval, 500, 0)); err != nil {
+		t.Errorf("home2's figures of %s, when it was a member: %v", interval, err)
+	}
+	if got := len(c.Figures(interval)); got != 1 {
+		t.Errorf("%d figures of %s, want home2's", got, interval)
+	}
+	nextID := market.IntervalID(next)
+	if _, _, err := c.Offer(after.Add(15*time.Minute), "home2", metered(t, "home2", nextID, 500, 0)); protocol.ReasonOf(err) != protocol.RejectForged {
+		t.Errorf("home2's figures of %s, after its removal: %v, want forged", nextID, err)
+	}
+	if got := len(c.Figures(nextID)); got != 0 {
+		t.Errorf("%d figures kept for %s, want none", got, nextID)
+	}
+}
+
+// Figures accepted before a version that removes their gateway from the
+// interval are left out of what the collector hands to the settlement.
+func TestCollectorLeavesOutFiguresTheRosterNoLongerHolds(t *testing.T) {
+	h, v2 := removeHome2(t, start)
+	c := NewCollector(h, rules)
+	for _, gw := range []string{"home1", "home2"} {
+		if _, _, err := c.Offer(after, gw, metered(t, gw, interval, 500, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.Accept(v2, time.Time{}); err != nil { // late, from the broker
+		t.Fatal(err)
+	}
+	fs := c.Figures(interval)
+	if len(fs) != 1 || !strings.Contains(string(fs[0]), `"home1"`) {
+		t.Errorf("figures after home2's removal from %s: %q, want home1's alone", interval, fs)
+	}
+	if c.Figures("not an interval") != nil {
+		t.Error("figures of a non-interval")
 	}
 }
