@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2pgrid/p2pgrid/internal/operator"
 	"github.com/p2pgrid/p2pgrid/internal/testclock"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
@@ -39,7 +38,10 @@ func TestCommunityTrades(t *testing.T) {
 	dir := initCommunity(t, "127.0.0.1:"+strconv.Itoa(port))
 
 	const speed = 6
-	epoch := time.Now().UTC().Truncate(24 * time.Hour).Add(11 * time.Hour) // the sun is up
+	// Tomorrow at 11:00 UTC: the sun is up, and every roster version that
+	// community add signs now (valid from an interval after the open one,
+	// in real time) governs the accelerated clock's intervals.
+	epoch := time.Now().UTC().Truncate(24 * time.Hour).Add(35 * time.Hour)
 	clock := testclock.Clock{Epoch: epoch, Origin: time.Now().Add(3 * time.Second).Round(0), Speed: speed}
 	clockArgs := []string{"--clock-epoch", epoch.Format(time.RFC3339), "--clock-origin", strconv.FormatInt(clock.Origin.UnixNano(), 10), "--clock-speed", strconv.Itoa(speed)}
 	homes := []string{"home-1", "home-2", "home-3", "home-4"} // sim: 1 and 3 solar-rich, 4 without panels
@@ -68,20 +70,7 @@ func TestCommunityTrades(t *testing.T) {
 		configs[h], dataDirs[h] = cfg, dataDir
 	}
 	// Every home joined with the roster of its own admission; the later
-	// versions reach a running gateway on the roster topic, which this
-	// branch's gateways do not read yet (TODO(merge): the live roster).
-	// So each home gets the clearer's newest roster file, as an operator
-	// would copy it.
-	newest := readFile(t, filepath.Join(dir, "operator", "roster.json"))
-	if operator.SignedRosterFiles {
-		newest = readFile(t, filepath.Join(dir, "roster.json"))
-	}
-	for _, h := range homes {
-		if err := os.WriteFile(filepath.Join(filepath.Dir(configs[h]), "roster.json"), []byte(newest), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-
+	// versions reach it live, from the clearer on the roster topic.
 	startCommunityBroker(t, dir, port)
 	var env []string
 	for _, kv := range os.Environ() {

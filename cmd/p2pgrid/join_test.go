@@ -78,17 +78,10 @@ func TestJoin(t *testing.T) {
 			t.Errorf("configuration lacks %q:\n%s", want, yaml)
 		}
 	}
-	// TODO(merge): gateway/config has no operator_key yet on this branch:
-	// the key is written as a comment and the roster file bare. Once it
-	// has (operator.SignedRosterFiles), the key is a setting and the
-	// roster file the signed one, and this checks itself.
+	// The key is a setting, and the roster file the signed version.
 	roster := readFile(t, filepath.Join(etc, "roster.json"))
-	if operator.SignedRosterFiles {
-		if !strings.Contains(yaml, "\noperator_key: ") || !strings.HasPrefix(roster, `{"v":1,`) {
-			t.Error("a gateway that knows operator_key: want the setting and the signed roster file")
-		}
-	} else if !strings.Contains(yaml, "\n# operator_key: ") || !strings.HasPrefix(roster, `{"community":"lindenweg"`) {
-		t.Errorf("a gateway without operator_key: want it commented out and the bare roster, got roster %.60q", roster)
+	if !strings.Contains(yaml, "\noperator_key: ") || !strings.HasPrefix(roster, `{"v":1,`) {
+		t.Errorf("want the operator_key setting and the signed roster file, got roster %.60q", roster)
 	}
 	if code, out, errOut := runCLI(t, "", "config", "check", cfgPath); code != 0 {
 		t.Errorf("config check: exit %d %q %q", code, out, errOut)

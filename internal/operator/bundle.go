@@ -164,10 +164,7 @@ func Join(data []byte, configPath, dataDir string, now time.Time) (*JoinFiles, e
 			return nil, bad("%s exists; join writes only new files (move it away first)", p)
 		}
 	}
-	roster, err := gatewayRosterFile(b.Roster)
-	if err != nil {
-		return nil, err
-	}
+	roster := append(bytes.Clone(b.Roster), '\n') // the signed version, which the gateway verifies with operator_key
 	gw := gatewayFile{Gateway: b.Gateway, Community: b.Community, Clearer: config.ClearerNone, DataDir: dataDir,
 		Roster: files.Roster, Broker: b.Broker, Username: b.Username, PasswordFile: files.Password,
 		CAFile: files.CA, OperatorKey: b.OperatorPublicKey(), Made: "made by `p2pgrid join` from the operator's bundle"}

@@ -267,11 +267,8 @@ func Init(dir, id, broker string, now time.Time) (*InitResult, error) {
 		return nil, err
 	}
 	res.Files = append(res.Files, c.path(RosterFile))
-	if !SignedRosterFiles {
-		res.Files = append(res.Files, c.clearerRosterFile())
-	}
 	gw := gatewayFile{Gateway: Clearer, Community: id, Clearer: config.ClearerPrimary,
-		DataDir: c.path(ClearerDir, "data"), Roster: c.clearerRosterFile(),
+		DataDir: c.path(ClearerDir, "data"), Roster: c.path(RosterFile),
 		Broker: c.Broker, Username: Clearer, PasswordFile: c.path(ClearerDir, "mqtt.password"),
 		CAFile: bp.CA, OperatorKey: c.OperatorPublicKey(), Made: "the operator's clearer, made by `p2pgrid community init`"}
 	if err := write(c.ClearerConfig(), gw.yaml(), 0o644); err != nil {
@@ -280,18 +277,9 @@ func Init(dir, id, broker string, now time.Time) (*InitResult, error) {
 	return res, nil
 }
 
-// clearerRosterFile is the roster file of the operator's clearer: the
-// community's roster.json, or its bare copy (SignedRosterFiles).
-func (c *Community) clearerRosterFile() string {
-	if SignedRosterFiles {
-		return c.path(RosterFile)
-	}
-	return c.path(ClearerDir, "roster.json")
-}
-
 // signRoster signs version seq of r, valid from validFrom, and writes it
-// as roster.json (and the clearer's bare copy, while SignedRosterFiles is
-// false).
+// as roster.json, the operator's clearer's roster file: the clearer takes
+// it up without a restart and publishes it to every gateway.
 func (c *Community) signRoster(r *protocol.Roster, seq uint64, validFrom time.Time) error {
 	data, err := protocol.EncodeRoster(c.operator, r, seq, validFrom)
 	if err != nil {
@@ -303,15 +291,6 @@ func (c *Community) signRoster(r *protocol.Roster, seq uint64, validFrom time.Ti
 	}
 	if err := atomicfile.Write(c.path(RosterFile), append(data, '\n'), 0o644); err != nil {
 		return err
-	}
-	if !SignedRosterFiles {
-		bare, err := gatewayRosterFile(data)
-		if err != nil {
-			return err
-		}
-		if err := atomicfile.Write(c.clearerRosterFile(), bare, 0o644); err != nil {
-			return err
-		}
 	}
 	c.roster, c.rosterB = msg, data
 	return nil

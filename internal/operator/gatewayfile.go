@@ -3,50 +3,12 @@ package operator
 import (
 	"crypto/ed25519"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 )
-
-// SignedRosterFiles says whether this build's gateway reads its roster
-// file as a signed roster (protocol.RosterMsg, verified with the
-// configuration's operator_key) rather than as a bare roster: whether
-// gateway/config has the operator_key setting. It is read from the
-// configuration type the binary was built with, so it changes with no
-// edit here when that setting arrives.
-//
-// Until then the gateways' roster files hold the bare roster of the
-// newest signed version and their configurations carry operator_key as a
-// comment; the community directory's roster.json and the join bundles
-// are signed either way. TODO(merge): once gateway/config knows
-// operator_key this is always true, and the bare-roster branch can go.
-var SignedRosterFiles = hasYAMLKey(reflect.TypeFor[config.Config](), "operator_key")
-
-func hasYAMLKey(t reflect.Type, key string) bool {
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if name == key {
-			return true
-		}
-	}
-	return false
-}
-
-// gatewayRosterFile is what a gateway's roster file holds for the signed
-// roster msg: msg itself, or its bare roster (SignedRosterFiles).
-func gatewayRosterFile(msg []byte) ([]byte, error) {
-	if SignedRosterFiles {
-		return msg, nil
-	}
-	m, err := protocol.DecodeRoster(msg)
-	if err != nil {
-		return nil, err
-	}
-	return append(m.Roster.Encode(), '\n'), nil
-}
 
 // gatewayFile is what a generated gateway configuration says; everything
 // else keeps its default.
@@ -80,11 +42,7 @@ func (g gatewayFile) yaml() []byte {
 	w("# The gateway's signing key (gateway.key), ledger and state.\ndata_dir: %s\n\n", quote(g.DataDir))
 	w("# The community roster: the members and their public keys, signed by\n# the operator.\nroster: %s\n\n", quote(g.Roster))
 	key := protocol.PublicKeyString(g.OperatorKey)
-	if SignedRosterFiles {
-		w("# The community operator's public key: the key rosters are signed with.\noperator_key: %s\n\n", quote(key))
-	} else {
-		w("# The community operator's public key, the key rosters are signed with.\n# (This gateway version reads a bare roster file and has no operator_key\n# setting yet.)\n# operator_key: %s\n\n", quote(key))
-	}
+	w("# The community operator's public key: the key rosters are signed with.\n# The gateway takes a newer roster version signed with it from the\n# broker without a restart, and keeps it in its data directory.\noperator_key: %s\n\n", quote(key))
 	w("mqtt:\n  # The community's broker, over TLS, and this gateway's login.\n")
 	w("  broker: %s\n  username: %s\n  password_file: %s\n", quote(g.Broker), quote(g.Username), quote(g.PasswordFile))
 	w("  # The community CA, which signed the broker's certificate.\n  ca_file: %s\n\n", quote(g.CAFile))
