@@ -377,7 +377,7 @@ func (g *Gateway) verify(interval string) {
 	}
 	v, err := clearing.Verify(g.rosterAt(interval), g.market, g.id, book, result, own)
 	if err != nil {
-		kind := clearing.KindOf(err)
+		kind := clearing.AlarmOf(err)
 		g.metrics.verifications.WithLabelValues(kind).Inc()
 		g.log.Error("published clearing does not verify", "interval", interval, "kind", kind, "err", err)
 		g.raiseOnce(interval, protocol.Alarm{Interval: interval, Kind: kind, Detail: truncate(err.Error(), 200)})

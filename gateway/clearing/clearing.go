@@ -227,25 +227,25 @@ type Verdict struct {
 	OwnOrderMissing bool
 }
 
-// Problem is a failed verification; Kind is one of the protocol.Alarm*
-// kinds.
+// Problem is a failed verification and the alarm it raises: Alarm is one
+// of the protocol.Alarm* kinds.
 type Problem struct {
-	Kind string
-	Err  error
+	Alarm string
+	Err   error
 }
 
-func (p *Problem) Error() string { return p.Kind + ": " + p.Err.Error() }
+func (p *Problem) Error() string { return p.Alarm + ": " + p.Err.Error() }
 func (p *Problem) Unwrap() error { return p.Err }
 
-func problem(kind string, format string, a ...any) error {
-	return &Problem{Kind: kind, Err: fmt.Errorf(format, a...)}
+func problem(alarm string, format string, a ...any) error {
+	return &Problem{Alarm: alarm, Err: fmt.Errorf(format, a...)}
 }
 
-// KindOf returns the alarm kind of a verification error.
-func KindOf(err error) string {
+// AlarmOf returns the alarm kind a verification error raises.
+func AlarmOf(err error) string {
 	var p *Problem
 	if errors.As(err, &p) {
-		return p.Kind
+		return p.Alarm
 	}
 	return protocol.AlarmBadResult
 }

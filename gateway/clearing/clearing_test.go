@@ -170,7 +170,7 @@ func TestVerifyCatchesProblems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Verify(f.roster, f.market, "home1", sealed.Book, cheat, s1); KindOf(err) != protocol.AlarmMismatch {
+	if _, err := Verify(f.roster, f.market, "home1", sealed.Book, cheat, s1); AlarmOf(err) != protocol.AlarmMismatch {
 		t.Errorf("cheating result: %v", err)
 	}
 
@@ -189,13 +189,13 @@ func TestVerifyCatchesProblems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Verify(f.roster, f.market, "home1", sealed.Book, byHome, s1); KindOf(err) != protocol.AlarmBadResult {
+	if _, err := Verify(f.roster, f.market, "home1", sealed.Book, byHome, s1); AlarmOf(err) != protocol.AlarmBadResult {
 		t.Errorf("result by a non-clearer: %v", err)
 	}
 
 	// A book for another interval.
 	other, _ := protocol.EncodeBook("c1", "2026-11-22T12:30Z", "operator", nil)
-	if _, err := Verify(f.roster, f.market, "home1", other, sealed.Result, nil); KindOf(err) != protocol.AlarmBadBook {
+	if _, err := Verify(f.roster, f.market, "home1", other, sealed.Result, nil); AlarmOf(err) != protocol.AlarmBadBook {
 		t.Errorf("book of another interval: %v", err)
 	}
 	var p *Problem
