@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/internal/testclock"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
@@ -40,9 +42,11 @@ import (
 //     admitted with `community add`, joins with `join` and starts; it
 //     trades from the interval its roster version is valid from, in every
 //     ledger;
-//   - a home is taken out with `community remove`: no book from the
-//     version's interval on holds an order of it, no ledger a trade, and
-//     after Mosquitto's reload (SIGHUP) the broker refuses its login;
+//   - a home is taken out with `community remove`: an order signed with
+//     its key for the version's interval is rejected by the clearer
+//     (counted as forged on its /metrics), no book from that interval on
+//     holds an order of it while the one before does, no ledger a trade,
+//     and after Mosquitto's reload (SIGHUP) the broker refuses its login;
 //   - a roster version signed with another key, published retained on the
 //     roster topic by the one login that may publish there (the clearer's),
 //     is counted as forged by every gateway and changes no one's roster.
@@ -67,13 +71,14 @@ func TestCommunityTrades(t *testing.T) {
 	c.logf("first traded interval %s in every ledger, %s after the gateways started (%.1f intervals of the test clock)",
 		first, time.Since(started).Round(100*time.Millisecond), c.clock.Now().Sub(c.clock.Epoch).Minutes())
 
-	added := c.addFifthHome("home-5", 6) // sim home6 has no panels: a buyer, so it trades whoever sells
 	removed := c.removeHome("home-2")
+	c.probeRemoved("home-2", removed)    // before the reload, while its login still works
+	added := c.addFifthHome("home-5", 6) // sim home6 has no panels: a buyer, so it trades whoever sells
 	c.reloadBroker()
 	c.startGateway("home-5")
 	c.checkLoginRefused("home-2")
-	c.waitRosterEverywhere(removed.Seq, "home-5")
-	c.forgeRoster(removed)
+	c.waitRosterEverywhere(added.Seq, "home-5")
+	c.forgeRoster(added)
 
 	from := c.waitTrades("an interval from "+added.ValidFrom+" on with a trade of home-5, in every ledger", 60*time.Second, c.members(), "home-5")
 	if start, _ := market.ParseInterval(from); start.Before(added.Start()) {
@@ -350,6 +355,74 @@ func (c *tradeCommunity) removeHome(id string) *protocol.RosterMsg {
 	return msg
 }
 
+// probeRemoved waits for the interval removal is valid from to take
+// orders, then publishes an order for it signed with id's own key on id's
+// orders topic, with id's login (Mosquitto has not reloaded yet): the
+// clearer rejects it, as an order of a gateway that is not in the roster
+// of its interval, and counts it on its /metrics. (id's own gateway,
+// which has the version too, places none.)
+func (c *tradeCommunity) probeRemoved(id string, removal *protocol.RosterMsg) {
+	c.t.Helper()
+	cal := market.Calendar{Interval: tradeInterval, GateClosure: 15 * time.Second}
+	open := removal.Start().Add(-tradeInterval) // from then on the clearer takes orders for it (market.Calendar.Open)
+	c.waitFor("the order gate of "+removal.ValidFrom+" to open", c.clock.Real(tradeInterval)*3, func() (bool, string) {
+		now := c.clock.Now()
+		return !now.Before(open.Add(2*time.Second)) && now.Before(cal.GateClose(removal.Start()).Add(-5*time.Second)), now.Format("15:04:05")
+	})
+	g := c.gateways[id]
+	cfg, err := config.Load(g.config, c.env)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	m, err := auction.NewMarket(cfg.AuctionRules())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	key, err := protocol.LoadKey(filepath.Join(g.dataDir, protocol.KeyFile))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	o, err := m.ParseOrder(id, id, "buy", "0.010", "0.30")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	order, err := protocol.SignOrder(key, "lindenweg", removal.ValidFrom, id, o.Side, o.Qty, o.Price, m)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	const series = `p2pgrid_clearer_orders_rejected_total{reason="forged"}`
+	before := c.metric("operator", series)
+	c.publishAs(id, "p2pgrid/v1/lindenweg/orders/"+id, order, false)
+	c.waitFor("the clearer to reject "+id+"'s order for "+removal.ValidFrom, 10*time.Second, func() (bool, string) {
+		n := c.metric("operator", series)
+		logged := strings.Contains(c.gateways["operator"].out.String(), `gateway \"`+id+`\" is not in the roster`)
+		return n > before && logged, fmt.Sprintf("%s %v (before %v), logged: %v", series, n, before, logged)
+	})
+}
+
+// publishAs publishes payload on topic with gateway id's login, at QoS 1.
+// The broker takes the username as the client id, so the login takes the
+// running gateway's session over, and the gateway, which reconnects at
+// once, takes it back: the publish may be cut off, and is tried again.
+func (c *tradeCommunity) publishAs(id, topic string, payload []byte, retain bool) {
+	c.t.Helper()
+	args := []string{"-q", "1", "-t", topic, "-m", string(payload)}
+	if retain {
+		args = append(args, "-r")
+	}
+	for try := 1; ; try++ {
+		out, err := c.login(id).run(c.t, "mosquitto_pub", args...)
+		if err == nil {
+			return
+		}
+		if try == 5 {
+			c.t.Fatalf("publish on %s as %s, %d tries: %v %s", topic, id, try, err, out)
+		}
+		c.logf("publishing on %s as %s, try %d: %v %s", topic, id, try, err, strings.TrimSpace(out))
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // reloadBroker sends Mosquitto SIGHUP, as `systemctl reload mosquitto`
 // does: it reads its password file again.
 func (c *tradeCommunity) reloadBroker() {
@@ -462,21 +535,7 @@ func (c *tradeCommunity) forgeRoster(real *protocol.RosterMsg) {
 	for _, id := range c.members() {
 		before[id] = c.metric(id, series)
 	}
-	op := login{c.tlsPort, filepath.Join(c.dir, "certs", "ca.crt"), "operator", strings.TrimSpace(readFile(c.t, filepath.Join(c.dir, "operator", "mqtt.password")))}
-	// The broker takes the username as the client id, so this login
-	// takes the running clearer's session over, and the clearer, which
-	// reconnects at once, takes it back: the publish may be cut off.
-	for try := 1; ; try++ {
-		out, err := op.run(c.t, "mosquitto_pub", "-q", "1", "-r", "-t", "p2pgrid/v1/lindenweg/roster", "-m", string(data))
-		if err == nil {
-			break
-		}
-		if try == 5 {
-			c.t.Fatalf("publish the forged roster as the clearer, %d tries: %v %s", try, err, out)
-		}
-		c.logf("publishing the forged roster as the clearer, try %d: %v %s", try, err, strings.TrimSpace(out))
-		time.Sleep(200 * time.Millisecond)
-	}
+	c.publishAs("operator", "p2pgrid/v1/lindenweg/roster", data, true)
 	c.logf("published a forged roster version %d (signed with another key) retained, as the clearer's login", real.Seq+1)
 	c.waitFor("every member to count the forged version and keep version "+strconv.FormatUint(real.Seq, 10), 15*time.Second, func() (bool, string) {
 		var state []string
