@@ -100,6 +100,7 @@ keep %s and certs/ca.key to yourself
 func newCommunityAddCmd() *cobra.Command {
 	var home, key, request string
 	var valid time.Duration
+	var clock *testClockFlags
 	cmd := &cobra.Command{
 		Use:   "add DIR (--home ID --public-key ed25519:... | --request FILE)",
 		Short: "Admit a home: its MQTT login, the next roster version, its join bundle",
@@ -109,8 +110,8 @@ mosquitto/passwd), the next signed roster version with the home, valid from
 the interval after the next one (so every gateway has it before that gate
 closes), and the join bundle DIR/bundles/ID.json, printed as a QR code too.
 The bundle holds the home's password: hand it over as you would the
-password. Reload Mosquitto afterwards (the new login), and restart the
-clearer so that it reads the new roster.json.
+password. Reload Mosquitto afterwards (the new login); the running clearer
+reads the new roster.json by itself and publishes it to every gateway.
 
 In place of --home and --public-key, --request takes the file that
 "p2pgrid join --request" printed on the home's gateway.`,
@@ -125,11 +126,15 @@ In place of --home and --public-key, --request takes the file that
 			if valid <= 0 {
 				return badInput(fmt.Errorf("community add: --valid %v: want a positive duration", valid))
 			}
-			c, err := operator.Open(args[0])
+			now, err := clock.now()
+			if err != nil {
+				return err
+			}
+			c, err := operator.Open(args[0], os.Environ())
 			if err != nil {
 				return operatorErr("community add", err)
 			}
-			res, err := c.AddHome(home, pub, time.Now(), valid)
+			res, err := c.AddHome(home, pub, now(), valid)
 			if err != nil {
 				return operatorErr("community add", err)
 			}
@@ -143,7 +148,7 @@ In place of --home and --public-key, --request takes the file that
 				return err
 			}
 			printQR(w, data)
-			fmt.Fprintf(w, "next: reload Mosquitto (the new login) and restart the clearer, so that it takes roster version %d\n", res.Roster.Seq)
+			fmt.Fprintf(w, "next: reload Mosquitto (the new login); the running clearer takes roster version %d from roster.json and publishes it\n", res.Roster.Seq)
 			return nil
 		},
 	}
@@ -152,6 +157,7 @@ In place of --home and --public-key, --request takes the file that
 	f.StringVar(&key, "public-key", "", `the home's public key, as "p2pgrid key" printed it (required)`)
 	f.StringVar(&request, "request", "", `the home's join request, as "p2pgrid join --request" printed it, in place of --home and --public-key`)
 	f.DurationVar(&valid, "valid", operator.DefaultBundleValidity, "how long the join bundle is valid")
+	clock = addTestClockFlags(f)
 	return cmd
 }
 
@@ -195,33 +201,40 @@ func printQR(w io.Writer, data []byte) {
 
 func newCommunityRemoveCmd() *cobra.Command {
 	var home string
+	var clock *testClockFlags
 	cmd := &cobra.Command{
 		Use:   "remove DIR --home ID",
 		Short: "Take a home out: the next roster version without it, its login removed",
 		Long: `Take the home ID out of the community: the next signed roster version without
 it, valid from the interval after the next one, its MQTT login removed from
-mosquitto/passwd and its bundle deleted. Reload Mosquitto afterwards and
-restart the clearer so that it reads the new roster.json.`,
+mosquitto/passwd and its bundle deleted. Reload Mosquitto afterwards (its
+login is refused from then on); the running clearer reads the new
+roster.json by itself and publishes it to every gateway.`,
 		Example: `  p2pgrid community remove ./lindenweg --home home-17`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if home == "" {
 				return badInput(errors.New("community remove: --home is required"))
 			}
-			c, err := operator.Open(args[0])
+			now, err := clock.now()
+			if err != nil {
+				return err
+			}
+			c, err := operator.Open(args[0], os.Environ())
 			if err != nil {
 				return operatorErr("community remove", err)
 			}
-			msg, err := c.RemoveHome(home, time.Now())
+			msg, err := c.RemoveHome(home, now())
 			if err != nil {
 				return operatorErr("community remove", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %s from community %s: roster version %d, valid from %s; its login is gone\nnext: reload Mosquitto and restart the clearer, so that it takes roster version %d\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s from community %s: roster version %d, valid from %s; its login is gone\nnext: reload Mosquitto; the running clearer takes roster version %d from roster.json and publishes it\n",
 				home, c.ID, msg.Seq, msg.ValidFrom, msg.Seq)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "the home's gateway id (required)")
+	clock = addTestClockFlags(cmd.Flags())
 	return cmd
 }
 
@@ -232,7 +245,7 @@ func newCommunityListCmd() *cobra.Command {
 		Example: `  p2pgrid community list ./lindenweg`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := operator.Open(args[0])
+			c, err := operator.Open(args[0], os.Environ())
 			if err != nil {
 				return operatorErr("community list", err)
 			}
@@ -279,7 +292,7 @@ Mosquitto afterwards.`,
 			if home == "" {
 				return badInput(errors.New("community add-app: --home is required (the home whose topics the app reads)"))
 			}
-			c, err := operator.Open(args[0])
+			c, err := operator.Open(args[0], os.Environ())
 			if err != nil {
 				return operatorErr("community add-app", err)
 			}

@@ -24,8 +24,9 @@ import (
 // free port (1883 may be taken), Mosquitto runs as root when the test
 // does (user mosquitto cannot read the test's directory), and it logs to
 // stderr rather than syslog. Every path, the TLS listener and every
-// setting of logins and the ACL are as generated.
-func startCommunityBroker(t *testing.T, dir string, tlsPort int) *testtool.Output {
+// setting of logins and the ACL are as generated. The process is
+// returned for a SIGHUP, Mosquitto's reload.
+func startCommunityBroker(t *testing.T, dir string, tlsPort int) *os.Process {
 	t.Helper()
 	bin := testtool.Require(t, "mosquitto", "apt-get install mosquitto")
 	conf := readFile(t, filepath.Join(dir, "mosquitto", "mosquitto.conf"))
@@ -47,7 +48,8 @@ func startCommunityBroker(t *testing.T, dir string, tlsPort int) *testtool.Outpu
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := testtool.StartProcess(t, exec.Command(bin, "-c", path))
+	cmd := exec.Command(bin, "-c", path)
+	out := testtool.StartProcess(t, cmd)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("mosquitto log:\n%s", out.String())
@@ -58,7 +60,7 @@ func startCommunityBroker(t *testing.T, dir string, tlsPort int) *testtool.Outpu
 		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(tlsPort))
 		if err == nil {
 			c.Close()
-			return out
+			return cmd.Process
 		}
 		select {
 		case <-out.Exited():

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt/mqtttest"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/internal/operator"
+	"github.com/p2pgrid/p2pgrid/market"
 )
 
 // initCommunity runs `community init` in a new directory and returns it.
@@ -82,7 +84,7 @@ func TestCommunityInit(t *testing.T) {
 			t.Errorf("%s: mode %#o, want %#o", name, fi.Mode().Perm(), mode)
 		}
 	}
-	c, err := operator.Open(dir)
+	c, err := operator.Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,4 +252,35 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// With the gateway's hidden --clock-* flags and the market of the
+// environment, add and remove time a version as a gateway on that clock
+// with that market would: the test clock's one-minute grid, the interval
+// after the open one. The flags stay out of --help.
+func TestCommunityAddRemoveOnTestClock(t *testing.T) {
+	dir := initCommunity(t, "broker.lan:18883")
+	t.Setenv("P2PGRID_MARKET_INTERVAL", "1m")
+	t.Setenv("P2PGRID_MARKET_GATE_CLOSURE", "15s")
+	t.Setenv("P2PGRID_MARKET_GRACE", "10s")
+	// A week ahead, 10:07:30 at the origin (now), at the wall clock's
+	// speed: 10:07:30 and a little while the commands run.
+	epoch := time.Now().UTC().Truncate(24 * time.Hour).Add(7*24*time.Hour + 10*time.Hour + 7*time.Minute + 30*time.Second)
+	clock := []string{"--clock-epoch", epoch.Format(time.RFC3339), "--clock-origin", strconv.FormatInt(time.Now().UnixNano(), 10), "--clock-speed", "1"}
+	key := homeKey(t, t.TempDir())
+	code, out, errOut := runCLI(t, "", append([]string{"community", "add", dir, "--home", "home-1", "--public-key", key}, clock...)...)
+	want := market.IntervalID(epoch.Truncate(time.Minute).Add(2 * time.Minute))
+	if code != 0 || !strings.Contains(out, "valid from "+want+"\n") {
+		t.Fatalf("add on the test clock: exit %d %q, want valid from %s:\n%.300s", code, errOut, want, out)
+	}
+	code, out, errOut = runCLI(t, "", append([]string{"community", "remove", dir, "--home", "home-1"}, clock...)...)
+	if code != 0 || !strings.Contains(out, "valid from "+want+";") {
+		t.Fatalf("remove on the test clock: exit %d %q, want valid from %s: %q", code, errOut, want, out)
+	}
+	refused(t, "clock speed: 0 is not in (0, 1e6]", append([]string{"community", "remove", dir, "--home", "home-1"}, append(clock[:4:4], "--clock-speed", "0")...)...)
+	for _, sub := range []string{"add", "remove"} {
+		if _, out, _ := runCLI(t, "", "community", sub, "--help"); strings.Contains(out, "clock-") {
+			t.Errorf("community %s --help shows the test clock's flags:\n%s", sub, out)
+		}
+	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/daemon"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
-	"github.com/p2pgrid/p2pgrid/internal/testclock"
 )
 
 // defaultConfigPaths are where "p2pgrid gateway" looks for its
@@ -46,9 +45,8 @@ func configPath(flag, env string, defaults []string) (string, error) {
 
 func newGatewayCmd(logger func(config.Log) *slog.Logger) *cobra.Command {
 	var (
-		path                               string
-		clockEpoch, clockOrigin, clockSkew string
-		clockSpeed                         float64
+		path  string
+		clock *testClockFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "gateway [--config FILE]",
@@ -76,13 +74,11 @@ SIGTERM or SIGINT.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := daemon.Options{Version: versionString()}
-			if clockEpoch != "" || clockOrigin != "" || clockSkew != "" || cmd.Flags().Changed("clock-speed") {
-				// For tests and demos only (docs/gateway.md, "A shared
-				// test clock"): never in production.
-				c, err := testclock.Parse(clockEpoch, clockOrigin, clockSpeed, clockSkew)
-				if err != nil {
-					return badInput(fmt.Errorf("--clock-*: %w", err))
-				}
+			c, err := clock.clock()
+			if err != nil {
+				return err
+			}
+			if c != nil {
 				opts.Now, opts.ClockSpeed = c.Now, c.Speed
 			}
 			p, err := configPath(path, os.Getenv(config.ConfigEnv), defaultConfigPaths)
@@ -108,15 +104,7 @@ SIGTERM or SIGINT.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&path, "config", "", "configuration file (YAML); default $"+config.ConfigEnv+", else the first of "+strings.Join(defaultConfigPaths, ", ")+" that exists")
-	// A shared accelerated clock, for tests and demos only: hidden from
-	// --help, documented in docs/gateway.md.
-	f.StringVar(&clockEpoch, "clock-epoch", "", "TESTS ONLY: the clock's time (RFC 3339) at --clock-origin")
-	f.StringVar(&clockOrigin, "clock-origin", "", "TESTS ONLY: wall-clock moment (Unix nanoseconds) the clock reads --clock-epoch")
-	f.Float64Var(&clockSpeed, "clock-speed", 1, "TESTS ONLY: clock seconds per wall-clock second")
-	f.StringVar(&clockSkew, "clock-skew", "", "TESTS ONLY: added to the clock (a Go duration, e.g. 5s or -3s)")
-	for _, n := range []string{"clock-epoch", "clock-origin", "clock-speed", "clock-skew"} {
-		f.MarkHidden(n)
-	}
+	clock = addTestClockFlags(f)
 	return cmd
 }
 

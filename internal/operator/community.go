@@ -304,8 +304,13 @@ func keyPEM(key ed25519.PrivateKey) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
-// Open reads a community directory that Init made.
-func Open(dir string) (*Community, error) {
+// Open reads a community directory that Init made. env holds the
+// environment's KEY=VALUE pairs (os.Environ): the market calendar that
+// new roster versions are timed by is the clearer's configuration with
+// its P2PGRID_ overrides, as the clearer itself reads it at start
+// (config.Load), so that an operator's market override reaches the
+// roster's valid_from as it reaches the clearer.
+func Open(dir string, env []string) (*Community, error) {
 	if dir == "" {
 		return nil, bad("no community directory given")
 	}
@@ -344,9 +349,9 @@ func Open(dir string) (*Community, error) {
 		return nil, bad("%s: %w", c.path(RosterFile), err)
 	}
 	c.rosterB = data
-	cfg, err := config.Load(c.ClearerConfig(), nil)
+	cfg, err := config.Load(c.ClearerConfig(), env)
 	if err != nil {
-		return nil, bad("the clearer's configuration: %w", err)
+		return nil, bad("the clearer's configuration (with the environment's P2PGRID_ settings): %w", err)
 	}
 	c.calendar = cfg.Market.Calendar()
 	return c, nil

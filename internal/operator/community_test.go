@@ -32,7 +32,7 @@ func TestRewriteKeepsModeAndGroup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := Open(dir)
+	c, err := Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func realBundle(f *testing.F, now time.Time) []byte {
 	if _, err := Init(dir, "c1", "broker.lan", now); err != nil {
 		f.Fatal(err)
 	}
-	c, err := Open(dir)
+	c, err := Open(dir, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

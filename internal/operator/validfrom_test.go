@@ -17,7 +17,7 @@ func TestNextValidFrom(t *testing.T) {
 	if _, err := Init(dir, "c1", "broker.lan", now); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Open(dir)
+	c, err := Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,5 +43,32 @@ func TestNextValidFrom(t *testing.T) {
 	}
 	if got := res.Roster.ValidFrom; got != "2026-12-03T10:30Z" || res.Roster.Seq != 3 {
 		t.Errorf("version %d, made with the clock an hour back, valid from %s, want 3 from 10:30", res.Roster.Seq, got)
+	}
+}
+
+// The calendar that times a new version is the clearer's configuration
+// with the environment's P2PGRID_ overrides, as the clearer reads it: an
+// operator who runs the market at one-minute intervals gets versions
+// valid from the minute after the next one, not from a quarter hour.
+func TestNextValidFromTakesTheEnvironment(t *testing.T) {
+	now := time.Date(2026, 12, 3, 10, 7, 30, 0, time.UTC)
+	dir := filepath.Join(t.TempDir(), "c")
+	if _, err := Init(dir, "c1", "broker.lan", now); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(dir, []string{"P2PGRID_MARKET_INTERVAL=1m", "P2PGRID_MARKET_GATE_CLOSURE=15s", "P2PGRID_MARKET_GRACE=10s", "HOME=/root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	res, err := c.AddHome("home-1", pub, now, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Roster.ValidFrom; got != "2026-12-03T10:09Z" {
+		t.Errorf("valid from %s, want 10:09 (the open interval is 10:08)", got)
+	}
+	if _, err := Open(dir, []string{"P2PGRID_MARKET_INTERVAL=7x"}); err == nil {
+		t.Error("Open took an environment the clearer would refuse")
 	}
 }
