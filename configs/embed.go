@@ -20,6 +20,14 @@ import "embed"
 //go:embed devices/*.yaml
 var Devices embed.FS
 
+// GatewayExample is the commented example configuration,
+// gateway.example.yaml: the Debian package installs it as
+// /etc/p2pgrid/gateway.yaml, and `p2pgrid join` replaces a configuration
+// that is still exactly this example.
+//
+//go:embed gateway.example.yaml
+var GatewayExample []byte
+
 // Mosquitto holds the community broker's shipped configuration and ACL as
 // mosquitto/mosquitto.conf and mosquitto/acl: internal/operator fills in
 // a community's paths and users.

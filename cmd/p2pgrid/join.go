@@ -71,7 +71,10 @@ created if there is none), for "p2pgrid community add --request".`,
 				return operatorErr("join", err)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "wrote %s\n  %s\n  %s (the MQTT password, mode 0600)\n  %s\n", files.Config, files.CA, files.Password, files.Roster)
+			if files.ReplacedExample {
+				fmt.Fprintf(w, "%s was the package's example configuration, unedited: replaced (the example is also in /usr/share/doc/p2pgrid/)\n", files.Config)
+			}
+			fmt.Fprintf(w, "wrote %s\n  %s\n  %s (the MQTT password, mode 0640, group of the gateway's key)\n  %s\n", files.Config, files.CA, files.Password, files.Roster)
 			cfg, err := config.LoadForCheck(files.Config, os.Environ())
 			if cfg == nil {
 				return badInput(err)

@@ -1,14 +1,19 @@
+//go:build unix
+
 package main
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/p2pgrid/p2pgrid/configs"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/internal/operator"
 )
@@ -55,13 +60,22 @@ func TestJoin(t *testing.T) {
 	otherData, _ := addHome(t, dir, "home-2", root)
 	cfgPath := filepath.Join(root, "home-1", "etc", "gateway.yaml")
 
+	// The gateway's key belongs to the service's group (sudo -u p2pgrid
+	// p2pgrid key): the password join writes must be readable by it.
+	keyFile := filepath.Join(dataDir, "gateway.key")
+	if os.Geteuid() == 0 {
+		if err := os.Chown(keyFile, -1, 4242); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyGroup := fileGroup(t, keyFile)
 	code, out, errOut := runCLI(t, "", "join", bundle, "--config", cfgPath, "--data-dir", dataDir)
 	if code != 0 || !strings.Contains(out, cfgPath+": ok: gateway home-1 in community lindenweg, broker mqtts://broker.lan:8883") {
 		t.Fatalf("join: exit %d, %q, stderr %q", code, out, errOut)
 	}
 	etc := filepath.Dir(cfgPath)
-	if fi, err := os.Stat(filepath.Join(etc, "mqtt.password")); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("mqtt.password: %v, want mode 0600", err)
+	if fi, err := os.Stat(filepath.Join(etc, "mqtt.password")); err != nil || fi.Mode().Perm() != 0o640 || fileGroup(t, filepath.Join(etc, "mqtt.password")) != keyGroup {
+		t.Errorf("mqtt.password: %v, want mode 0640 and the group of the gateway's key (%d)", err, keyGroup)
 	}
 	var b operator.Bundle
 	_ = json.Unmarshal([]byte(readFile(t, bundle)), &b)
@@ -140,4 +154,45 @@ func TestJoinRequest(t *testing.T) {
 	refused(t, `join request: json: unknown field "x"`, "community", "add", dir, "--request", editFile(t, `{"v":1,"gateway":"h","public_key":"k","x":1}`))
 	refused(t, "join request: version 2", "community", "add", dir, "--request", editFile(t, `{"v":2,"gateway":"h","public_key":"k"}`))
 	refused(t, "join request: public_key", "community", "add", dir, "--request", editFile(t, `{"v":1,"gateway":"h","public_key":"k"}`))
+}
+
+// fileGroup is the group id of path.
+func fileGroup(t *testing.T, path string) int {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(fi.Sys().(*syscall.Stat_t).Gid)
+}
+
+// The Debian package installs the example configuration at the path join
+// writes to: join replaces it while it is unedited, and refuses once the
+// owner changed it.
+func TestJoinOverThePackagesExample(t *testing.T) {
+	dir := initCommunity(t, "broker.lan")
+	root := t.TempDir()
+	dataDir, bundle := addHome(t, dir, "home-1", root)
+	cfgPath := filepath.Join(root, "etc", "p2pgrid", "gateway.yaml")
+	if err := os.MkdirAll(filepath.Dir(cfgPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, configs.GatewayExample, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "", "join", bundle, "--config", cfgPath, "--data-dir", dataDir)
+	if code != 0 || !strings.Contains(out, "was the package's example configuration, unedited: replaced") {
+		t.Fatalf("join over the example: exit %d %q %q", code, out, errOut)
+	}
+	if !strings.Contains(readFile(t, cfgPath), `gateway: "home-1"`) {
+		t.Errorf("the configuration is not join's:\n%s", readFile(t, cfgPath))
+	}
+	edited := filepath.Join(root, "edited", "gateway.yaml")
+	if err := os.MkdirAll(filepath.Dir(edited), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(edited, append(bytes.Clone(configs.GatewayExample), "# mine\n"...), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, "exists; join writes only new files", "join", bundle, "--config", edited, "--data-dir", dataDir)
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/p2pgrid/p2pgrid/configs"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/internal/atomicfile"
@@ -111,6 +112,9 @@ func (b *Bundle) OperatorPublicKey() ed25519.PublicKey {
 // the CA certificate, the password file and the roster.
 type JoinFiles struct {
 	Config, CA, Password, Roster string
+	// ReplacedExample: Config was the package's example configuration,
+	// unedited (configs.GatewayExample), and Join wrote over it.
+	ReplacedExample bool
 }
 
 // JoinPaths names the files Join writes for the configuration at
@@ -160,9 +164,18 @@ func Join(data []byte, configPath, dataDir string, now time.Time) (*JoinFiles, e
 	}
 	files := JoinPaths(configPath, b.Community)
 	for _, p := range []string{files.Config, files.CA, files.Password, files.Roster} {
-		if _, err := os.Lstat(p); err == nil {
-			return nil, bad("%s exists; join writes only new files (move it away first)", p)
+		if _, err := os.Lstat(p); err != nil {
+			continue
 		}
+		if old, err := os.ReadFile(p); err == nil && p == files.Config && bytes.Equal(old, configs.GatewayExample) {
+			files.ReplacedExample = true // the package's example, unedited: nothing of the owner's is lost
+			continue
+		}
+		return nil, bad("%s exists; join writes only new files (move it away first)", p)
+	}
+	keyInfo, err := os.Stat(keyFile)
+	if err != nil {
+		return nil, err
 	}
 	roster := append(bytes.Clone(b.Roster), '\n') // the signed version, which the gateway verifies with operator_key
 	gw := gatewayFile{Gateway: b.Gateway, Community: b.Community, Clearer: config.ClearerNone, DataDir: dataDir,
@@ -177,13 +190,23 @@ func Join(data []byte, configPath, dataDir string, now time.Time) (*JoinFiles, e
 		perm fs.FileMode
 	}{
 		{files.CA, []byte(b.CA), 0o644},
-		{files.Password, []byte(b.Password + "\n"), 0o600},
+		{files.Password, []byte(b.Password + "\n"), 0o640},
 		{files.Roster, roster, 0o644},
 		{files.Config, gw.yaml(), 0o644},
 	} {
-		if err := atomicfile.WriteNew(f.path, f.data, f.perm); err != nil {
+		write := atomicfile.WriteNew
+		if f.path == files.Config && files.ReplacedExample {
+			write = atomicfile.Write
+		}
+		if err := write(f.path, f.data, f.perm); err != nil {
 			return nil, fmt.Errorf("join: %w", err)
 		}
+	}
+	// The password is readable by the group of the gateway's key, which is
+	// the gateway's own (the service's user, p2pgrid, when the key was made
+	// with sudo -u p2pgrid), and by nobody else.
+	if err := keepGroup(files.Password, keyInfo); err != nil {
+		return nil, fmt.Errorf("join: %s: %w", files.Password, err)
 	}
 	return &files, nil
 }
