@@ -605,6 +605,9 @@ func (c *tradeCommunity) checkRemoved(id string, removal *protocol.RosterMsg) {
 
 // ledgerTrades are the intervals of a ledger's clearing records with
 // trades, each with the traders (sellers and buyers) of its trade records.
+// A gateway records an interval's clearing, trades and statements when the
+// interval's settlement verifies (settlement/record.Entries): an interval
+// here is cleared and settled.
 func ledgerTrades(t *testing.T, dir string) map[string]map[string]bool {
 	out := map[string]map[string]bool{}
 	if _, err := os.Stat(dir); err != nil {
