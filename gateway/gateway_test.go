@@ -528,4 +528,22 @@ func TestSettlementAfterClearerRestart(t *testing.T) {
 	if m, err := protocol.DecodeSettlement(s3); err != nil || m.Clearer != "home1" || len(m.Metered) != 1 {
 		t.Fatalf("standby's settlement of 12:45: %v %s", err, s3)
 	}
+
+	// home2's figures of 13:00 never reach the broker either, and both
+	// clearers restart after 13:00 ended (13:16): neither was listening.
+	// They wait a gate-closure period (2 minutes) for retained figures
+	// that may still come, then the primary settles without home2's,
+	// rather than never.
+	c.run(t0.Add(76*time.Minute), 5*time.Second)
+	restart("operator")
+	restart("home1")
+	c.run(t0.Add(77*time.Minute+55*time.Second), 5*time.Second)
+	if got := c.hub.Retained(c.gws["operator"].Topics().Settlement("2026-11-22T13:00Z")); got != nil {
+		t.Fatalf("a settlement before the restarted clearers waited for retained figures: %s", got)
+	}
+	c.run(t0.Add(78*time.Minute+5*time.Second), 5*time.Second)
+	s4 := c.hub.Retained(c.gws["operator"].Topics().Settlement("2026-11-22T13:00Z"))
+	if m, err := protocol.DecodeSettlement(s4); err != nil || m.Clearer != "operator" || len(m.Metered) != 1 {
+		t.Fatalf("settlement of 13:00 by the primary, restarted after it ended, without home2's figures: %v %s", err, s4)
+	}
 }

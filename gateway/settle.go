@@ -129,11 +129,15 @@ func (g *Gateway) collectMetered(topicGateway string, payload []byte) {
 // settlement is due: a gate-closure period after its end (the gateways'
 // metered figures have had that long to arrive), a grace period later for
 // a standby that did not clear it itself. A clearer that was not listening
-// when the interval ended settles it only once it holds the figures of
-// every gateway that traded (retained figures come with every
-// subscription): so a clearer restarted after an interval ended, even both
-// of them, still settles it, and never charges an honest seller for
-// figures it missed.
+// when the interval ended settles it once it holds the figures of every
+// gateway that traded (retained figures come with every subscription):
+// so a clearer restarted after an interval ended, even both of them,
+// still settles it, and never charges an honest seller for figures it
+// missed. Figures that are still not there a gate-closure period after
+// its start (a standby: and a grace period, the primary's turn first) were
+// never published (a home's disk was full, its meter silent): it then
+// settles without them, as a clearer that was listening does at its turn,
+// rather than never.
 func (g *Gateway) settleDue(ctx context.Context, now time.Time) {
 	if !g.settles {
 		return
@@ -168,9 +172,14 @@ func (g *Gateway) settle(ctx context.Context, interval string) {
 	}
 	res := iv.cleared
 	listening := g.startedAt.Before(g.calendar.End(iv.start))
+	wait := g.calendar.GateClosure
+	if g.cfg.Clearer == config.ClearerStandby && !iv.clearedHere {
+		wait += g.calendar.Grace // the primary's turn first, as at SettleAt
+	}
+	waited := !g.now().Before(g.startedAt.Add(wait))
 	g.mu.Unlock()
-	if !listening && !g.hasAllFigures(interval, res) {
-		return
+	if !listening && !waited && !g.hasAllFigures(interval, res) {
+		return // the retained figures of a trader may still be on their way
 	}
 	if !g.rosterAt(interval).IsClearer(g.id) {
 		return // nobody's settlement: see seal
