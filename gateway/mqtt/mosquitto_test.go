@@ -325,7 +325,11 @@ func TestMosquittoPublishStatusSurvivesLateWillAndReconnect(t *testing.T) {
 		// What a late will of an old connection looks like to the client:
 		// a live "offline" on its status topic (another connection of the
 		// same user may write there).
-		old := connect(t, mosquittoOptions(m, "gw-a"))
+		// (Its own client id: with gw-a's, each connection would take the
+		// other's session over, and the publish race the reconnects.)
+		o := mosquittoOptions(m, "gw-a")
+		o.ClientID = "gw-a-old"
+		old := connect(t, o)
 		publish(t, old, statusA, "offline", true)
 		if out := retainedStatus("offline"); out != "1 "+statusA+" "+alarms {
 			t.Errorf("after a late will the retained status is %q, want the status with alarms", out)
