@@ -15,6 +15,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/p2pgrid/p2pgrid/gateway/broker"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
+	"github.com/p2pgrid/p2pgrid/gateway/mqtt/mqtttest"
 )
 
 // The gateway core declares this interface for itself; *Client must fit.
@@ -115,7 +116,7 @@ func TestOnlineOnConnectOfflineOnClose(t *testing.T) {
 
 func TestWillOnKilledConnectionThenOnlineAgain(t *testing.T) {
 	b := startBroker(t, ":0")
-	link := newProxy(t, strings.TrimPrefix(b.URL(), "tcp://"))
+	link := mqtttest.NewProxy(t, strings.TrimPrefix(b.URL(), "tcp://"))
 	observer := connect(t, options(b.URL(), "observer"))
 	status := subscribe(t, observer, statusA)
 
@@ -124,10 +125,11 @@ func TestWillOnKilledConnectionThenOnlineAgain(t *testing.T) {
 
 	// The link dies and stays down: the broker sees the connection die
 	// without a DISCONNECT and publishes the will.
-	link.setDown(true)
+	link.Refuse(true)
+	link.Cut()
 	status.waitForMsg(t, msg{statusA, "offline"})
 	eventually(t, wait, "Connected() = false while the link is down", func() bool { return !gw.Connected() })
-	link.setDown(false)
+	link.Refuse(false)
 	// QoS 1 may deliver a message twice (a session's queue re-sent after
 	// the reconnect, paho re-sending what it published at the reconnect):
 	// compare without repeats.
@@ -552,12 +554,12 @@ func TestConnectWithSeveralBrokersRetriesARefusal(t *testing.T) {
 	}
 	defer refusing.Close()
 	open := startBroker(t, "127.0.0.1:0")
-	link := newProxy(t, strings.TrimPrefix(open.URL(), "tcp://"))
-	link.setDown(true)
+	link := mqtttest.NewProxy(t, strings.TrimPrefix(open.URL(), "tcp://"))
+	link.Refuse(true)
 	o := options("", "gw-a")
 	o.Username = "" // the ACL broker refuses a client without one
 	o.Brokers = []string{link.URL(), refusing.URL()}
-	time.AfterFunc(time.Second, func() { link.setDown(false) })
+	time.AfterFunc(time.Second, func() { link.Refuse(false) })
 	c := connect(t, o)
 	if got := c.Broker(); got != link.URL() {
 		t.Errorf("connected to %q, want %q (the first broker, once up)", got, link.URL())

@@ -57,6 +57,10 @@ func ProxyFor(t testing.TB, m *Mosquitto) *Proxy {
 	return NewProxy(t, "127.0.0.1:"+strconv.Itoa(m.TLSPort))
 }
 
+// URL is the tcp:// URL of the proxy, for a client that would dial the
+// broker's plain listener.
+func (p *Proxy) URL() string { return "tcp://" + p.Addr }
+
 // TLSURL is the ssl:// URL of the proxy, for a client that would dial the
 // broker's TLS listener (its certificate holds 127.0.0.1).
 func (p *Proxy) TLSURL() string { return "ssl://" + p.Addr }
