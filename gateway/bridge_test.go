@@ -9,7 +9,6 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt/mqtttest"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
-	"github.com/p2pgrid/p2pgrid/internal/pki"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/record"
@@ -25,19 +24,7 @@ import (
 // duplicate.
 func TestBridgedCommunity(t *testing.T) {
 	testtool.Integration(t)
-	users := map[string]string{"bridge": "pw-bridge", "probe": "pw-probe"}
-	for _, id := range itGateways {
-		users[id] = "pw-" + id
-	}
-	ca, err := pki.NewCA("p2pgrid c1 CA", pki.DefaultCAValidity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	standby := mqtttest.ClearerBlock(t, "home1") // as configs/mosquitto/README.md adds a clearer
-	a := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby})
-	b := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: standby,
-		Bridge: &mqtttest.Bridge{Remote: a, Username: "bridge", Password: users["bridge"]}})
-	waitForBridge(t, a, b, users)
+	a, b, _, _ := twoBrokers(t) // the bridge's proxy just passes everything on here
 	onB := map[string]bool{"home1": true, "home3": true}
 
 	h := newHarness(t, a.TLSURL, func(id string, o *mqtt.Options) {
