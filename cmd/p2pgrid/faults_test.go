@@ -277,6 +277,13 @@ func (f *faultRig) simAt(w time.Time) time.Time {
 	return f.clock.Epoch.Add(time.Duration(float64(w.Round(0).Sub(f.clock.Origin)) * f.clock.Speed))
 }
 
+// stamp sets *at, one end of a fault's span, to now, under f.mu.
+func (f *faultRig) stamp(at *time.Time) {
+	f.mu.Lock()
+	*at = time.Now()
+	f.mu.Unlock()
+}
+
 func (f *faultRig) logf(format string, a ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -432,15 +439,11 @@ func (f *faultRig) schedule(rng *rand.Rand) []faultEvent {
 	// Both clearers, right after gate closure of interval 13, for more
 	// than an interval.
 	add(gc(13)+time.Second, "kill both clearers", func() {
-		f.mu.Lock()
-		f.both.from = time.Now()
-		f.mu.Unlock()
+		f.stamp(&f.both.from)
 		killFor("operator", f.clock.Real(iv(1.5)), "both clearers down")()
 		killFor("home1", f.clock.Real(iv(1.5)), "both clearers down")()
 		time.AfterFunc(f.clock.Real(iv(1.5)), func() {
-			f.mu.Lock()
-			f.both.to = time.Now()
-			f.mu.Unlock()
+			f.stamp(&f.both.to)
 		})
 	})
 	// Random kills of random gateways, clearers included, in intervals
@@ -453,62 +456,46 @@ func (f *faultRig) schedule(rng *rand.Rand) []faultEvent {
 	}
 	// The broker restarts in the middle of interval 5.
 	add(iv(5.5), "broker restart", func() {
-		f.mu.Lock()
-		f.brokerOff.from = time.Now()
-		f.mu.Unlock()
+		f.stamp(&f.brokerOff.from)
 		f.broker.Stop()
 		f.logf("Mosquitto stopped (SIGTERM)")
 		time.Sleep(2 * time.Second)
 		f.broker.Restart()
-		f.mu.Lock()
-		f.brokerOff.to = time.Now()
-		f.mu.Unlock()
+		f.stamp(&f.brokerOff.to)
 		f.logf("Mosquitto restarted")
 	})
 	// InfluxDB down from interval 7 to the middle of 10.
 	add(iv(7), "influx down", func() {
 		f.influx.Stop()
-		f.mu.Lock()
-		f.influxOff.from = time.Now()
-		f.mu.Unlock()
+		f.stamp(&f.influxOff.from)
 		f.logf("InfluxDB stopped")
 	})
 	add(iv(10.5), "influx up", func() {
 		f.influx.Start()
-		f.mu.Lock()
-		f.influxOff.to = time.Now()
-		f.mu.Unlock()
+		f.stamp(&f.influxOff.to)
 		f.logf("InfluxDB started")
 	})
 	// home3's Modbus devices stop answering for 2.6 intervals.
 	add(iv(9.2), "modbus silent", func() {
 		f.proxy.silent(true)
-		f.mu.Lock()
-		f.silence.from = time.Now()
-		f.mu.Unlock()
+		f.stamp(&f.silence.from)
 		f.logf("home3's Modbus TCP stops answering")
 	})
 	add(iv(11.8), "modbus back", func() {
 		f.proxy.silent(false)
-		f.mu.Lock()
-		f.silence.to = time.Now()
-		f.mu.Unlock()
+		f.stamp(&f.silence.to)
 		f.logf("home3's Modbus TCP answers again")
 	})
 	// home5's data directory fills up in interval 12, for two intervals.
 	filler := filepath.Join(f.diskDir, "filler")
 	add(iv(12), "disk full", func() {
 		fillDisk(filler)
-		f.mu.Lock()
-		f.diskFull.from = time.Now()
-		f.mu.Unlock()
+		f.stamp(&f.diskFull.from)
 		f.logf("home5's data directory is full")
 	})
 	add(iv(14), "disk freed", func() {
 		os.Remove(filler)
-		f.mu.Lock()
-		f.diskFull.to = time.Now()
-		f.mu.Unlock()
+		f.stamp(&f.diskFull.to)
 		f.logf("home5's data directory has room again")
 	})
 	sort.SliceStable(ev, func(i, j int) bool { return ev[i].at.Before(ev[j].at) })
