@@ -391,6 +391,7 @@ func (g *Gateway) verify(interval string) {
 		}
 		g.mu.Lock()
 		iv.cleared, iv.clearedBy = v.Result, v.Clearer
+		iv.clearedBook, iv.clearedResult = book, result
 		g.mu.Unlock()
 		attrs := []any{"interval", interval, "clearer", v.Clearer, "orders", v.Result.Orders,
 			"volume_kwh", g.market.FormatKWh(v.Result.Volume)}

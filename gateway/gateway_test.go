@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -463,6 +466,39 @@ func TestSettlementFlow(t *testing.T) {
 		if l.find(record.KindInterval, interval) == nil || l.find(record.KindClearing, interval) == nil ||
 			l.find(record.KindStatement, interval+"/home2") == nil || l.find(record.KindTrade, s.Trades[0].ID) == nil {
 			t.Errorf("%s's ledger lacks the settlement of %s: %d entries", id, interval, len(l.entries))
+		}
+	}
+	// The clearer's ledger keeps the evidence: the book and result as
+	// published, which clear again to the same result anywhere. A home's
+	// does not.
+	tp := c.gws["operator"].Topics()
+	for id, l := range ledgers {
+		if id != "operator" {
+			if l.find(record.KindBook, interval) != nil || l.find(record.KindResult, interval) != nil {
+				t.Errorf("%s, a home, keeps the book or result of %s in its ledger", id, interval)
+			}
+			continue
+		}
+		b, err := record.DecodeBook(l.find(record.KindBook, interval))
+		if err != nil {
+			t.Fatalf("%s's book record of %s: %v", id, interval, err)
+		}
+		r, err := record.DecodeResult(l.find(record.KindResult, interval))
+		if err != nil {
+			t.Fatalf("%s's result record of %s: %v", id, interval, err)
+		}
+		for _, m := range []struct {
+			name, topic string
+			got         []byte
+		}{{"book", tp.Book(interval), b.Message}, {"result", tp.Result(interval), r.Message}} {
+			var want bytes.Buffer
+			if err := json.Compact(&want, c.hub.Retained(m.topic)); err != nil || !bytes.Equal(m.got, want.Bytes()) {
+				t.Errorf("%s's %s record holds %.80s, want the published message %.80s (%v)", id, m.name, m.got, want.Bytes(), err)
+			}
+		}
+		v, err := clearing.Verify(c.roster, c.gws[id].market, "", b.Message, r.Message, nil)
+		if err != nil || hex.EncodeToString(v.Result.BookSHA256[:]) != b.BookSHA256 || int64(v.Result.Orders) != b.Orders {
+			t.Errorf("%s's evidence of %s: verify %v, digest %s, orders %d", id, interval, err, b.BookSHA256, b.Orders)
 		}
 	}
 	if got := ledgers["home1"].find(record.KindReading, "home1/grid/2026-11-22T12:15Z"); !strings.Contains(string(got), `"export_wh"`) {

@@ -239,6 +239,7 @@ func (g *Gateway) checkSettlement(interval string) {
 		return
 	}
 	payload, res := iv.settlement, iv.cleared
+	book, result := iv.clearedBook, iv.clearedResult
 	seen := digest(payload)
 	if iv.settleSeen == seen {
 		g.mu.Unlock()
@@ -273,6 +274,12 @@ func (g *Gateway) checkSettlement(interval string) {
 		if entries, err := record.Entries(m, g.now(), res, s); err != nil {
 			g.log.Error("ledger records not built", "interval", interval, "err", err)
 		} else {
+			if g.cfg.Clearer != config.ClearerNone {
+				// A clearer keeps the evidence (the operator's dashboard
+				// shows it); a home does not spend its SD card on every
+				// neighbour's orders, which the clearers hold.
+				entries = append(entries, record.EvidenceEntries(interval, g.now(), res, book, result)...)
+			}
 			g.record(entries...)
 		}
 	}
