@@ -811,7 +811,7 @@ func (f *faultRig) check() {
 		faultIntervals-1, len(expected), len(settledAll), len(unsettled), unsettled)
 	say("intervals both clearers missed (down at their end or settlement turn): %d %v; of them settled anyway: %d",
 		len(bothMissed), bothMissed, countIn(bothMissed, views["operator"], views["home1"]))
-	say("intervals never cleared (no clearer up from before their gate closure to the standby's turn): %d %v", len(notCleared), notCleared)
+	say("intervals never cleared (no clearer subscribed from before their gate closure to the standby's turn): %d %v", len(notCleared), notCleared)
 	say("intervals home5 could not record while its disk was full: %d %v", len(lostToDisk), lostToDisk)
 	say("ledger pairs x shared intervals compared: %d, differing: %d", shared, differ)
 	say("results published: %d, settlements published: %d (as seen by a watcher on the broker)", f.watch.kinds(protocol.KindResult), f.watch.kinds(protocol.KindSettlement))
