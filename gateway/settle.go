@@ -259,6 +259,7 @@ func (g *Gateway) checkSettlement(interval string) {
 		return
 	}
 	if err != nil {
+		g.noteVerdict(interval, "", protocol.AlarmSettlementMismatch)
 		g.metrics.verifications.WithLabelValues(protocol.AlarmSettlementMismatch).Inc()
 		g.log.Error("published settlement does not verify", "interval", interval, "err", err)
 		g.raise(protocol.Alarm{Interval: interval, Kind: protocol.AlarmSettlementMismatch, Detail: truncate(err.Error(), 200)})
@@ -269,6 +270,7 @@ func (g *Gateway) checkSettlement(interval string) {
 	iv.settled, iv.settledBy = true, v.Clearer
 	g.mu.Unlock()
 	g.metrics.verifications.WithLabelValues("settlement_ok").Inc()
+	g.noteVerdict(interval, "", protocol.VerdictOK)
 	if g.ledger != nil {
 		m := record.Market{Community: g.cfg.Community, Currency: g.cfg.Market.Currency, Rules: g.market}
 		if entries, err := record.Entries(m, g.now(), res, s); err != nil {
