@@ -44,7 +44,6 @@ type Verification struct {
 // VerdictOK is a Verification's verdict of a check that passed.
 const VerdictOK = "ok"
 
-
 // State is whether a gateway is connected.
 type State string
 
