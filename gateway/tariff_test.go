@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -249,4 +250,41 @@ func TestTariffBadRequests(t *testing.T) {
 	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "market.price_cap") {
 		t.Errorf("without a retail tariff: %d %s", rec.Code, rec.Body)
 	}
+}
+
+// Whatever the query, /tariff answers 200 with a list or 400 naming the
+// parameter: never a 500, never a panic.
+func FuzzTariffQuery(f *testing.F) {
+	for _, q := range []string{"", "horizon=24h&days=7", "horizon=-1h", "horizon=1ns", "days=60", "days=1e3",
+		"horizon=168h0m1s", "horizon=%ZZ", "days=&horizon=", "horizon=9223372036854775807ns"} {
+		f.Add(q)
+	}
+	var (
+		once sync.Once
+		h    http.Handler
+	)
+	f.Fuzz(func(t *testing.T, q string) {
+		once.Do(func() { // one gateway for every input: newCommunity wants a *testing.T
+			c := newCommunity(t, map[string]int64{"home1": 4000}, map[string]config.ClearerRole{"operator": config.ClearerPrimary})
+			g := c.gws["home1"]
+			h = g.Handler(g.opts.Registry)
+		})
+		req := httptest.NewRequest("GET", TariffPath, nil)
+		req.URL.RawQuery = q
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK:
+			var rates []evccRate
+			if err := json.Unmarshal(rec.Body.Bytes(), &rates); err != nil || len(rates) == 0 {
+				t.Fatalf("?%s: 200 with %s: %v", q, rec.Body, err)
+			}
+		case http.StatusBadRequest:
+			if !strings.Contains(rec.Body.String(), "horizon") && !strings.Contains(rec.Body.String(), "days") {
+				t.Fatalf("?%s: 400 not naming the parameter: %s", q, rec.Body)
+			}
+		default:
+			t.Fatalf("?%s: %d %s", q, rec.Code, rec.Body)
+		}
+	})
 }
