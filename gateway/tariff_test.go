@@ -19,6 +19,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/gateway/gatewaytest"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/gateway/tariff"
 	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
 )
@@ -287,4 +288,73 @@ func FuzzTariffQuery(f *testing.F) {
 			t.Fatalf("?%s: %d %s", q, rec.Code, rec.Body)
 		}
 	})
+}
+
+// recordedLedger is a ledgerReader over records in memory, counting what is
+// read.
+type recordedLedger struct {
+	recs []ledger.Record
+	read int // records returned by Read
+}
+
+func (m *recordedLedger) Last() uint64 { return uint64(len(m.recs)) }
+
+func (m *recordedLedger) Read(from uint64, max int) ([]ledger.Record, error) {
+	if from == 0 {
+		from = 1
+	}
+	if from > uint64(len(m.recs)) {
+		return nil, nil
+	}
+	out := m.recs[from-1 : min(uint64(len(m.recs)), from-1+uint64(max))]
+	m.read += len(out)
+	return out, nil
+}
+
+// add appends a clearing record of the interval starting at start (and a
+// trade record, which the history skips), recorded 20 minutes later.
+func (m *recordedLedger) add(start time.Time, price string) {
+	id := market.IntervalID(start)
+	for _, r := range []struct{ kind, data string }{
+		{"clearing", fmt.Sprintf(`{"community":"c1","interval":%q,"orders":2,"price":%s,"trades":1,"volume_kwh":"0.5"}`, id, price)},
+		{"trade", `{"kwh":"0.5"}`},
+	} {
+		m.recs = append(m.recs, ledger.Record{Seq: uint64(len(m.recs) + 1), Time: start.Add(20 * time.Minute), Kind: r.kind, Key: id, Data: json.RawMessage(r.data)})
+	}
+}
+
+// The history finds the last 60 days of a long ledger without reading the
+// rest, then reads only what is appended; clearings of other markets'
+// intervals and malformed ones are left out.
+func TestTariffHistoryReadsOnlyRecentRecords(t *testing.T) {
+	cal := market.Calendar{Interval: 15 * time.Minute}
+	now := time.Date(2026, 12, 3, 12, 5, 0, 0, time.UTC)
+	l := &recordedLedger{}
+	for d := 400; d >= 1; d-- { // 400 days of one clearing a day at 12:00
+		l.add(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC).AddDate(0, 0, -d), `"0.1"`)
+	}
+	l.add(time.Date(2026, 12, 2, 12, 7, 0, 0, time.UTC), `"0.1"`) // not an interval start
+	l.recs = append(l.recs, ledger.Record{Seq: uint64(len(l.recs) + 1), Time: now, Kind: "clearing", Key: "x", Data: json.RawMessage(`{"interval":"soon"}`)})
+	h := &tariffHistory{}
+	got, err := h.clearings(l, cal, now, cal.Start(now).Add(-(tariff.Rules{Calendar: cal}).Lookback())) // as the handler asks
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 7 {
+		t.Errorf("%d clearings of the last 7 days, want 7: %v", len(got), got)
+	}
+	if l.read > 2*61+3+20 { // the last 60 days (two records a day), the odd ones, and the binary search's probes
+		t.Errorf("read %d of %d records to find the last 60 days", l.read, len(l.recs))
+	}
+	if len(h.byStart) != 60 {
+		t.Errorf("history holds %d clearings, want the 60 days'", len(h.byStart))
+	}
+	l.read = 0
+	l.add(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC), "null")
+	if got, err = h.clearings(l, cal, now, now.Add(-time.Hour)); err != nil || len(got) != 1 || got[0].Cleared {
+		t.Errorf("after one more clearing: %v %v, want today's, not cleared", got, err)
+	}
+	if l.read != 2 {
+		t.Errorf("read %d records again, want only the 2 appended", l.read)
+	}
 }
