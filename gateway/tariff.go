@@ -132,7 +132,7 @@ func (g *Gateway) tariffRules(r *http.Request) (tariff.Rules, error) {
 	q := r.URL.Query()
 	if v := q.Get("horizon"); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil {
+		if err != nil || d <= 0 {
 			return tr, fmt.Errorf("horizon %.40q: want a duration such as 24h", v)
 		}
 		tr.Horizon = d

@@ -234,6 +234,7 @@ func TestTariffBadRequests(t *testing.T) {
 	}{
 		{"GET", "horizon=soon", 400, `horizon "soon"`},
 		{"GET", "horizon=400h", 400, "horizon 400h0m0s"},
+		{"GET", "horizon=0s", 400, `horizon "0s"`},
 		{"GET", "days=0", 400, `days "0"`},
 		{"GET", "days=99", 400, "days 99"},
 		{"POST", "", 405, "GET /tariff"},
