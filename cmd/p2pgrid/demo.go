@@ -92,7 +92,7 @@ pending, and not counted.`,
 	fl.IntVar(&f.intervals, "intervals", 0, "stop after this many intervals (0: run until interrupted)")
 	fl.StringVar(&f.broker, "broker", "", "external MQTT broker URL (default: an embedded broker on loopback)")
 	fl.StringVar(&f.data, "data", "", "data directory for keys, roster and ledgers (default: a new temporary directory)")
-	fl.StringVar(&f.http, "http", "", "serve the operator's /metrics and /healthz on this address")
+	fl.StringVar(&f.http, "http", "", "serve the operator's /metrics, /healthz and /tariff on this address")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the homes, clouds and loads")
 	fl.StringVar(&f.start, "start", "", "simulated start time, RFC 3339 (default: today 16:00 UTC)")
 	fl.StringVar(&f.influx.URL, "influx", "", "also write the operator's ledger to InfluxDB at this URL")
