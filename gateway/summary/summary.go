@@ -139,14 +139,19 @@ func (t *Tally) Add(kind string, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("summary: clearing: %w", err)
 		}
-		if !c.Price.IsSet() {
-			return nil // nothing cleared: the price stands
-		}
-		if t.price == nil || newer(c.Interval, t.price.Interval) {
-			t.price = &Price{Interval: c.Interval, Value: c.Price.Value()}
+		if c.Price.IsSet() { // else nothing cleared: the price stands
+			t.AddPrice(c.Interval, c.Price.Value())
 		}
 	}
 	return nil
+}
+
+// AddPrice takes a verified clearing price of interval as the current
+// price, unless the price held is of a later interval.
+func (t *Tally) AddPrice(interval string, price decimal.Decimal) {
+	if t.price == nil || newer(interval, t.price.Interval) {
+		t.price = &Price{Interval: interval, Value: price}
+	}
 }
 
 func (t *Tally) addStatement(s record.Statement) error {
