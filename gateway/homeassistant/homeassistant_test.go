@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,15 +18,15 @@ import (
 )
 
 // appTopic stands in for the gateway's single-value topics.
-func appTopic(key string) string { return "p2pgrid/v1/c1/app/home-1/" + key }
+func appTopic(key string) string { return "p2pgrid/v1/c1/app/home1/" + key }
 
 func testGateway() Gateway {
 	topics, err := protocol.NewTopics("c1")
 	if err != nil {
 		panic(err)
 	}
-	return Gateway{Community: "c1", ID: "home-1", Version: "v0.4.0", Currency: "EUR",
-		StatusTopic: topics.Status("home-1"), StateTopic: appTopic}
+	return Gateway{Community: "c1", ID: "home1", Version: "v0.4.0", Currency: "EUR",
+		StatusTopic: topics.Status("home1"), StateTopic: appTopic}
 }
 
 // The discovery messages of every value, one line each ("topic payload"),
@@ -82,7 +83,7 @@ func TestSchema(t *testing.T) {
 	// What the gateway's status topic carries, online and as its will.
 	var states []string
 	for _, st := range []protocol.State{protocol.StateOnline, protocol.StateOffline} {
-		raw, err := (&protocol.Status{Gateway: "home-1", State: st, Version: "v0.4.0", Time: fixedTime}).Encode()
+		raw, err := (&protocol.Status{Gateway: "home1", State: st, Version: "v0.4.0", Time: fixedTime}).Encode()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,9 +98,9 @@ func TestSchema(t *testing.T) {
 	for i, m := range msgs {
 		f := summary.Fields[i]
 		levels := strings.Split(m.Topic, "/")
-		if len(levels) != 5 || levels[0] != DefaultPrefix || levels[1] != "sensor" || levels[2] != "p2pgrid_home-1" ||
+		if len(levels) != 5 || levels[0] != DefaultPrefix || levels[1] != "sensor" || levels[2] != "p2pgrid_home1" ||
 			levels[3] != f.Key || levels[4] != "config" || checkLevel("node", levels[2]) != nil || checkLevel("object", levels[3]) != nil {
-			t.Errorf("topic %q is not homeassistant/sensor/p2pgrid_home-1/%s/config", m.Topic, f.Key)
+			t.Errorf("topic %q is not homeassistant/sensor/p2pgrid_home1/%s/config", m.Topic, f.Key)
 		}
 		var c map[string]any
 		dec := json.NewDecoder(bytes.NewReader(m.Payload))
@@ -147,7 +148,7 @@ func TestSchema(t *testing.T) {
 		}
 		d, _ := c["device"].(map[string]any)
 		ids, _ := d["identifiers"].([]any)
-		if len(ids) != 1 || ids[0] != "p2pgrid_c1_home-1" || d["manufacturer"] != "p2pgrid" || d["name"] == "" ||
+		if len(ids) != 1 || ids[0] != "p2pgrid_c1_home1" || d["manufacturer"] != "p2pgrid" || d["name"] == "" ||
 			d["model"] == "" || d["sw_version"] != "v0.4.0" {
 			t.Errorf("%s: device %v", m.Topic, d)
 		}
@@ -179,7 +180,7 @@ func TestBadInput(t *testing.T) {
 		t.Error("no state topics: no error")
 	}
 	if msgs, err := Discovery("ha/discovery", testGateway(), summary.Fields[:1]); err != nil ||
-		msgs[0].Topic != "ha/discovery/sensor/p2pgrid_home-1/price/config" {
+		msgs[0].Topic != "ha/discovery/sensor/p2pgrid_home1/price/config" {
 		t.Errorf("a prefix of two levels: %v %v", msgs, err)
 	}
 }
@@ -205,3 +206,24 @@ func TestRemove(t *testing.T) {
 }
 
 var fixedTime = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+// docs/mqtt.md shows the config of bought_today_kwh as the code writes it.
+func TestDocShowsDiscovery(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "mqtt.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := Discovery(DefaultPrefix, testGateway(), summary.Fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if strings.HasSuffix(m.Topic, "/bought_today_kwh/config") {
+			if !strings.Contains(string(doc), "`"+m.Topic+"`") || !strings.Contains(string(doc), "```json\n"+string(m.Payload)+"\n```") {
+				t.Errorf("docs/mqtt.md does not show %s and its payload verbatim:\n%s", m.Topic, m.Payload)
+			}
+			return
+		}
+	}
+	t.Fatal("no config of bought_today_kwh")
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -305,5 +306,25 @@ func TestLoadZone(t *testing.T) {
 	}
 	if _, err := LoadZone("Mars/Olympus"); !errors.Is(err, ErrZone) || !strings.Contains(err.Error(), "Mars/Olympus") {
 		t.Errorf("LoadZone(Mars/Olympus): %v", err)
+	}
+}
+
+// docs/mqtt.md shows the day_and_month case's summary verbatim.
+func TestDocShowsSummary(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "mqtt.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", "day_and_month", "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "```json\n"+string(want)+"```") {
+		t.Errorf("docs/mqtt.md does not show testdata/day_and_month/summary.json verbatim:\n%s", want)
+	}
+	for _, f := range Fields {
+		if !strings.Contains(string(doc), "`"+f.Key+"`") && !strings.Contains(string(doc), f.Key+"`") {
+			t.Errorf("docs/mqtt.md does not name the single value %s", f.Key)
+		}
 	}
 }
