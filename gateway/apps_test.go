@@ -206,3 +206,64 @@ func TestAppTopicsFollowTheLedger(t *testing.T) {
 		t.Errorf("after a restart the summary is\n%+v %+v %+v\nbefore it\n%+v %+v %+v", again, *again.Price, *again.LastTrade, got, *got.Price, *got.LastTrade)
 	}
 }
+
+// appPublishes counts the app and discovery messages gw published from
+// message n of the hub on.
+func appPublishes(hub *gatewaytest.Hub, gw string, n int) (summaries, discovery int) {
+	hub.Wait()
+	for _, m := range hub.Published[n:] {
+		switch {
+		case strings.HasSuffix(m.Topic, "/app/"+gw+"/"+summary.KeySummary):
+			summaries++
+		case strings.HasPrefix(m.Topic, "homeassistant/sensor/p2pgrid_"+gw+"/"):
+			discovery++
+		}
+	}
+	return summaries, discovery
+}
+
+// The app topics are published when something changed, not at every
+// tick; everything, discovery included, after a reconnect; and at the
+// home's midnight, with today's totals back at zero and the month's kept.
+// (Guadalcanal is UTC+11 without summer time: 12:00 UTC is 23:00 there.)
+func TestAppTopicsReconnectAndMidnight(t *testing.T) {
+	c := newCommunityWith(t, gatewaytest.NewHub(),
+		map[string]int64{"home1": 4000, "home2": -2000},
+		map[string]config.ClearerRole{"operator": config.ClearerPrimary},
+		func(_ *community, _ string, o *Options) { o.Config.Apps.TimeZone = "Pacific/Guadalcanal" })
+	g := c.gws["home1"]
+	mq := &reconnecting{Client: g.mq.(*gatewaytest.Client)}
+	g.mq = mq
+	topics := g.Topics()
+	c.run(t0.Add(48*time.Minute), 5*time.Second) // 12:15 and 12:30 settled
+	before := retainedSummary(t, c.hub, topics, "home1")
+	if before.Today.Period != "2026-11-22" || before.Today.Sold == "0" || before.Today.Sold != before.Month.Sold {
+		t.Fatalf("before midnight: %+v", before)
+	}
+
+	c.hub.Wait()
+	n := len(c.hub.Published)
+	c.run(t0.Add(50*time.Minute), 5*time.Second) // nothing settles or clears
+	if s, d := appPublishes(c.hub, "home1", n); s != 0 || d != 0 {
+		t.Errorf("%d summaries and %d discovery configs published with nothing new", s, d)
+	}
+	mq.connects.Add(1)
+	n = len(c.hub.Published)
+	c.run(t0.Add(50*time.Minute+5*time.Second), 5*time.Second)
+	if s, d := appPublishes(c.hub, "home1", n); s != 1 || d != len(summary.Fields) {
+		t.Errorf("after a reconnect: %d summaries and %d discovery configs, want 1 and %d", s, d, len(summary.Fields))
+	}
+
+	// 13:00 UTC is midnight in Guadalcanal; 12:45 (23:45 there) settles
+	// at 13:02, into the month only.
+	c.run(t0.Add(60*time.Minute+5*time.Second), 5*time.Second)
+	midnight := retainedSummary(t, c.hub, topics, "home1")
+	if midnight.Today.Period != "2026-11-23" || midnight.Today.Sold != "0" || midnight.Today.Saving != "0" || midnight.Month != before.Month {
+		t.Errorf("at midnight: %+v, the month before %+v", midnight, before.Month)
+	}
+	c.run(t0.Add(63*time.Minute), 5*time.Second)
+	after := retainedSummary(t, c.hub, topics, "home1")
+	if after.Today.Sold != "0" || after.Month.Sold == before.Month.Sold || after.LastTrade.Interval != "2026-11-22T12:45Z" {
+		t.Errorf("after 12:45 settled: %+v, want it in the month (before %+v) and not today", after, before.Month)
+	}
+}
