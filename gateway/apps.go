@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -48,7 +49,11 @@ func (g *Gateway) newAppTopics() *appTopics {
 	now := g.now()
 	a := &appTopics{tally: summary.NewTally(g.id, zone, now), changes: 1}
 	if r, ok := g.ledger.(summary.LedgerReader); ok {
-		if err := summary.Rebuild(r, a.tally, a.tally.Since()); err != nil {
+		var skipped *summary.SkippedError
+		switch err := summary.Rebuild(r, a.tally, a.tally.Since()); {
+		case errors.As(err, &skipped):
+			g.log.Warn("the app topics' totals of today and this month leave out ledger records that do not decode", "err", err)
+		case err != nil:
 			g.log.Error("the app topics' totals of today and this month not rebuilt from the ledger: they count from now", "err", err)
 			a.tally = summary.NewTally(g.id, zone, now)
 		}

@@ -19,19 +19,23 @@ var _ LedgerReader = (*ledger.Ledger)(nil)
 // rebuildPage is how many records Rebuild holds at a time.
 const rebuildPage = 512
 
-// Rebuild adds to t the records of l written at or after since (Add: the
-// home's statements, trades and clearings; the rest is skipped), reading
-// a page at a time so that memory stays bounded however long the ledger
-// is. It finds the first of them by bisection on the records' times,
+// Rebuild adds to t the records of l from the first written at or after
+// since (Add: the home's statements, trades and clearings; the rest is
+// skipped, and Add itself keeps only this month's statements), reading a
+// page at a time so that memory stays bounded however long the ledger
+// is. It finds that first record by bisection on the records' times,
 // which the gateway writes in order (each when it records a settled
-// interval), so it reads only the records of the period, not the whole
-// ledger. A record that does not decode is an error naming it.
+// interval), so it reads the records of the period, not the whole
+// ledger. A record that does not decode is skipped, and the error returned
+// at the end names the first of them and how many there were (*SkippedError):
+// the rest is in t. An error reading the ledger ends the rebuild.
 func Rebuild(l LedgerReader, t *Tally, since time.Time) error {
 	last := l.Last()
 	from, err := firstAtOrAfter(l, last, since)
 	if err != nil {
 		return err
 	}
+	var skipped SkippedError
 	for from <= last {
 		recs, err := l.Read(from, rebuildPage)
 		if err != nil {
@@ -41,17 +45,32 @@ func Rebuild(l LedgerReader, t *Tally, since time.Time) error {
 			break
 		}
 		for _, r := range recs {
-			if r.Time.Before(since) {
-				continue
-			}
 			if err := t.Add(r.Kind, r.Data); err != nil {
-				return fmt.Errorf("ledger record %d: %w", r.Seq, err)
+				if skipped.Count == 0 {
+					skipped.First = fmt.Errorf("ledger record %d: %w", r.Seq, err)
+				}
+				skipped.Count++
 			}
 		}
 		from = recs[len(recs)-1].Seq + 1
 	}
+	if skipped.Count > 0 {
+		return &skipped
+	}
 	return nil
 }
+
+// SkippedError is Rebuild's error about records it could not read.
+type SkippedError struct {
+	Count int   // records skipped
+	First error // about the first of them
+}
+
+func (e *SkippedError) Error() string {
+	return fmt.Sprintf("%d ledger records skipped, the first: %v", e.Count, e.First)
+}
+
+func (e *SkippedError) Unwrap() error { return e.First }
 
 // firstAtOrAfter returns the seq of the first record of l (of 1..last)
 // whose time is not before since, last+1 if there is none.

@@ -1,6 +1,7 @@
 package summary
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -92,10 +93,19 @@ func TestRebuildEmptyAndBad(t *testing.T) {
 	if err := Rebuild(l, tally, tally.Since()); err != nil {
 		t.Fatalf("empty ledger: %v", err)
 	}
-	if _, err := l.Append(ledger.Entry{Kind: record.KindStatement, Key: "k", Time: now, Data: []byte(`{"interval":"2026-11-03T08:00Z"}`)}); err != nil {
-		t.Fatal(err)
+	good := stmt(t, "2026-11-03T07:00Z", "home1", 0, 100, "0.01")
+	for i, data := range [][]byte{[]byte(`{"interval":"2026-11-03T08:00Z"}`), good.data, []byte(`{"interval":"x","participant":"home1"}`)} {
+		if _, err := l.Append(ledger.Entry{Kind: record.KindStatement, Key: fmt.Sprint(i), Time: now, Data: data}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := Rebuild(l, tally, tally.Since()); err == nil || err.Error() != "ledger record 1: summary: statement: participant is missing" {
-		t.Errorf("bad record: %v", err)
+	err = Rebuild(l, tally, tally.Since())
+	var skipped *SkippedError
+	if !errors.As(err, &skipped) || skipped.Count != 2 ||
+		err.Error() != "2 ledger records skipped, the first: ledger record 1: summary: statement: participant is missing" {
+		t.Errorf("bad records: %v", err)
+	}
+	if s := tally.Summary("c1", "EUR", now); s.Today.SoldWh != 100 {
+		t.Errorf("the good record between the bad ones: %+v", s.Today)
 	}
 }
