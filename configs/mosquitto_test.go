@@ -70,7 +70,7 @@ func isACLRule(line string) bool {
 // byte for byte, and show no other rules but the README's two examples of
 // blocks to append: a further clearer's (the shipped clearer's block under
 // another name, without the operator's reading of the homes' telemetry and
-// status) and a home's read-only app login.
+// status), a home's read-only app login and the operator dashboard's.
 func TestACLShownVerbatim(t *testing.T) {
 	acl := readFile(t, filepath.Join("mosquitto", "acl"))
 	operator := aclBlocks(acl)["operator"]
@@ -108,6 +108,10 @@ func TestACLShownVerbatim(t *testing.T) {
 				if b.text != appBlock {
 					t.Errorf("%s:%d: the app login's block\n%s\nwant\n%s", page, b.line, b.text, appBlock)
 				}
+			case strings.HasPrefix(b.text, "user "+dashboardExample+"\n"):
+				if b.text != dashboardBlock {
+					t.Errorf("%s:%d: the dashboard login's block\n%s\nwant\n%s", page, b.line, b.text, dashboardBlock)
+				}
 			default:
 				t.Errorf("%s:%d: ACL rules that are not configs/mosquitto/acl:\n%s", page, b.line, b.text)
 			}
@@ -134,6 +138,14 @@ const (
 		"topic deny p2pgrid/v1/+/+/home-17-app\n" +
 		"topic deny p2pgrid/v1/+/app/home-17-app/+\n" +
 		"topic deny homeassistant/sensor/p2pgrid_home-17-app/+/config\n"
+	// The operator dashboard's login reads every gateway's status, and is
+	// denied what the %u patterns give it.
+	dashboardExample = "dashboard"
+	dashboardBlock   = "user dashboard\n" +
+		"topic read p2pgrid/v1/lindenweg/status/+\n" +
+		"topic deny p2pgrid/v1/+/+/dashboard\n" +
+		"topic deny p2pgrid/v1/+/app/dashboard/+\n" +
+		"topic deny homeassistant/sensor/p2pgrid_dashboard/+/config\n"
 )
 
 // aclBlocks returns the rules ("topic ..." lines) of each "user" block of
@@ -410,19 +422,28 @@ func TestConfSizeLimits(t *testing.T) {
 }
 
 // The bridge of configs/mosquitto/bridge.conf logs in as a user the acl
-// lets pass everything on, shares exactly the p2pgrid topics both ways at
+// lets pass everything on, shares exactly the p2pgrid topics (and the Home
+// Assistant discovery configs) both ways at
 // QoS 1 with loop detection and a checked certificate, and is read from
 // the include_dir of mosquitto.conf, where the README installs it.
 func TestBridgeConf(t *testing.T) {
 	bridge := map[string]string{}
+	var topics []string
 	for _, f := range confSettings(t, filepath.Join("mosquitto", "bridge.conf")) {
+		if f[0] == "topic" {
+			topics = append(topics, strings.Join(f[1:], " "))
+			continue
+		}
 		if _, dup := bridge[f[0]]; dup {
 			t.Errorf("bridge.conf: %s given twice", f[0])
 		}
 		bridge[f[0]] = strings.Join(f[1:], " ")
 	}
+	// The p2pgrid topics and the homes' Home Assistant discovery configs.
+	if want := []string{protocol.TopicRoot + "/# both 1", "homeassistant/sensor/# both 1"}; !slices.Equal(topics, want) {
+		t.Errorf("bridge.conf: topics %q, want %q", topics, want)
+	}
 	for key, want := range map[string]string{
-		"topic":                   protocol.TopicRoot + "/# both 1",
 		"try_private":             "true",
 		"bridge_insecure":         "false",
 		"cleansession":            "false",
@@ -434,7 +455,7 @@ func TestBridgeConf(t *testing.T) {
 		}
 	}
 	acl := readFile(t, filepath.Join("mosquitto", "acl"))
-	if block := "\nuser " + bridge["remote_username"] + "\ntopic readwrite " + protocol.TopicRoot + "/#\n"; !strings.Contains(acl, block) {
+	if block := "\nuser " + bridge["remote_username"] + "\ntopic readwrite " + protocol.TopicRoot + "/#\ntopic readwrite homeassistant/sensor/#\n"; !strings.Contains(acl, block) {
 		t.Errorf("the acl lacks the bridge's block %q", block)
 	}
 	conf := confSettings(t, filepath.Join("mosquitto", "mosquitto.conf"))

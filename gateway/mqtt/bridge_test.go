@@ -48,7 +48,7 @@ func TestShippedBridge(t *testing.T) {
 	}
 	// The reader reads every home's status, as the operator does (the
 	// operator's own login is the clearer's connection here).
-	const reader = "user reader\ntopic read p2pgrid/v1/#\n"
+	const reader = "user reader\ntopic read p2pgrid/v1/#\ntopic read homeassistant/#\n"
 	a := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: reader})
 	b := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, CA: ca, ACLAppend: reader,
 		Bridge: &mqtttest.Bridge{Remote: a, Username: "bridge", Password: users["bridge"]}})
@@ -101,11 +101,16 @@ func TestShippedBridge(t *testing.T) {
 	clearer := connect(t, on(a, "operator"))
 	result := msg{"p2pgrid/v1/c1/result/latest", "result on A"}
 	status := msg{"p2pgrid/v1/c1/status/gw-b", "online on B"}
+	// And a home's Home Assistant discovery config, so that Home Assistant
+	// finds the sensors on either broker.
+	discovery := msg{"homeassistant/sensor/p2pgrid_gw-b/price/config", `{"name":"price"}`}
 	publish(t, clearer, result.topic, result.payload, true)
 	publish(t, gwB, status.topic, status.payload, true)
-	eventually(t, wait, "the retained result and status on both brokers", func() bool {
+	publish(t, gwB, discovery.topic, discovery.payload, true)
+	eventually(t, wait, "the retained result, status and discovery config on both brokers", func() bool {
 		return retained(t, a, result.topic) == result.payload && retained(t, b, result.topic) == result.payload &&
-			retained(t, a, status.topic) == status.payload && retained(t, b, status.topic) == status.payload
+			retained(t, a, status.topic) == status.payload && retained(t, b, status.topic) == status.payload &&
+			retained(t, a, discovery.topic) == discovery.payload
 	})
 
 	// A client that knows both brokers (paho with two AddBroker, as the
