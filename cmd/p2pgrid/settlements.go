@@ -9,11 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/p2pgrid/p2pgrid/gateway/config"
-	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/influx"
-	"github.com/p2pgrid/p2pgrid/settlement/ledger"
-	"github.com/p2pgrid/p2pgrid/settlement/record"
 	"github.com/p2pgrid/p2pgrid/settlement/report"
 )
 
@@ -63,7 +60,7 @@ token "user:password" or empty).`,
 			var community *settlement.Community
 			recorded := ""
 			if ledgerDir != "" {
-				rows, community, recorded, err = ledgerStatements(ledgerDir, fromT, toT, participant)
+				rows, community, recorded, err = report.FromLedger(ledgerDir, fromT, toT, participant)
 			} else {
 				rows, err = influxStatements(cmd.Context(), iopts, fromT, toT, participant)
 			}
@@ -120,46 +117,6 @@ func timeRange(from, to string) (time.Time, time.Time, error) {
 		t = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
 	return f, t, nil
-}
-
-// ledgerStatements reads the settled intervals from a ledger, read-only.
-// currency is the currency the ledger's latest clearing record names ("" if
-// none does).
-func ledgerStatements(dir string, from, to time.Time, participant string) (rows []report.Row, c *settlement.Community, currency string, err error) {
-	// A torn last record (a crash, or an append under way) is cut by the
-	// gateway on its next start; the records before it are intact and are
-	// read. Anything else broken in the chain is an error.
-	var settled []*settlement.IntervalSettlement
-	_, err = ledger.Scan(dir, 1, func(r ledger.Record) error {
-		switch r.Kind {
-		case record.KindClearing:
-			if c, err := record.DecodeClearing(r.Data); err == nil && c.Currency != "" {
-				currency = c.Currency
-			}
-		case record.KindInterval:
-			v, err := record.Decode(r)
-			if err != nil {
-				return err
-			}
-			s := v.(*settlement.IntervalSettlement)
-			at, err := market.ParseIntervalLoose(s.Interval)
-			if err != nil || at.Before(from) || !at.Before(to) {
-				return nil
-			}
-			settled = append(settled, s)
-			for _, p := range s.Participants {
-				if participant == "" || p.Participant == participant {
-					rows = append(rows, report.Row{Interval: s.Interval, Statement: p})
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, "", err
-	}
-	totals := settlement.CommunityTotals(settled...)
-	return rows, &totals, currency, nil
 }
 
 func influxStatements(ctx context.Context, o influx.Options, from, to time.Time, participant string) ([]report.Row, error) {
