@@ -1,0 +1,73 @@
+package dashboard
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+)
+
+// bookView is an interval's sealed book, as the interval page shows it.
+type bookView struct {
+	Digest  string // hex SHA-256 of the canonical book (auction.Result.BookSHA256)
+	Clearer string
+	Orders  []orderRow
+}
+
+// resultView is an interval's signed result, as the interval page shows
+// it.
+type resultView struct {
+	Clearer    string
+	BookSHA256 string
+	Signature  string // hex; "" if unsigned
+	Result     string // the result, indented
+}
+
+// decodeBookResult decodes the book and result records of d, each nil if
+// the ledger has none.
+func decodeBookResult(d Detail) (*bookView, *resultView, error) {
+	var bv *bookView
+	var rv *resultView
+	if d.Book != nil {
+		var rec struct {
+			BookSHA256 string          `json:"book_sha256"`
+			Message    json.RawMessage `json:"message"`
+		}
+		if err := json.Unmarshal(d.Book, &rec); err != nil {
+			return nil, nil, fmt.Errorf("book record: %w", err)
+		}
+		msg, err := protocol.DecodeBook(rec.Message)
+		if err != nil {
+			return nil, nil, fmt.Errorf("book record: %w", err)
+		}
+		bv = &bookView{Digest: rec.BookSHA256, Clearer: msg.Clearer}
+		for i, raw := range msg.Orders {
+			o, err := protocol.DecodeOrder(raw)
+			if err != nil {
+				return nil, nil, fmt.Errorf("book record: order %d: %w", i+1, err)
+			}
+			bv.Orders = append(bv.Orders, orderRow{Gateway: o.Gateway, Side: o.Side.String(), KWh: o.KWh, Price: o.Price})
+		}
+	}
+	if d.Result != nil {
+		var rec struct {
+			Message json.RawMessage `json:"message"`
+		}
+		if err := json.Unmarshal(d.Result, &rec); err != nil {
+			return bv, nil, fmt.Errorf("result record: %w", err)
+		}
+		msg, err := protocol.DecodeResult(rec.Message)
+		if err != nil {
+			return bv, nil, fmt.Errorf("result record: %w", err)
+		}
+		var pretty bytes.Buffer
+		if err := json.Indent(&pretty, msg.Result, "", "  "); err != nil {
+			pretty.Reset()
+			pretty.Write(msg.Result)
+		}
+		rv = &resultView{Clearer: msg.Clearer, BookSHA256: msg.BookSHA256, Signature: hex.EncodeToString(msg.Sig), Result: pretty.String()}
+	}
+	return bv, rv, nil
+}
