@@ -37,7 +37,7 @@ type Options struct {
 	// Auth is who may log in; Run refuses a non-loopback address without.
 	Auth Auth
 	// Minor is the decimals of the currency's minor unit money is rounded
-	// to, as p2pgrid settlements --minor (0: 2).
+	// to, as p2pgrid settlements --minor (whose default is 2).
 	Minor int32
 	// Currency is shown when the ledger names none ("": EUR).
 	Currency string
@@ -69,9 +69,6 @@ type Server struct {
 func New(o Options) (*Server, error) {
 	if o.Ledger == "" {
 		return nil, errors.New("dashboard: no ledger directory")
-	}
-	if o.Minor == 0 {
-		o.Minor = 2
 	}
 	if o.Minor < 0 || o.Minor > 8 {
 		return nil, fmt.Errorf("dashboard: minor unit of %d decimals is outside 0-8", o.Minor)
