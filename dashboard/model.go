@@ -246,7 +246,11 @@ func (m *Model) addSettlement(s *settlement.IntervalSettlement) {
 		m.sum.Compensation = m.sum.Compensation.Add(t.Compensation)
 	}
 	for _, p := range s.Participants {
-		m.homes[p.Participant] = settlement.Sum(m.homes[p.Participant], p)
+		if prev, ok := m.homes[p.Participant]; ok {
+			m.homes[p.Participant] = settlement.Sum(prev, p)
+		} else {
+			m.homes[p.Participant] = p
+		}
 	}
 	m.fees = m.fees.Add(s.Fees)
 	m.grid = m.grid.Add(s.Grid)
