@@ -41,7 +41,7 @@ func barChart(title, unit string, points []chartPoint, decimals int32) template.
 	plotW, plotH := decimal.NewFromInt(chartW-padLeft), decimal.NewFromInt(chartH-padBott-8)
 	fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>`, padLeft, chartH-padBott, chartW, chartH-padBott)
 	fmt.Fprintf(&b, `<text class="tick" x="%d" y="%d" text-anchor="end">%s</text>`, padLeft-4, 14, template.HTMLEscapeString(settlement.Format(max, decimals)))
-	fmt.Fprintf(&b, `<text class="tick" x="%d" y="%d" text-anchor="end">0 %s</text>`, padLeft-4, chartH-padBott, template.HTMLEscapeString(unit))
+	fmt.Fprintf(&b, `<text class="tick" x="%d" y="%d" text-anchor="end">0</text>`, padLeft-4, chartH-padBott)
 	if len(points) == 0 {
 		fmt.Fprintf(&b, `<text class="tick" x="%d" y="%d">no intervals yet</text>`, padLeft+8, chartH/2)
 	}
