@@ -20,7 +20,6 @@ import (
 	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
-	"github.com/p2pgrid/p2pgrid/settlement/record"
 	"github.com/p2pgrid/p2pgrid/settlement/report"
 )
 
@@ -406,24 +405,11 @@ func (s *Server) tradesCSV(w http.ResponseWriter, r *http.Request) {
 func writeTrades(w io.Writer, dir string, from, to time.Time, currency string) error {
 	cw := csv.NewWriter(w)
 	cw.Write(TradeColumns)
-	_, err := ledger.Scan(dir, 1, func(r ledger.Record) error {
-		if r.Kind != record.KindInterval {
-			return nil
-		}
-		v, err := record.Decode(r)
-		if err != nil {
-			return err
-		}
-		st := v.(*settlement.IntervalSettlement)
-		at, err := market.ParseIntervalLoose(st.Interval)
-		if err != nil || at.Before(from) || !at.Before(to) {
-			return nil
-		}
+	_, err := report.ScanSettled(dir, from, to, func(st *settlement.IntervalSettlement) {
 		for _, t := range st.Trades {
 			cw.Write([]string{st.Interval, t.ID, t.Seller, t.Buyer, decimal.New(t.Wh, -3).String(), decimal.New(t.DeliveredWh, -3).String(),
 				t.Price.String(), t.Amount.String(), t.Fee.String(), t.Compensation.String(), currency})
 		}
-		return nil
 	})
 	if err != nil {
 		return err
