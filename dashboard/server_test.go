@@ -266,3 +266,11 @@ func TestEventsAnnounceNewIntervals(t *testing.T) {
 		}
 	}
 }
+
+// The commented example of docs/operator.md reads, with its two users.
+func TestExampleUsersFile(t *testing.T) {
+	users, err := ReadUsers("../configs/examples/dashboard.users")
+	if err != nil || len(users) != 2 || users["operator"] == "" || users["treasurer"] == "" {
+		t.Errorf("configs/examples/dashboard.users: %v, %v; want the users operator and treasurer", users, err)
+	}
+}
