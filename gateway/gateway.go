@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +98,7 @@ type Gateway struct {
 	intervals map[string]*interval // by interval id: see interval.go
 	startedAt time.Time            // when Start subscribed: a clearer seals only books it collected whole
 	alarms    []protocol.Alarm
+	verdicts  []protocol.Verification // on the latest intervals, newest first: see noteVerdict
 	lastTelem time.Time
 
 	connects    uint64      // Connections.Connects when republish last ran (under mu)
@@ -378,6 +381,7 @@ func (g *Gateway) verify(interval string) {
 	v, err := clearing.Verify(g.rosterAt(interval), g.market, g.id, book, result, own)
 	if err != nil {
 		kind := clearing.AlarmOf(err)
+		g.noteVerdict(interval, kind, "")
 		g.metrics.verifications.WithLabelValues(kind).Inc()
 		g.log.Error("published clearing does not verify", "interval", interval, "kind", kind, "err", err)
 		g.raiseOnce(interval, protocol.Alarm{Interval: interval, Kind: kind, Detail: truncate(err.Error(), 200)})
@@ -391,7 +395,9 @@ func (g *Gateway) verify(interval string) {
 		}
 		g.mu.Lock()
 		iv.cleared, iv.clearedBy = v.Result, v.Clearer
+		iv.clearedBook, iv.clearedResult = book, result
 		g.mu.Unlock()
+		g.noteVerdict(interval, protocol.VerdictOK, "")
 		attrs := []any{"interval", interval, "clearer", v.Clearer, "orders", v.Result.Orders,
 			"volume_kwh", g.market.FormatKWh(v.Result.Volume)}
 		if v.Result.Cleared {
@@ -855,10 +861,48 @@ func (g *Gateway) closeAlarms(kind string) {
 	}
 }
 
+// noteVerdict records this gateway's verdict on the clearing or the
+// settlement of interval (protocol.VerdictOK or an alarm kind; "" leaves
+// one as it is) and, when that changes what its status says, publishes
+// the status: the operator's dashboard shows every gateway's verdicts.
+func (g *Gateway) noteVerdict(interval, clearing, settlement string) {
+	g.mu.Lock()
+	i := slices.IndexFunc(g.verdicts, func(v protocol.Verification) bool { return v.Interval == interval })
+	if i < 0 {
+		g.verdicts = append(g.verdicts, protocol.Verification{Interval: interval})
+		// Newest first: interval ids sort as their times do.
+		slices.SortFunc(g.verdicts, func(a, b protocol.Verification) int { return strings.Compare(b.Interval, a.Interval) })
+		i = slices.IndexFunc(g.verdicts, func(v protocol.Verification) bool { return v.Interval == interval })
+	}
+	was := g.verdicts[i]
+	if clearing != "" {
+		g.verdicts[i].Clearing = clearing
+	}
+	if settlement != "" {
+		g.verdicts[i].Settlement = settlement
+	}
+	changed := g.verdicts[i] != was
+	if len(g.verdicts) > protocol.MaxVerified {
+		g.verdicts = g.verdicts[:protocol.MaxVerified]
+	}
+	g.mu.Unlock()
+	if changed {
+		g.publishStatus()
+	}
+}
+
+// Verdicts returns the gateway's verdicts on its latest intervals, newest
+// first, as its status carries them.
+func (g *Gateway) Verdicts() []protocol.Verification {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.verdicts)
+}
+
 // publishStatus publishes the gateway's retained status with its open
-// alarms.
+// alarms and its latest verdicts.
 func (g *Gateway) publishStatus() {
-	st := protocol.Status{Gateway: g.id, State: protocol.StateOnline, Version: g.opts.Version, Time: g.now(), Alarms: g.Alarms()}
+	st := protocol.Status{Gateway: g.id, State: protocol.StateOnline, Version: g.opts.Version, Time: g.now(), Alarms: g.Alarms(), Verified: g.Verdicts()}
 	if st.Version == "" {
 		st.Version = "dev"
 	}

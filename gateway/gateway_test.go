@@ -1,9 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -303,6 +307,9 @@ func TestForgedOrderAndCheatingResult(t *testing.T) {
 		if err != nil || len(st.Alarms) != 1 || st.Alarms[0].Kind != protocol.AlarmMismatch {
 			t.Errorf("%s status %+v %v", id, st, err)
 		}
+		if err == nil && (len(st.Verified) == 0 || st.Verified[0].Interval != interval || st.Verified[0].Clearing != protocol.AlarmMismatch) {
+			t.Errorf("%s status verdicts %+v, want %s's clearing first, as %s", id, st.Verified, interval, protocol.AlarmMismatch)
+		}
 	}
 	// A day later the alarm has been dropped.
 	c.run(t0.Add(25*time.Hour), time.Minute)
@@ -435,7 +442,8 @@ func TestSettlementFlow(t *testing.T) {
 	// 12:15 is cleared at 12:13, delivered 12:15-12:30, settled at 12:32.
 	c.run(t0.Add(33*time.Minute), 5*time.Second)
 	interval := "2026-11-22T12:15Z"
-	raw := c.hub.Retained(c.gws["operator"].Topics().Settlement(interval))
+	tp0 := c.gws["operator"].Topics()
+	raw := c.hub.Retained(tp0.Settlement(interval))
 	msg, err := protocol.DecodeSettlement(raw)
 	if err != nil {
 		t.Fatalf("settlement %s: %v", raw, err)
@@ -463,6 +471,56 @@ func TestSettlementFlow(t *testing.T) {
 		if l.find(record.KindInterval, interval) == nil || l.find(record.KindClearing, interval) == nil ||
 			l.find(record.KindStatement, interval+"/home2") == nil || l.find(record.KindTrade, s.Trades[0].ID) == nil {
 			t.Errorf("%s's ledger lacks the settlement of %s: %d entries", id, interval, len(l.entries))
+		}
+	}
+	// Every gateway's status says what it concluded about the interval.
+	for id := range c.gws {
+		st, err := protocol.DecodeStatus(c.hub.Retained(tp0.Status(id)))
+		if err != nil {
+			t.Fatalf("%s's status: %v", id, err)
+		}
+		want := protocol.Verification{Interval: interval, Clearing: protocol.VerdictOK, Settlement: protocol.VerdictOK}
+		if i := slices.IndexFunc(st.Verified, func(v protocol.Verification) bool { return v.Interval == interval }); i < 0 || st.Verified[i] != want {
+			t.Errorf("%s's status says %+v of its latest intervals, want %+v among them", id, st.Verified, want)
+		}
+		for i := 1; i < len(st.Verified); i++ {
+			if st.Verified[i-1].Interval <= st.Verified[i].Interval {
+				t.Errorf("%s's status verdicts %+v are not newest first", id, st.Verified)
+			}
+		}
+	}
+
+	// The clearer's ledger keeps the evidence: the book and result as
+	// published, which clear again to the same result anywhere. A home's
+	// does not.
+	tp := c.gws["operator"].Topics()
+	for id, l := range ledgers {
+		if id != "operator" {
+			if l.find(record.KindBook, interval) != nil || l.find(record.KindResult, interval) != nil {
+				t.Errorf("%s, a home, keeps the book or result of %s in its ledger", id, interval)
+			}
+			continue
+		}
+		b, err := record.DecodeBook(l.find(record.KindBook, interval))
+		if err != nil {
+			t.Fatalf("%s's book record of %s: %v", id, interval, err)
+		}
+		r, err := record.DecodeResult(l.find(record.KindResult, interval))
+		if err != nil {
+			t.Fatalf("%s's result record of %s: %v", id, interval, err)
+		}
+		for _, m := range []struct {
+			name, topic string
+			got         []byte
+		}{{"book", tp.Book(interval), b.Message}, {"result", tp.Result(interval), r.Message}} {
+			var want bytes.Buffer
+			if err := json.Compact(&want, c.hub.Retained(m.topic)); err != nil || !bytes.Equal(m.got, want.Bytes()) {
+				t.Errorf("%s's %s record holds %.80s, want the published message %.80s (%v)", id, m.name, m.got, want.Bytes(), err)
+			}
+		}
+		v, err := clearing.Verify(c.roster, c.gws[id].market, "", b.Message, r.Message, nil)
+		if err != nil || hex.EncodeToString(v.Result.BookSHA256[:]) != b.BookSHA256 || int64(v.Result.Orders) != b.Orders {
+			t.Errorf("%s's evidence of %s: verify %v, digest %s, orders %d", id, interval, err, b.BookSHA256, b.Orders)
 		}
 	}
 	if got := ledgers["home1"].find(record.KindReading, "home1/grid/2026-11-22T12:15Z"); !strings.Contains(string(got), `"export_wh"`) {

@@ -15,16 +15,19 @@ type interval struct {
 	start time.Time
 
 	// The market side.
-	ownOrder    []byte          // this gateway's order message
-	skipped     string          // why this gateway placed no order, a skipReason (logged once)
-	book        []byte          // the published book, as last received
-	result      []byte          // the published result, as last received
-	checked     [32]byte        // digest of the book and result last verified (ok or not)
-	cleared     *auction.Result // the verified clearing
-	clearedBy   string          // the clearer whose result verified (last)
-	clearedHere bool
-	ownBook     []byte // the book and result this gateway sealed and published as a clearer
-	ownResult   []byte
+	ownOrder  []byte          // this gateway's order message
+	skipped   string          // why this gateway placed no order, a skipReason (logged once)
+	book      []byte          // the published book, as last received
+	result    []byte          // the published result, as last received
+	checked   [32]byte        // digest of the book and result last verified (ok or not)
+	cleared   *auction.Result // the verified clearing
+	clearedBy string          // the clearer whose result verified (last)
+	// clearedBook and clearedResult are the messages cleared verified:
+	// what the ledger keeps as the interval's evidence.
+	clearedBook, clearedResult []byte
+	clearedHere                bool
+	ownBook                    []byte // the book and result this gateway sealed and published as a clearer
+	ownResult                  []byte
 
 	// The settlement side.
 	ownMetered  []byte   // this gateway's signed metered figures, as published

@@ -239,6 +239,7 @@ func (g *Gateway) checkSettlement(interval string) {
 		return
 	}
 	payload, res := iv.settlement, iv.cleared
+	book, result := iv.clearedBook, iv.clearedResult
 	seen := digest(payload)
 	if iv.settleSeen == seen {
 		g.mu.Unlock()
@@ -258,6 +259,7 @@ func (g *Gateway) checkSettlement(interval string) {
 		return
 	}
 	if err != nil {
+		g.noteVerdict(interval, "", protocol.AlarmSettlementMismatch)
 		g.metrics.verifications.WithLabelValues(protocol.AlarmSettlementMismatch).Inc()
 		g.log.Error("published settlement does not verify", "interval", interval, "err", err)
 		g.raise(protocol.Alarm{Interval: interval, Kind: protocol.AlarmSettlementMismatch, Detail: truncate(err.Error(), 200)})
@@ -268,11 +270,18 @@ func (g *Gateway) checkSettlement(interval string) {
 	iv.settled, iv.settledBy = true, v.Clearer
 	g.mu.Unlock()
 	g.metrics.verifications.WithLabelValues("settlement_ok").Inc()
+	g.noteVerdict(interval, "", protocol.VerdictOK)
 	if g.ledger != nil {
 		m := record.Market{Community: g.cfg.Community, Currency: g.cfg.Market.Currency, Rules: g.market}
 		if entries, err := record.Entries(m, g.now(), res, s); err != nil {
 			g.log.Error("ledger records not built", "interval", interval, "err", err)
 		} else {
+			if g.cfg.Clearer != config.ClearerNone {
+				// A clearer keeps the evidence (the operator's dashboard
+				// shows it); a home does not spend its SD card on every
+				// neighbour's orders, which the clearers hold.
+				entries = append(entries, record.EvidenceEntries(interval, g.now(), res, book, result)...)
+			}
 			g.record(entries...)
 		}
 	}

@@ -92,12 +92,12 @@ func TestLedgerShowKind(t *testing.T) {
 	l.Close()
 	var out, errb bytes.Buffer
 	if code := run([]string{"ledger", "show", dir, "--kind", "trades"}, strings.NewReader(""), &out, &errb); code != 2 ||
-		!strings.Contains(errb.String(), `kind "trades"`) || !strings.Contains(errb.String(), "clearing, trade, settlement, interval, reading") {
+		!strings.Contains(errb.String(), `kind "trades"`) || !strings.Contains(errb.String(), "clearing, trade, settlement, interval, book, result, reading") {
 		t.Fatalf("show --kind trades: exit %d, stderr %q; want 2 and the kinds listed", code, errb.String())
 	}
 	out.Reset()
 	if code := run([]string{"ledger", "show", "--help"}, strings.NewReader(""), &out, &errb); code != 0 ||
-		!strings.Contains(out.String(), "clearing, trade, settlement, interval, reading") {
+		!strings.Contains(out.String(), "clearing, trade, settlement, interval, book, result, reading") {
 		t.Fatalf("show --help: exit %d, does not list the kinds:\n%s", code, out.String())
 	}
 }

@@ -118,7 +118,9 @@ func TestShippedBridge(t *testing.T) {
 	// A dies. B's clients still talk to each other, and the failover
 	// client moves to B.
 	a.Kill()
-	eventually(t, wait, "the failover client to reconnect to B", func() bool { return fo.pc.IsConnectionOpen() && fo.broker() == b.TLSURL })
+	eventually(t, wait, "the failover client to reconnect to B and subscribe there", func() bool {
+		return fo.pc.IsConnectionOpen() && fo.broker() == b.TLSURL && fo.subscribedOn() == b.TLSURL
+	})
 	alone := msg{"p2pgrid/v1/c1/orders/gw-b", "while A is down"}
 	publish(t, gwB, alone.topic, alone.payload, false)
 	seenB.waitForMsg(t, alone)
@@ -191,8 +193,9 @@ type failoverClient struct {
 	pc paho.Client
 	in *inbox
 
-	mu      sync.Mutex
-	attempt string // the broker of the latest connection attempt
+	mu         sync.Mutex
+	attempt    string // the broker of the latest connection attempt
+	subscribed string // the broker of the connection whose subscription was acknowledged (latest)
 }
 
 func newFailoverClient(t *testing.T, users map[string]string, brokers ...*mqtttest.Mosquitto) *failoverClient {
@@ -215,7 +218,17 @@ func newFailoverClient(t *testing.T, users map[string]string, brokers ...*mqttte
 			return cfg
 		}).
 		SetOnConnectHandler(func(pc paho.Client) {
-			pc.Subscribe("p2pgrid/v1/c1/orders/+", 1, func(_ paho.Client, m paho.Message) { f.in.handle(m.Topic(), m.Payload()) })
+			broker := f.broker()
+			tok := pc.Subscribe("p2pgrid/v1/c1/orders/+", 1, func(_ paho.Client, m paho.Message) { f.in.handle(m.Topic(), m.Payload()) })
+			go func() {
+				// A clean session: what is published before the broker
+				// acknowledges the subscription does not reach it.
+				if tok.Wait() && tok.Error() == nil {
+					f.mu.Lock()
+					f.subscribed = broker
+					f.mu.Unlock()
+				}
+			}()
 		})
 	for _, m := range brokers {
 		o.AddBroker(m.TLSURL)
@@ -226,6 +239,12 @@ func newFailoverClient(t *testing.T, users map[string]string, brokers ...*mqttte
 	}
 	t.Cleanup(func() { f.pc.Disconnect(100) })
 	return f
+}
+
+func (f *failoverClient) subscribedOn() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.subscribed
 }
 
 func (f *failoverClient) broker() string {

@@ -134,6 +134,11 @@ func exampleStatusOnline() *Status {
 			Interval: "2026-11-22T12:00Z", Kind: AlarmMismatch,
 			Detail: "the published result differs from this gateway's clearing of the published book",
 		}},
+		Verified: []Verification{
+			{Interval: "2026-11-22T12:15Z", Clearing: VerdictOK},
+			{Interval: "2026-11-22T12:00Z", Clearing: AlarmMismatch},
+			{Interval: "2026-11-22T11:45Z", Clearing: VerdictOK, Settlement: VerdictOK},
+		},
 	}
 }
 

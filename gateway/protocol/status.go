@@ -10,17 +10,39 @@ import (
 // Status is a gateway's state, published retained on status/<gateway>:
 // "online" when it connects, "offline" as its MQTT last will (set at
 // connect time, so its Time is when that session began) and when it shuts
-// down cleanly. It carries the gateway's open alarms:
+// down cleanly. It carries the gateway's open alarms and what it concluded
+// about the latest intervals (Verified, left out when empty):
 //
 //	{"v":1,"gateway":"home2","state":"online","version":"v0.4.0","time":"2026-11-22T12:31:10Z",
-//	 "alarms":[{"interval":"2026-11-22T12:15Z","kind":"mismatch","detail":"..."}]}
+//	 "alarms":[{"interval":"2026-11-22T12:15Z","kind":"mismatch","detail":"..."}],
+//	 "verified":[{"interval":"2026-11-22T12:15Z","clearing":"mismatch"},
+//	             {"interval":"2026-11-22T12:00Z","clearing":"ok","settlement":"ok"}]}
+//
+// A status is not signed: it is what the gateway says, for its operator
+// and neighbours to see, and nothing trusts it for more.
 type Status struct {
 	Gateway string
 	State   State
 	Version string // the gateway's software version
 	Time    time.Time
 	Alarms  []Alarm // nil or empty: none
+	// Verified is the gateway's verdict on its latest intervals, newest
+	// first, at most MaxVerified.
+	Verified []Verification
 }
+
+// Verification is a gateway's verdict on one interval: Clearing is
+// VerdictOK when the published clearing verified, or the alarm kind it
+// raised; Settlement likewise for the published settlement, "" (left out)
+// while there is none.
+type Verification struct {
+	Interval   string
+	Clearing   string
+	Settlement string
+}
+
+// VerdictOK is a Verification's verdict of a check that passed.
+const VerdictOK = "ok"
 
 // State is whether a gateway is connected.
 type State string
@@ -82,6 +104,7 @@ var AlarmKinds = []string{
 const (
 	MaxStatusSize   = 32 << 10
 	MaxAlarms       = 32
+	MaxVerified     = 8
 	maxVersionText  = 64
 	maxAlarmDetail  = 512
 	maxAlarmKindLen = 64
@@ -116,7 +139,26 @@ func (s *Status) Encode() ([]byte, error) {
 		}
 		b = append(b, '}')
 	}
-	return append(b, "]}"...), nil
+	b = append(b, ']')
+	if len(s.Verified) > 0 {
+		b = append(b, `,"verified":[`...)
+		for i, v := range s.Verified {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"interval":`...)
+			b = appendString(b, v.Interval)
+			if v.Clearing != "" {
+				b = appendField(b, "clearing", v.Clearing)
+			}
+			if v.Settlement != "" {
+				b = appendField(b, "settlement", v.Settlement)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
 }
 
 // check checks what Encode writes and DecodeStatus reads.
@@ -144,17 +186,39 @@ func (s *Status) check() error {
 			return fmt.Errorf("status of %q: alarms[%d]: %w", s.Gateway, i, err)
 		}
 	}
+	if len(s.Verified) > MaxVerified {
+		return fmt.Errorf("status of %q: %d verified intervals (at most %d)", s.Gateway, len(s.Verified), MaxVerified)
+	}
+	for i, v := range s.Verified {
+		if _, err := market.ParseInterval(v.Interval); err != nil {
+			return fmt.Errorf("status of %q: verified[%d]: %w", s.Gateway, i, err)
+		}
+		for _, verdict := range []struct{ name, v string }{{"clearing", v.Clearing}, {"settlement", v.Settlement}} {
+			if verdict.v != "" && !isKind(verdict.v) {
+				return fmt.Errorf("status of %q: verified[%d]: %s %.70q: want ok or an alarm kind, 1-%d characters of [a-z0-9_]",
+					s.Gateway, i, verdict.name, verdict.v, maxAlarmKindLen)
+			}
+		}
+	}
 	return nil
 }
 
-func (a Alarm) check() error {
-	if a.Kind == "" || len(a.Kind) > maxAlarmKindLen {
-		return fmt.Errorf("kind %.70q: want 1-%d characters of [a-z0-9_]", a.Kind, maxAlarmKindLen)
+// isKind reports whether k is 1-maxAlarmKindLen characters of [a-z0-9_].
+func isKind(k string) bool {
+	if k == "" || len(k) > maxAlarmKindLen {
+		return false
 	}
-	for i := 0; i < len(a.Kind); i++ {
-		if c := a.Kind[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
-			return fmt.Errorf("kind %.70q: want 1-%d characters of [a-z0-9_]", a.Kind, maxAlarmKindLen)
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
 		}
+	}
+	return true
+}
+
+func (a Alarm) check() error {
+	if !isKind(a.Kind) {
+		return fmt.Errorf("kind %.70q: want 1-%d characters of [a-z0-9_]", a.Kind, maxAlarmKindLen)
 	}
 	if a.Interval != "" {
 		if _, err := market.ParseInterval(a.Interval); err != nil {
@@ -197,6 +261,24 @@ func DecodeStatus(data []byte) (*Status, error) {
 					return fmt.Errorf("alarms[%d]: %w", i, err)
 				}
 				s.Alarms = append(s.Alarms, a)
+				return nil
+			})
+		}},
+		field{"verified", false, func(raw []byte) error {
+			return walkArray(raw, func(i int, raw []byte) error {
+				if i == MaxVerified {
+					return fmt.Errorf("more than %d verified intervals", MaxVerified)
+				}
+				var v Verification
+				err := decodeObject(raw,
+					field{"interval", true, str(&v.Interval)},
+					field{"clearing", false, str(&v.Clearing)},
+					field{"settlement", false, str(&v.Settlement)},
+				)
+				if err != nil {
+					return fmt.Errorf("verified[%d]: %w", i, err)
+				}
+				s.Verified = append(s.Verified, v)
 				return nil
 			})
 		}},

@@ -85,7 +85,9 @@ func TestStatusRoundTrip(t *testing.T) {
 	}
 	data, _ := exampleStatusOnline().Encode()
 	want := `{"v":1,"gateway":"home2","state":"online","version":"v0.4.0","time":"2026-11-22T12:31:10Z",` +
-		`"alarms":[{"interval":"2026-11-22T12:00Z","kind":"mismatch","detail":"the published result differs from this gateway's clearing of the published book"}]}`
+		`"alarms":[{"interval":"2026-11-22T12:00Z","kind":"mismatch","detail":"the published result differs from this gateway's clearing of the published book"}],` +
+		`"verified":[{"interval":"2026-11-22T12:15Z","clearing":"ok"},{"interval":"2026-11-22T12:00Z","clearing":"mismatch"},` +
+		`{"interval":"2026-11-22T11:45Z","clearing":"ok","settlement":"ok"}]}`
 	if string(data) != want {
 		t.Fatalf("Encode =\n%s\nwant\n%s", data, want)
 	}
@@ -105,6 +107,10 @@ func TestStatusRejections(t *testing.T) {
 	alarm := `{"kind":"mismatch"}`
 	for name, tc := range map[string]struct{ data, want string }{
 		"bad state":         {string(tamper(t, good, `"online"`, `"up"`)), `state "up"`},
+		"bad verdict":       {string(tamper(t, good, `"clearing":"mismatch"`, `"clearing":"Bad!"`)), "verified[1]: clearing"},
+		"bad verified iv":   {string(tamper(t, good, `"interval":"2026-11-22T12:15Z"`, `"interval":"soon"`)), "verified[0]"},
+		"verified unknown":  {string(tamper(t, good, `"settlement":"ok"`, `"settled":"ok"`)), "unknown key"},
+		"verified no iv":    {string(tamper(t, good, `{"interval":"2026-11-22T11:45Z",`, `{`)), "interval"},
 		"bad alarm kind":    {string(tamper(t, good, `"kind":"mismatch"`, `"kind":"Mismatch!"`)), "alarms[0]: kind"},
 		"bad interval":      {string(tamper(t, good, `"interval":"2026-11-22T12:00Z"`, `"interval":"yesterday"`)), "alarms[0]: interval"},
 		"control in text":   {string(tamper(t, good, `"detail":"the`, `"detail":"\u0007the`)), "alarms[0]: detail"},

@@ -82,8 +82,8 @@ func marshal(v any) []byte {
 	return b
 }
 
-// Decode reads a record's data by its kind: a Clearing, Trade, Statement
-// or Reading, or the *settlement.IntervalSettlement of an interval record.
+// Decode reads a record's data by its kind: a Clearing, Trade, Statement,
+// Book, Result or Reading, or the *settlement.IntervalSettlement of an interval record.
 // Errors name the record; a kind not in Kinds wraps ErrUnknownKind.
 func Decode(r ledger.Record) (any, error) {
 	var (
@@ -99,6 +99,10 @@ func Decode(r ledger.Record) (any, error) {
 		v, err = DecodeStatement(r.Data)
 	case KindInterval:
 		v, err = settlement.DecodeIntervalSettlement(r.Data)
+	case KindBook:
+		v, err = DecodeBook(r.Data)
+	case KindResult:
+		v, err = DecodeResult(r.Data)
 	case KindReading:
 		v, err = DecodeReading(r.Data)
 	default:

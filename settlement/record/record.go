@@ -38,6 +38,12 @@ const (
 	// KindInterval: the whole settlement of an interval, in its canonical
 	// JSON form (settlement.IntervalSettlement); key the interval id.
 	KindInterval = "interval"
+	// KindBook: the sealed book of a settled interval, the message as
+	// published and verified (Book); key the interval id.
+	KindBook = "book"
+	// KindResult: the signed result of a settled interval, the message as
+	// published and verified (Result); key the interval id.
+	KindResult = "result"
 	// KindReading: one device reading per device and interval (Reading);
 	// key gateway/device/interval.
 	KindReading = "reading"
@@ -45,7 +51,7 @@ const (
 
 // Kinds lists every kind, in the order a settled interval's records are
 // written, and the reading last.
-var Kinds = []string{KindClearing, KindTrade, KindStatement, KindInterval, KindReading}
+var Kinds = []string{KindClearing, KindTrade, KindStatement, KindInterval, KindBook, KindResult, KindReading}
 
 // ErrUnknownKind is wrapped by the errors about a kind not in Kinds.
 var ErrUnknownKind = errors.New("unknown ledger record kind")

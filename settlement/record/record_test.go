@@ -36,7 +36,10 @@ var cases = map[string]func(t *testing.T) []ledger.Entry{
 			Fills: []auction.Fill{{ID: "s1", Participant: "ann", Side: auction.Sell, Qty: 1000}, {ID: "s2", Participant: "cat", Side: auction.Sell, Qty: 500},
 				{ID: "b1", Participant: "bob", Side: auction.Buy, Qty: 1500}},
 			Trades: []auction.Trade{{SellFill: 0, BuyFill: 2, Qty: 1000}, {SellFill: 1, BuyFill: 2, Qty: 500}}}
+		r.BookSHA256[0], r.BookSHA256[31] = 0xab, 0x01
 		es := entries(t, "elm st", r, settlement.Metered{Participant: "ann", ExportWh: 1200, ImportWh: 10}, settlement.Metered{Participant: "bob", ImportWh: 1700})
+		// The evidence: messages as received, with a space to compact.
+		es = append(es, EvidenceEntries(iv, at, r, []byte(`{"v":1, "orders":[]}`), []byte(`{"v":1,"sig":"c2ln"}`))...)
 		pw, imp, exp := -812.5, int64(123456), int64(789)
 		return append(es, ReadingEntry("home1", "grid", iv, at, meter.Reading{Time: time.Date(2026, 11, 22, 13, 15, 5, 5e8, time.FixedZone("CET", 3600)),
 			Device: "sdm630", PowerW: &pw, ImportWh: &imp, ExportWh: &exp}))
@@ -103,7 +106,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 			}
 			var again []byte
 			switch v := v.(type) {
-			case Clearing, Trade, Reading:
+			case Clearing, Trade, Reading, Book, Result:
 				again = marshal(v)
 			case Statement:
 				if v.Extra != nil {
@@ -165,6 +168,11 @@ func TestDecodeErrors(t *testing.T) {
 		{KindReading, `{"gateway":"g","time":"2026-11-22T10:15:00Z"}`, "device is missing"},
 		{KindReading, ``, "data is empty"},
 		{KindInterval, `{}`, "interval"},
+		{KindBook, `{"interval":"2026-11-22T12:15Z","book_sha256":"ab","message":{}}`, "not a SHA-256 digest"},
+		{KindBook, `{"interval":"2026-11-22T12:15Z","book_sha256":"` + strings.Repeat("ab", 32) + `"}`, "message is missing"},
+		{KindBook, `{"interval":"x","book_sha256":"` + strings.Repeat("ab", 32) + `","message":{}}`, "interval"},
+		{KindResult, `{"interval":"2026-11-22T12:15Z","message":null}`, "message is missing"},
+		{KindResult, `{"message":{}}`, "interval"},
 	} {
 		_, err := Decode(ledger.Record{Seq: 3, Kind: tc.kind, Key: "k", Data: json.RawMessage(tc.data)})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "ledger record 3 ("+tc.kind+" k)") {
@@ -172,7 +180,7 @@ func TestDecodeErrors(t *testing.T) {
 		}
 	}
 	_, err := Decode(ledger.Record{Seq: 4, Kind: "trades", Data: json.RawMessage(`{}`)})
-	if !errors.Is(err, ErrUnknownKind) || !strings.Contains(err.Error(), "clearing, trade, settlement, interval, reading") {
+	if !errors.Is(err, ErrUnknownKind) || !strings.Contains(err.Error(), "clearing, trade, settlement, interval, book, result, reading") {
 		t.Errorf("Decode of kind trades: %v, want ErrUnknownKind listing the kinds", err)
 	}
 }
@@ -223,5 +231,27 @@ func TestStatementSettlement(t *testing.T) {
 		if _, err := bad.Settlement(); err == nil || !strings.Contains(err.Error(), iv+"/a") {
 			t.Errorf("Settlement() of %+v: %v, want an error naming the statement", bad, err)
 		}
+	}
+}
+
+// A book too large for a ledger record keeps its digest and says the
+// message was left out; a message that is not a JSON object (it cannot
+// have verified) makes no record.
+func TestEvidenceEntriesBounds(t *testing.T) {
+	r := &auction.Result{Interval: iv, Orders: 40000}
+	huge := []byte(`{"orders":["` + strings.Repeat("x", ledger.MaxDataLen) + `"]}`)
+	es := EvidenceEntries(iv, at, r, huge, []byte(`not json`))
+	if len(es) != 1 || es[0].Kind != KindBook {
+		t.Fatalf("entries %v, want the book record alone", es)
+	}
+	b, err := DecodeBook(es[0].Data)
+	if err != nil || !b.MessageOmitted || b.Orders != 40000 || b.BookSHA256 != strings.Repeat("00", 32) {
+		t.Fatalf("book record %s: %+v, %v; want the message omitted, 40000 orders and the digest", es[0].Data, b, err)
+	}
+	if len(es[0].Data) > ledger.MaxDataLen {
+		t.Errorf("book record of %d bytes, more than a ledger record may be", len(es[0].Data))
+	}
+	if es := EvidenceEntries(iv, at, r, []byte(`[1]`), nil); len(es) != 0 {
+		t.Errorf("entries %v of a book that is not an object and no result, want none", es)
 	}
 }
