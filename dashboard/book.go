@@ -7,13 +7,18 @@ import (
 	"fmt"
 
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 // bookView is an interval's sealed book, as the interval page shows it.
 type bookView struct {
 	Digest  string // hex SHA-256 of the canonical book (auction.Result.BookSHA256)
 	Clearer string
-	Orders  []orderRow
+	Orders  int64 // in the book
+	// Omitted: the book was too large for a ledger record; only its
+	// digest is kept, and Rows is empty.
+	Omitted bool
+	Rows    []orderRow
 }
 
 // resultView is an interval's signed result, as the interval page shows
@@ -31,31 +36,29 @@ func decodeBookResult(d Detail) (*bookView, *resultView, error) {
 	var bv *bookView
 	var rv *resultView
 	if d.Book != nil {
-		var rec struct {
-			BookSHA256 string          `json:"book_sha256"`
-			Message    json.RawMessage `json:"message"`
-		}
-		if err := json.Unmarshal(d.Book, &rec); err != nil {
-			return nil, nil, fmt.Errorf("book record: %w", err)
-		}
-		msg, err := protocol.DecodeBook(rec.Message)
+		rec, err := record.DecodeBook(d.Book)
 		if err != nil {
 			return nil, nil, fmt.Errorf("book record: %w", err)
 		}
-		bv = &bookView{Digest: rec.BookSHA256, Clearer: msg.Clearer}
-		for i, raw := range msg.Orders {
-			o, err := protocol.DecodeOrder(raw)
+		bv = &bookView{Digest: rec.BookSHA256, Orders: rec.Orders, Omitted: rec.MessageOmitted}
+		if !rec.MessageOmitted {
+			msg, err := protocol.DecodeBook(rec.Message)
 			if err != nil {
-				return nil, nil, fmt.Errorf("book record: order %d: %w", i+1, err)
+				return nil, nil, fmt.Errorf("book record: %w", err)
 			}
-			bv.Orders = append(bv.Orders, orderRow{Gateway: o.Gateway, Side: o.Side.String(), KWh: o.KWh, Price: o.Price})
+			bv.Clearer = msg.Clearer
+			for i, raw := range msg.Orders {
+				o, err := protocol.DecodeOrder(raw)
+				if err != nil {
+					return nil, nil, fmt.Errorf("book record: order %d: %w", i+1, err)
+				}
+				bv.Rows = append(bv.Rows, orderRow{Gateway: o.Gateway, Side: o.Side.String(), KWh: o.KWh, Price: o.Price})
+			}
 		}
 	}
 	if d.Result != nil {
-		var rec struct {
-			Message json.RawMessage `json:"message"`
-		}
-		if err := json.Unmarshal(d.Result, &rec); err != nil {
+		rec, err := record.DecodeResult(d.Result)
+		if err != nil {
 			return bv, nil, fmt.Errorf("result record: %w", err)
 		}
 		msg, err := protocol.DecodeResult(rec.Message)

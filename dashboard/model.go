@@ -177,18 +177,26 @@ func decodeInto(r ledger.Record, get func(id string) (*Detail, error)) (*Detail,
 		d.ConsumptionWh, d.LocalWh, d.SpilledWh = c.ConsumptionWh, c.LocalWh, c.SpilledWh
 		d.MoneyKept, d.Saving, d.LocalShare, d.MissingFigures = c.MoneyKeptLocally, c.Saving, c.LocalShare, c.MissingFigures
 		return d, nil
-	case kindBook, kindResult:
-		var v struct {
-			Interval string `json:"interval"`
+	case record.KindBook, record.KindResult:
+		var iv string
+		if r.Kind == record.KindBook {
+			b, err := record.DecodeBook(r.Data)
+			if err != nil {
+				return fail(err)
+			}
+			iv = b.Interval
+		} else {
+			res, err := record.DecodeResult(r.Data)
+			if err != nil {
+				return fail(err)
+			}
+			iv = res.Interval
 		}
-		if err := json.Unmarshal(r.Data, &v); err != nil {
-			return fail(err)
-		}
-		d, err := get(v.Interval)
+		d, err := get(iv)
 		if err != nil || d == nil {
 			return d, err
 		}
-		if r.Kind == kindBook {
+		if r.Kind == record.KindBook {
 			d.Book = r.Data
 		} else {
 			d.Result = r.Data

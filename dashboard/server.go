@@ -5,6 +5,7 @@ import (
 	"context"
 	"embed"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -160,6 +162,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", s.overview)
 	mux.HandleFunc("GET /interval/{id}", s.interval)
+	mux.HandleFunc("GET /interval/{id}/book.json", s.bookJSON)
 	mux.HandleFunc("GET /participant/{id}", s.participant)
 	mux.HandleFunc("GET /export/statements.csv", s.statementsCSV)
 	mux.HandleFunc("GET /export/trades.csv", s.tradesCSV)
@@ -245,23 +248,33 @@ type orderRow struct {
 	Gateway, Side, KWh, Price string
 }
 
-func (s *Server) interval(w http.ResponseWriter, r *http.Request) {
+// detail finds the interval the request names, or writes the error page
+// and returns false.
+func (s *Server) detail(w http.ResponseWriter, r *http.Request) (Detail, bool) {
 	id := r.PathValue("id")
 	start, err := market.ParseInterval(id)
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, fmt.Sprintf("%q is not an interval id: %v", id, err))
-		return
+		return Detail{}, false
 	}
 	d, kept, known := s.model.Detail(market.IntervalID(start))
 	if !known {
 		s.fail(w, http.StatusNotFound, fmt.Sprintf("interval %s is not in this ledger (%s): it was not cleared or settled here, or not yet", id, s.o.Ledger))
-		return
+		return Detail{}, false
 	}
 	if !kept {
 		if d, err = s.readDetail(d.ID); err != nil {
 			s.fail(w, http.StatusInternalServerError, fmt.Sprintf("interval %s: reading the ledger: %v", id, err))
-			return
+			return Detail{}, false
 		}
+	}
+	return d, true
+}
+
+func (s *Server) interval(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.detail(w, r)
+	if !ok {
+		return
 	}
 	data := map[string]any{"Title": "Interval " + d.ID, "D": d}
 	b, res, err := decodeBookResult(d)
@@ -273,6 +286,55 @@ func (s *Server) interval(w http.ResponseWriter, r *http.Request) {
 		data["Verifications"] = s.o.Live.Verifications(d.ID)
 	}
 	s.render(w, "interval", http.StatusOK, data)
+}
+
+// clearBook is a book as p2pgrid clear reads it.
+type clearBook struct {
+	Interval string       `json:"interval"`
+	Orders   []clearOrder `json:"orders"`
+}
+
+type clearOrder struct {
+	ID          string `json:"id"`
+	Participant string `json:"participant"`
+	Side        string `json:"side"`
+	KWh         string `json:"kwh"`
+	Price       string `json:"price"`
+}
+
+// bookJSON is /interval/{id}/book.json: the interval's sealed book as
+// p2pgrid clear reads it (each gateway's order under the gateway's id, as
+// the clearer cleared it), so that anyone can clear it again and compare
+// book_sha256 with the digest the result names.
+func (s *Server) bookJSON(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.detail(w, r)
+	if !ok {
+		return
+	}
+	b, _, err := decodeBookResult(d)
+	switch {
+	case err != nil:
+		s.fail(w, http.StatusUnprocessableEntity, fmt.Sprintf("interval %s: %v", d.ID, err))
+		return
+	case b == nil:
+		s.fail(w, http.StatusNotFound, fmt.Sprintf("interval %s: the sealed book is not in this ledger", d.ID))
+		return
+	case b.Omitted:
+		s.fail(w, http.StatusNotFound, fmt.Sprintf("interval %s: the book was too large for a ledger record; the ledger keeps its digest only", d.ID))
+		return
+	}
+	out := clearBook{Interval: d.ID, Orders: []clearOrder{}}
+	for _, o := range b.Rows {
+		out.Orders = append(out.Orders, clearOrder{ID: o.Gateway, Participant: o.Gateway, Side: o.Side, KWh: o.KWh, Price: o.Price})
+	}
+	body, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Disposition", `attachment; filename="book-`+strings.NewReplacer(":", "").Replace(d.ID)+`.json"`)
+	w.Write(append(body, '\n'))
 }
 
 // readDetail reads the detail of an interval older than the model keeps

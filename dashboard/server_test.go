@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/p2pgrid/p2pgrid/settlement/ledger"
+	"github.com/p2pgrid/p2pgrid/settlement/record"
 )
 
 func newTestServer(t *testing.T, dir string, auth Auth) *Server {
@@ -272,5 +275,26 @@ func TestExampleUsersFile(t *testing.T) {
 	users, err := ReadUsers("../configs/examples/dashboard.users")
 	if err != nil || len(users) != 2 || users["operator"] == "" || users["treasurer"] == "" {
 		t.Errorf("configs/examples/dashboard.users: %v, %v; want the users operator and treasurer", users, err)
+	}
+}
+
+// A book record the dashboard cannot read is named on the interval page,
+// which still shows the rest; its book.json is refused with the reason.
+func TestBadBookRecord(t *testing.T) {
+	dir, l := testLedger(t, twoIntervals...)
+	bad := `{"book_sha256":"` + strings.Repeat("ab", 32) + `","interval":"2026-11-22T12:15Z","message":{"v":1},"orders":2}`
+	if _, err := l.Append(ledger.Entry{Kind: record.KindBook, Key: "2026-11-22T12:15Z", Time: t0.Add(time.Hour), Data: []byte(bad)}); err != nil {
+		t.Fatal(err)
+	}
+	h := newTestServer(t, dir, Auth{}).Handler()
+	w := get(t, h, "GET", "/interval/2026-11-22T12:15Z")
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `<p class="error">book record: `) || !strings.Contains(w.Body.String(), `<td class="seller">ann</td>`) {
+		t.Errorf("interval with a bad book record: %d\n%s", w.Code, w.Body)
+	}
+	if w := get(t, h, "GET", "/interval/2026-11-22T12:15Z/book.json"); w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), "book record: ") {
+		t.Errorf("book.json of a bad book record: %d %s", w.Code, w.Body)
+	}
+	if w := get(t, h, "GET", "/interval/2026-11-22T12:00Z/book.json"); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "the sealed book is not in this ledger") {
+		t.Errorf("book.json without a book record: %d %s", w.Code, w.Body)
 	}
 }

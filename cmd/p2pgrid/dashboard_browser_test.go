@@ -183,8 +183,15 @@ func TestDashboardInBrowser(t *testing.T) {
 	totals := report.Totals(rows)
 	var iv *settlement.IntervalSettlement
 	var clearing record.Clearing
+	books := map[string]record.Book{}
 	_, err = ledger.Scan(dir, 1, func(r ledger.Record) error {
 		switch r.Kind {
+		case record.KindBook:
+			b, err := record.DecodeBook(r.Data)
+			if err != nil {
+				return err
+			}
+			books[b.Interval] = b
 		case record.KindClearing:
 			if c, err := record.DecodeClearing(r.Data); err == nil && c.Price.IsSet() && iv == nil {
 				clearing = c
@@ -238,6 +245,32 @@ func TestDashboardInBrowser(t *testing.T) {
 		row+`.querySelector('.kwh').textContent + ' ' + `+row+`.querySelector('.price').textContent + ' ' + `+row+`.querySelector('.amount').textContent`)
 	if want := strings.Join([]string{tr.Seller, tr.Buyer, decimal.New(tr.DeliveredWh, -3).String(), tr.Price.String(), tr.Amount.String()}, " "); got != want {
 		t.Errorf("interval %s: trade %q, the ledger's %q", iv.Interval, got, want)
+	}
+	// The sealed book: its digest, its orders, and a book.json that
+	// p2pgrid clear clears to that digest.
+	book, ok := books[iv.Interval]
+	if !ok {
+		t.Fatalf("no book record of %s in the clearer's ledger", iv.Interval)
+	}
+	if got := eval[string](t, ctx, `document.getElementById('book-digest').textContent`); got != book.BookSHA256 {
+		t.Errorf("interval %s: book digest %q, the ledger's %q", iv.Interval, got, book.BookSHA256)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll('#book tr.order').length`); int64(n) != book.Orders {
+		t.Errorf("interval %s: %d orders shown, the book has %d", iv.Interval, n, book.Orders)
+	}
+	if sig := eval[string](t, ctx, `document.querySelector('#result .sig').textContent`); len(sig) != 128 {
+		t.Errorf("interval %s: signature %q, want 64 bytes in hex", iv.Interval, sig)
+	}
+	bookFile := filepath.Join(t.TempDir(), "book.json")
+	if err := os.WriteFile(bookFile, []byte(eval[string](t, ctx, `fetch('/interval/`+iv.Interval+`/book.json').then(r => r.text())`, chromedp.EvalAwaitPromise)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var cleared, clearErr strings.Builder
+	if code := run([]string{"clear", bookFile}, strings.NewReader(""), &cleared, &clearErr); code != 0 {
+		t.Fatalf("p2pgrid clear book.json: exit %d: %s", code, clearErr.String())
+	}
+	if !strings.Contains(cleared.String(), `"book_sha256":"`+book.BookSHA256+`"`) {
+		t.Errorf("p2pgrid clear of the page's book.json: %s; want book_sha256 %s", cleared.String(), book.BookSHA256)
 	}
 	if !strings.Contains(eval[string](t, ctx, `document.getElementById('verification').textContent`), "not known from a ledger alone") {
 		t.Error("interval page over a ledger alone: no note that verification is not known")
