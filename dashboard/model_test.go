@@ -79,7 +79,7 @@ func TestModelBoundsDetail(t *testing.T) {
 	var trades []testTrade
 	for i := range 10 {
 		tr := twoIntervals[0]
-		tr.start = t0.Add(time.Duration(i) * 15 * time.Minute)
+		tr.Start = t0.Add(time.Duration(i) * 15 * time.Minute)
 		trades = append(trades, tr)
 	}
 	dir, _ := testLedger(t, trades...)

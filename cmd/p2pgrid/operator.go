@@ -70,6 +70,7 @@ func newOperatorCmd(logger func() *slog.Logger) *cobra.Command {
 		addr, dir string
 		poll      time.Duration
 		df        dashboardFlags
+		ff        feedFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "operator --ledger DIR [--http ADDR] [flags]",
@@ -89,8 +90,11 @@ The ledger is read as 'p2pgrid settlements' reads it, without the gateway's
 lock, so the gateway may be running and appending to it; new records are
 picked up every --poll and pushed to open pages (server-sent events at
 /events). A ledger alone does not tell the gateways' status or their
-verification of each interval: 'p2pgrid demo --http' shows those from its
-own gateways.
+verification of each interval: with --mqtt (and --community) the dashboard
+follows the gateways' retained status messages on the community's broker
+for them (what each gateway says of itself: online, alarms, its verdict on
+its latest intervals); 'p2pgrid demo --http' shows them from its own
+gateways.
 
 Read-only: only GET and HEAD are served. On a loopback address anyone on the
 machine may look; on any other address a login is required, --token (a
@@ -99,7 +103,9 @@ cookie) and/or --basic-auth-file (user:password lines); without one the
 command refuses to start.`,
 		Example: `  p2pgrid operator --ledger /var/lib/p2pgrid/ledger
   p2pgrid operator --ledger /var/lib/p2pgrid/ledger --http 0.0.0.0:8080 --token "$(cat /etc/p2pgrid/dashboard.token)"
-  p2pgrid operator --ledger /tmp/p2pgrid-demo-1/operator/ledger --http 192.168.1.5:8080 --basic-auth-file /etc/p2pgrid/dashboard.users`,
+  p2pgrid operator --ledger /tmp/p2pgrid-demo-1/operator/ledger --http 192.168.1.5:8080 --basic-auth-file /etc/p2pgrid/dashboard.users
+  p2pgrid operator --ledger /var/lib/p2pgrid/ledger --mqtt ssl://broker.lan:8883 --community lindenweg \
+    --mqtt-username operator --mqtt-password-file /etc/p2pgrid/mqtt.password --mqtt-ca /etc/p2pgrid/ca.crt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -121,6 +127,14 @@ command refuses to start.`,
 			}
 			o.Poll = poll
 			o.Progress = scanProgress(cmd.ErrOrStderr(), dir)
+			live, closeFeed, err := ff.start(log.With("component", "statusfeed"))
+			if err != nil {
+				return badInput(err)
+			}
+			if live != nil {
+				defer closeFeed()
+				o.Live = live
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return serveDashboard(ctx, o, addr, cmd.OutOrStdout())
@@ -131,6 +145,7 @@ command refuses to start.`,
 	f.StringVar(&dir, "ledger", "", "a gateway's ledger directory (data_dir/ledger)")
 	f.DurationVar(&poll, "poll", time.Second, "how often the ledger is read for new records")
 	df.register(cmd)
+	ff.register(cmd)
 	return cmd
 }
 
