@@ -22,6 +22,7 @@ type follower struct {
 	log      *slog.Logger
 	progress func(records uint64, intervals int) // during a long scan
 	every    time.Duration                       // how often progress is told
+	batch    uint64                              // records between looks at the clock (0: 4096)
 
 	size int64
 	mod  time.Time
@@ -46,6 +47,10 @@ func (f *follower) catchUp() ([]string, error) {
 	seen := map[string]bool{}
 	var n uint64
 	last := time.Now()
+	batch := f.batch
+	if batch == 0 {
+		batch = 4096
+	}
 	torn, err := ledger.Scan(f.dir, f.model.Seq()+1, func(r ledger.Record) error {
 		id, err := f.model.Ingest(r)
 		if err != nil {
@@ -58,7 +63,7 @@ func (f *follower) catchUp() ([]string, error) {
 			ids = append(ids, id)
 		}
 		n++
-		if n%4096 == 0 && f.progress != nil && time.Since(last) >= f.every {
+		if n%batch == 0 && f.progress != nil && time.Since(last) >= f.every {
 			last = time.Now()
 			f.progress(f.model.Seq(), f.model.Intervals())
 		}

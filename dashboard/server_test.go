@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -296,5 +297,38 @@ func TestBadBookRecord(t *testing.T) {
 	}
 	if w := get(t, h, "GET", "/interval/2026-11-22T12:00Z/book.json"); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "the sealed book is not in this ledger") {
 		t.Errorf("book.json without a book record: %d %s", w.Code, w.Body)
+	}
+}
+
+// A browser that reconnects with the id of the last event it saw, behind
+// the ledger, is told at once to catch up; one that is up to date is not.
+func TestEventsAfterReconnect(t *testing.T) {
+	dir, _ := testLedger(t, twoIntervals...)
+	s := newTestServer(t, dir, Auth{})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	read := func(lastID string) []string {
+		req, _ := http.NewRequest("GET", srv.URL+"/events", nil)
+		req.Header.Set("Last-Event-ID", lastID)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var lines []string
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() { // until the deadline ends the stream
+			lines = append(lines, sc.Text())
+		}
+		return lines
+	}
+	seq := fmt.Sprint(s.Model().Seq())
+	if got := read("3"); !slices.Contains(got, "id: "+seq) || !slices.Contains(got, "event: interval") {
+		t.Errorf("reconnect behind the ledger: %q, want an interval event with id %s", got, seq)
+	}
+	if got := read(seq); slices.Contains(got, "event: interval") || !slices.Contains(got, "retry: 2000") {
+		t.Errorf("reconnect up to date: %q, want the retry line and no event", got)
 	}
 }
