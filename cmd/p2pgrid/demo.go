@@ -63,7 +63,12 @@ interrupted, or until --intervals intervals are settled; then the exit status
 is 0 only if every interval listed was cleared, verified and settled by every
 gateway, with every gateway's figures (the error names the intervals that were
 not). Intervals not yet settled when the demo is interrupted are listed as
-pending, and not counted.`,
+pending, and not counted.
+
+With --http ADDR it serves the operator's web dashboard (as p2pgrid operator
+does, docs/operator.md) over the operator's ledger, with every gateway's live
+status and verifications, and prints its address; make run opens it on
+127.0.0.1:8080.`,
 		Example: `  p2pgrid demo
   p2pgrid demo --homes 10 --interval 5s --intervals 4
   p2pgrid demo --broker tcp://127.0.0.1:1883 --http 127.0.0.1:9410`,

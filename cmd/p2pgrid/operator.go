@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,14 +24,15 @@ import (
 // dashboardFlags are the flags of the dashboard's login and money, shared
 // by p2pgrid operator and p2pgrid demo.
 type dashboardFlags struct {
-	token, usersFile string
-	minor            int32
-	currency         string
+	token, tokenFile, usersFile string
+	minor                       int32
+	currency                    string
 }
 
 func (f *dashboardFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.token, "token", "", "require this bearer token (Authorization: Bearer T, or ?token=T once, which sets a cookie)")
+	fl.StringVar(&f.tokenFile, "token-file", "", "require the bearer token held in this file (as --token, but out of the process list)")
 	fl.StringVar(&f.usersFile, "basic-auth-file", "", "require a login from this file of user:password lines (HTTP basic auth)")
 	fl.Int32Var(&f.minor, "minor", 2, "decimals of the currency's minor unit for rounding money")
 	fl.StringVar(&f.currency, "currency", "", "the currency shown when the ledger names none (ISO 4217 code; default "+config.DefaultCurrency+")")
@@ -46,6 +48,18 @@ func (f *dashboardFlags) options(dir string, log *slog.Logger) (dashboard.Option
 	if f.currency != "" && !config.ValidCurrency(f.currency) {
 		return o, fmt.Errorf("--currency: %q is not an ISO 4217 currency code (three capital letters, as EUR)", f.currency)
 	}
+	if f.tokenFile != "" {
+		if f.token != "" {
+			return o, errors.New("--token-file: give --token or --token-file, not both")
+		}
+		b, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return o, fmt.Errorf("--token-file: %w", err)
+		}
+		if o.Auth.Token = strings.TrimSpace(string(b)); o.Auth.Token == "" {
+			return o, fmt.Errorf("--token-file %s: the file is empty", f.tokenFile)
+		}
+	}
 	if f.usersFile != "" {
 		users, err := dashboard.ReadUsers(f.usersFile)
 		if err != nil {
@@ -59,10 +73,10 @@ func (f *dashboardFlags) options(dir string, log *slog.Logger) (dashboard.Option
 // checkListen refuses a listen address that is not loopback unless a
 // login is configured.
 func (f *dashboardFlags) checkListen(addr string) error {
-	if dashboard.IsLoopback(addr) || f.token != "" || f.usersFile != "" {
+	if dashboard.IsLoopback(addr) || f.token != "" || f.tokenFile != "" || f.usersFile != "" {
 		return nil
 	}
-	return fmt.Errorf("--http %s is not a loopback address: the dashboard needs a login there; give --token or --basic-auth-file, or listen on 127.0.0.1", addr)
+	return fmt.Errorf("--http %s is not a loopback address: the dashboard needs a login there; give --token, --token-file or --basic-auth-file, or listen on 127.0.0.1", addr)
 }
 
 func newOperatorCmd(logger func() *slog.Logger) *cobra.Command {
@@ -97,12 +111,12 @@ its latest intervals); 'p2pgrid demo --http' shows them from its own
 gateways.
 
 Read-only: only GET and HEAD are served. On a loopback address anyone on the
-machine may look; on any other address a login is required, --token (a
-bearer token; open http://ADDR/?token=T once in a browser, which sets a
-cookie) and/or --basic-auth-file (user:password lines); without one the
-command refuses to start.`,
+machine may look; on any other address a login is required, --token or
+--token-file (a bearer token; open http://ADDR/?token=T once in a browser,
+which sets a cookie) and/or --basic-auth-file (user:password lines); without
+one the command refuses to start.`,
 		Example: `  p2pgrid operator --ledger /var/lib/p2pgrid/ledger
-  p2pgrid operator --ledger /var/lib/p2pgrid/ledger --http 0.0.0.0:8080 --token "$(cat /etc/p2pgrid/dashboard.token)"
+  p2pgrid operator --ledger /var/lib/p2pgrid/ledger --http 0.0.0.0:8080 --token-file /etc/p2pgrid/dashboard.token
   p2pgrid operator --ledger /tmp/p2pgrid-demo-1/operator/ledger --http 192.168.1.5:8080 --basic-auth-file /etc/p2pgrid/dashboard.users
   p2pgrid operator --ledger /var/lib/p2pgrid/ledger --mqtt ssl://broker.lan:8883 --community lindenweg \
     --mqtt-username operator --mqtt-password-file /etc/p2pgrid/mqtt.password --mqtt-ca /etc/p2pgrid/ca.crt`,

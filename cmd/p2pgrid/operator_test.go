@@ -27,13 +27,20 @@ func TestOperatorBadFlags(t *testing.T) {
 	if err := os.WriteFile(users, []byte("nopassword\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	empty := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
+		{[]string{"operator", "--ledger", dir, "--token", "x", "--token-file", empty}, "--token-file: give --token or --token-file, not both"},
+		{[]string{"operator", "--ledger", dir, "--token-file", empty}, "--token-file " + empty + ": the file is empty"},
+		{[]string{"operator", "--ledger", dir, "--token-file", filepath.Join(dir, "nothing")}, "--token-file: open "},
 		{[]string{"operator"}, "--ledger: give the ledger directory"},
 		{[]string{"operator", "--ledger", t.TempDir()}, "no ledger here (ledger.jsonl missing)"},
-		{[]string{"operator", "--ledger", dir, "--http", "0.0.0.0:8080"}, "--http 0.0.0.0:8080 is not a loopback address: the dashboard needs a login there; give --token or --basic-auth-file"},
+		{[]string{"operator", "--ledger", dir, "--http", "0.0.0.0:8080"}, "--http 0.0.0.0:8080 is not a loopback address: the dashboard needs a login there; give --token, --token-file or --basic-auth-file"},
 		{[]string{"operator", "--ledger", dir, "--http", ":8080"}, "is not a loopback address"},
 		{[]string{"operator", "--ledger", dir, "--basic-auth-file", users}, "--basic-auth-file: basic-auth file " + users + ": line 1: want user:password"},
 		{[]string{"operator", "--ledger", dir, "--minor", "12"}, "--minor: 12 is outside 0-8"},
@@ -47,6 +54,22 @@ func TestOperatorBadFlags(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, c.want) {
 			t.Errorf("p2pgrid %s: exit %d, %q; want 2 and %q", strings.Join(c.args, " "), code, errOut, c.want)
 		}
+	}
+}
+
+// --token-file's token is the login, trimmed.
+func TestOperatorTokenFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("  s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	df := dashboardFlags{tokenFile: file, minor: 2}
+	if err := df.checkListen("0.0.0.0:8080"); err != nil {
+		t.Errorf("a token file is a login: %v", err)
+	}
+	o, err := df.options(t.TempDir(), nil)
+	if err != nil || o.Auth.Token != "s3cret" {
+		t.Errorf("token %q, %v; want s3cret", o.Auth.Token, err)
 	}
 }
 
