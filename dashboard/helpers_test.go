@@ -1,6 +1,11 @@
 package dashboard
 
-import "github.com/p2pgrid/p2pgrid/dashboard/dashboardtest"
+import (
+	"strings"
+
+	"github.com/p2pgrid/p2pgrid/dashboard/dashboardtest"
+	"github.com/p2pgrid/p2pgrid/settlement"
+)
 
 // Short names for the test ledgers of package dashboardtest.
 var (
@@ -11,3 +16,7 @@ var (
 )
 
 type testTrade = dashboardtest.Trade
+
+func testTariffs() settlement.Tariffs { return dashboardtest.Tariffs }
+
+func replaceAll(s, old, new string) string { return strings.ReplaceAll(s, old, new) }
