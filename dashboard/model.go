@@ -116,7 +116,7 @@ func (m *Model) Currency() string {
 // Ingest adds one ledger record and returns the interval it is about (""
 // for a record the dashboard does not show, such as a reading). A record
 // whose data does not decode is an error naming it; the model is left as
-// it was.
+// it was but for Seq, which counts it read.
 func (m *Model) Ingest(r ledger.Record) (interval string, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
