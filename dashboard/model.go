@@ -152,8 +152,11 @@ func decodeInto(r ledger.Record, get func(id string) (*Detail, error)) (*Detail,
 			return fail(err)
 		}
 		d, err := get(c.Interval)
-		if err != nil || d == nil {
-			return d, err
+		if err != nil {
+			return fail(err)
+		}
+		if d == nil {
+			return nil, nil
 		}
 		d.Clearing = &c
 		d.Cleared, d.Orders, d.Trades = true, c.Orders, c.Trades
@@ -168,8 +171,11 @@ func decodeInto(r ledger.Record, get func(id string) (*Detail, error)) (*Detail,
 		}
 		s := v.(*settlement.IntervalSettlement)
 		d, err := get(s.Interval)
-		if err != nil || d == nil {
-			return d, err
+		if err != nil {
+			return fail(err)
+		}
+		if d == nil {
+			return nil, nil
 		}
 		d.Settlement = s
 		c := settlement.CommunityTotals(s)
@@ -193,8 +199,11 @@ func decodeInto(r ledger.Record, get func(id string) (*Detail, error)) (*Detail,
 			iv = res.Interval
 		}
 		d, err := get(iv)
-		if err != nil || d == nil {
-			return d, err
+		if err != nil {
+			return fail(err)
+		}
+		if d == nil {
+			return nil, nil
 		}
 		if r.Kind == record.KindBook {
 			d.Book = r.Data

@@ -99,7 +99,8 @@ func New(o Options) (*Server, error) {
 func (s *Server) Model() *Model { return s.model }
 
 // CatchUp reads the records appended to the ledger since the last read
-// and announces their intervals to the open pages.
+// and announces their intervals to the open pages. Run does it every
+// Options.Poll; call CatchUp only when Run is not running.
 func (s *Server) CatchUp() error {
 	ids, err := s.f.catchUp()
 	s.announce(ids)
@@ -112,13 +113,15 @@ func (s *Server) announce(ids []string) {
 	}
 }
 
-// Run serves the dashboard on addr until ctx ends, then shuts the server
-// down gracefully. It refuses a non-loopback addr without a login. ready,
+// Run serves the dashboard on addr, and reads the ledger every
+// Options.Poll, until ctx ends, then shuts the server down gracefully
+// (open event streams end; the browsers reconnect to the next server). A
+// Server runs once. It refuses a non-loopback addr without a login. ready,
 // if set, is called with the address listened on (its port resolved)
 // before the ledger's first scan.
 func (s *Server) Run(ctx context.Context, addr string, ready func(addr string)) error {
 	if !IsLoopback(addr) && !s.o.Auth.Enabled() {
-		return fmt.Errorf("dashboard: refusing to serve %s without a login: it is not a loopback address; give a token (--token) or a basic-auth file (--basic-auth-file), or listen on 127.0.0.1", addr)
+		return fmt.Errorf("dashboard: refusing to serve %s without a login: it is not a loopback address; give a token (--token, --token-file) or a basic-auth file (--basic-auth-file), or listen on 127.0.0.1", addr)
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -132,10 +135,12 @@ func (s *Server) Run(ctx context.Context, addr string, ready func(addr string)) 
 	s.o.Logger.Info("dashboard serving", "addr", l.Addr().String(), "ledger", s.o.Ledger, "login", s.o.Auth.Enabled())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	defer stopFollowing()
 	followed := make(chan struct{})
 	go func() {
 		defer close(followed)
-		s.f.run(ctx, s.o.Poll, s.announce)
+		s.f.run(followCtx, s.o.Poll, s.announce)
 	}()
 	select {
 	case <-ctx.Done():
@@ -147,6 +152,7 @@ func (s *Server) Run(ctx context.Context, addr string, ready func(addr string)) 
 	if serr := srv.Shutdown(shut); err == nil && serr != nil {
 		err = fmt.Errorf("dashboard: shutdown: %w", serr)
 	}
+	stopFollowing()
 	<-followed
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -348,8 +354,11 @@ func (s *Server) readDetail(id string) (Detail, error) {
 		return &d, nil
 	}
 	_, err := ledger.Scan(s.o.Ledger, 1, func(r ledger.Record) error {
-		_, err := decodeInto(r, get)
-		return err
+		if _, err := decodeInto(r, get); err != nil {
+			// Skipped, as the model skips it (and logged it).
+			s.o.Logger.Debug("ledger record not shown", "err", err)
+		}
+		return nil
 	})
 	return d, err
 }
