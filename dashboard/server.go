@@ -201,6 +201,14 @@ func (s *Server) funcs() template.FuncMap {
 		"kwh":   func(wh int64) string { return decimal.New(wh, -3).String() },
 		"pct":   func(share decimal.Decimal) string { return settlement.Format(share.Shift(2), 1) },
 		"dec":   func(d decimal.Decimal) string { return d.String() },
+		// label is a StatementFields name as a column heading, with
+		// the currency for money: "import kWh", "net EUR".
+		"label": func(name string) string {
+			if n, ok := strings.CutSuffix(name, "_kwh"); ok {
+				return strings.ReplaceAll(n, "_", " ") + " kWh"
+			}
+			return strings.ReplaceAll(name, "_", " ") + " " + s.currency()
+		},
 	}
 }
 
