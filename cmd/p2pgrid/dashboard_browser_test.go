@@ -161,11 +161,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal("the demo did not stop within a minute of its cancel")
 	}
 
-	// The ledger as the demo left it, served as p2pgrid operator serves it.
+	// The ledger as the demo left it, served as p2pgrid operator serves
+	// it, behind a token: the browser logs in with ?token= once, and its
+	// cookie carries the pages, the event stream and the exports.
 	opCtx, stopOp := context.WithCancel(context.Background())
 	defer stopOp()
 	var opOut testtool.Output
-	df := dashboardFlags{minor: 2}
+	df := dashboardFlags{minor: 2, token: "browser-test-token"}
 	o, err := df.options(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +213,17 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("no settled interval with trades in the ledger (%v)", err)
 	}
 
-	open(t, ctx, base, "#recent")
+	open(t, ctx, base, "body")
+	if got := eval[string](t, ctx, `document.body.textContent`); !strings.Contains(got, "login required") {
+		t.Errorf("without the token: %q, want a login required", got)
+	}
+	open(t, ctx, base+"?token=browser-test-token", "#recent")
+	if got := eval[string](t, ctx, `location.href`); got != base {
+		t.Errorf("after ?token=: at %s, want redirected to %s", got, base)
+	}
+	waitFor(t, "the event stream connected with the cookie", time.Minute, func() bool {
+		return eval[string](t, ctx, `document.getElementById('live').textContent`) == "live"
+	})
 	if n := eval[int](t, ctx, `document.querySelectorAll('#gateways tr[data-gateway]').length`); n != 0 ||
 		!strings.Contains(eval[string](t, ctx, `document.getElementById('gateways').textContent`), "not known from a ledger alone") {
 		t.Error("over a ledger alone, the overview should say the gateways' status is not known")
