@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pgrid/p2pgrid/dashboard/dashboardtest"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
 )
 
@@ -16,12 +17,7 @@ import (
 // nothing; records appended later are read from where the last scan
 // ended; a half-written last record is left for the next scan.
 func TestFollower(t *testing.T) {
-	var trades []testTrade
-	for i := range 6 {
-		tr := twoIntervals[0]
-		tr.Start = t0.Add(time.Duration(i) * 15 * time.Minute)
-		trades = append(trades, tr)
-	}
+	trades := dashboardtest.Repeat(twoIntervals[0], 6)
 	dir, l := testLedger(t, trades...)
 	m := NewModel(0)
 	type step struct {

@@ -2,8 +2,8 @@ package dashboard
 
 import (
 	"testing"
-	"time"
 
+	"github.com/p2pgrid/p2pgrid/dashboard/dashboardtest"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
 )
 
@@ -76,12 +76,7 @@ func TestModelIncremental(t *testing.T) {
 // The model keeps the detail of the latest intervals only; the summaries
 // of all of them, and the totals, stay whole.
 func TestModelBoundsDetail(t *testing.T) {
-	var trades []testTrade
-	for i := range 10 {
-		tr := twoIntervals[0]
-		tr.Start = t0.Add(time.Duration(i) * 15 * time.Minute)
-		trades = append(trades, tr)
-	}
+	trades := dashboardtest.Repeat(twoIntervals[0], 10)
 	dir, _ := testLedger(t, trades...)
 	m := NewModel(3)
 	ingestAll(t, m, dir)

@@ -81,3 +81,13 @@ func Ledger(t testing.TB, trades ...Trade) (string, *ledger.Ledger) {
 	}
 	return dir, l
 }
+
+// Repeat is n intervals in a row from T0, each traded as tr.
+func Repeat(tr Trade, n int) []Trade {
+	out := make([]Trade, n)
+	for i := range out {
+		out[i] = tr
+		out[i].Start = T0.Add(time.Duration(i) * 15 * time.Minute)
+	}
+	return out
+}
