@@ -3,7 +3,9 @@
 // of a community broker (configs/mosquitto/; its tests check that the docs
 // show that one ACL verbatim) and the built-in device profiles
 // (configs/devices/*.yaml), the Modbus register maps of the meters and
-// inverters the gateway knows without any setup.
+// inverters the gateway knows without any setup; and, not embedded, the
+// example evcc configuration (configs/evcc/, docs/evcc.md) and the Grafana
+// dashboard with its provisioning (configs/grafana/, docs/grafana.md).
 //
 // The device profiles are embedded, and meter/profile parses and checks
 // them; so are the Mosquitto configuration and ACL, from which

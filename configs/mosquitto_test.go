@@ -129,7 +129,11 @@ const (
 		"topic read p2pgrid/v1/lindenweg/telemetry/home-17\n" +
 		"topic read p2pgrid/v1/lindenweg/status/home-17\n" +
 		"topic read p2pgrid/v1/lindenweg/metered/home-17\n" +
-		"topic deny p2pgrid/v1/+/+/home-17-app\n"
+		"topic read p2pgrid/v1/lindenweg/app/home-17/+\n" +
+		"topic read homeassistant/sensor/p2pgrid_home-17/+/config\n" +
+		"topic deny p2pgrid/v1/+/+/home-17-app\n" +
+		"topic deny p2pgrid/v1/+/app/home-17-app/+\n" +
+		"topic deny homeassistant/sensor/p2pgrid_home-17-app/+/config\n"
 )
 
 // aclBlocks returns the rules ("topic ..." lines) of each "user" block of

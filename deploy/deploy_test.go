@@ -319,7 +319,7 @@ func TestComposeClearer(t *testing.T) {
 	if u.Host != "influxdb:8086" || cfg.Influx.Bucket != db+"/" {
 		t.Errorf("clearer writes to %s bucket %q; the influxdb service is influxdb:8086 with database %q", cfg.Influx.URL, cfg.Influx.Bucket, db)
 	}
-	b, err := os.ReadFile("grafana/provisioning/datasources/influxdb.yaml")
+	b, err := os.ReadFile("../configs/grafana/provisioning/datasources/influxdb.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestComposeClearer(t *testing.T) {
 	if len(ds.Datasources) != 1 || ds.Datasources[0].URL != "http://influxdb:8086" || ds.Datasources[0].JSONData.DBName != db {
 		t.Errorf("Grafana's data source %+v, want http://influxdb:8086 database %s", ds.Datasources, db)
 	}
-	if mt := mountFor(mounts(t, c.Services["grafana"]), "/etc/grafana/provisioning/datasources/influxdb.yaml"); mt == nil || mt.source != "./grafana/provisioning" {
+	if mt := mountFor(mounts(t, c.Services["grafana"]), "/etc/grafana/provisioning/datasources/influxdb.yaml"); mt == nil || mt.source != "../configs/grafana/provisioning" {
 		t.Errorf("Grafana's provisioning is mounted from %v", mt)
 	}
 }

@@ -115,6 +115,7 @@ type Gateway struct {
 	settleMu  sync.Mutex           // one settlement check at a time (checkSettlement)
 	ledgerMu  sync.Mutex           // one ledger check-and-append at a time (record)
 	rosterMu  sync.Mutex           // one write of the kept roster at a time (saveRoster)
+	apps      *appTopics           // the home's app and Home Assistant topics (apps.go); nil: none
 }
 
 // New builds a gateway. It does not touch the network: Start subscribes.
@@ -184,6 +185,7 @@ func New(o Options) (*Gateway, error) {
 		g.clearer = clearing.NewClearer(g.id, o.Key, rosters, m, g.calendar)
 		g.collector = settling.NewCollector(rosters, g.rules)
 	}
+	g.apps = g.newAppTopics()
 	return g, nil
 }
 
@@ -398,6 +400,7 @@ func (g *Gateway) verify(interval string) {
 		iv.clearedBook, iv.clearedResult = book, result
 		g.mu.Unlock()
 		g.noteVerdict(interval, protocol.VerdictOK, "")
+		g.appsCleared(interval, v.Result)
 		attrs := []any{"interval", interval, "clearer", v.Clearer, "orders", v.Result.Orders,
 			"volume_kwh", g.market.FormatKWh(v.Result.Volume)}
 		if v.Result.Cleared {
@@ -459,6 +462,7 @@ func (g *Gateway) Tick(ctx context.Context, now time.Time) {
 	g.checkOverdue(now)
 	g.checkConnection(now)
 	g.checkMeters(now)
+	g.publishApps(ctx, now)
 	g.reportProgress(now)
 	g.forget(now)
 }

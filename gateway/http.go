@@ -54,8 +54,8 @@ func (g *Gateway) Health() Health {
 	return h
 }
 
-// Handler serves /metrics (Prometheus, from reg) and /healthz (JSON; 200
-// when ok, 503 when degraded).
+// Handler serves /metrics (Prometheus, from reg), /healthz (JSON; 200
+// when ok, 503 when degraded) and TariffPath (the price for evcc: tariff.go).
 func (g *Gateway) Handler(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -67,5 +67,6 @@ func (g *Gateway) Handler(reg *prometheus.Registry) http.Handler {
 		}
 		json.NewEncoder(w).Encode(h)
 	})
+	mux.HandleFunc(TariffPath, g.tariffHandler())
 	return mux
 }

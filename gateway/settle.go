@@ -294,6 +294,7 @@ func (g *Gateway) checkSettlement(interval string) {
 	}
 	g.logStatement(interval, s)
 	g.opts.Observer.Settled(g.id, s)
+	g.appsSettled(res, s)
 }
 
 // logStatement logs what a settled interval brought this home.

@@ -279,9 +279,10 @@ func newCommunityAddAppCmd() *cobra.Command {
 		Use:   "add-app DIR --home ID [--name NAME]",
 		Short: "Make a read-only MQTT login for a home's phone app or Home Assistant",
 		Long: `Make the MQTT login NAME (default ID-app) for an app of home ID: it may read
-the home's own telemetry, status and metered figures and the community's
-market (books, results, settlements, orders, roster), none of the
-neighbours' telemetry or status, and publish nothing. A random password (its
+the home's own telemetry, status and metered figures, its app topics (the
+summary of its trading) and its Home Assistant discovery configs, and the
+community's market (books, results, settlements, orders, roster), none of
+the neighbours' telemetry, status or app topics, and publish nothing. A random password (its
 hash into mosquitto/passwd, the password in DIR/apps/NAME.password) and a
 user block in mosquitto/acl, as configs/mosquitto/README.md shows. Reload
 Mosquitto afterwards.`,

@@ -106,7 +106,7 @@ status and verifications, and prints its address; make run opens it on
 	fl.StringVar(&f.broker, "broker", "", "external MQTT broker URL (default: an embedded broker on loopback)")
 	fl.StringVar(&f.data, "data", "", "data directory for keys, roster and ledgers (default: a new temporary directory)")
 	fl.StringVar(&f.http, "http", "", "serve the operator's web dashboard (p2pgrid operator) on this address, with the gateways' live status")
-	fl.StringVar(&f.metrics, "metrics-http", "", "serve the operator gateway's /metrics and /healthz on this address")
+	fl.StringVar(&f.metrics, "metrics-http", "", "serve the operator gateway's /metrics, /healthz and /tariff on this address")
 	f.dash.register(cmd)
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the homes, clouds and loads")
 	fl.StringVar(&f.start, "start", "", "simulated start time, RFC 3339 (default: today 16:00 UTC)")

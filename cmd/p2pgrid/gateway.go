@@ -64,7 +64,8 @@ environment variables override it. The gateway's key is created in data_dir on
 first start; its public key, logged then and printed by "p2pgrid key", goes
 into the community roster.
 
-Serves /metrics (Prometheus) and /healthz on the http address; logs with slog
+Serves /metrics (Prometheus), /healthz and /tariff (the local price for evcc,
+docs/evcc.md) on the http address; logs with slog
 to standard error (under systemd, to the journal: each line with its syslog
 priority and without a time, which journald records); stops cleanly on
 SIGTERM or SIGINT.`,

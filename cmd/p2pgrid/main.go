@@ -12,6 +12,10 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	// The time zone database, in the binary: apps.time_zone names a zone
+	// (Europe/Berlin), and a scratch container or a trimmed Pi image may
+	// have no /usr/share/zoneinfo. The system's is used when it has one.
+	_ "time/tzdata"
 
 	"github.com/spf13/cobra"
 

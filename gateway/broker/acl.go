@@ -14,6 +14,8 @@ import (
 //	pattern readwrite p2pgrid/v1/+/telemetry/%u
 //	pattern readwrite p2pgrid/v1/+/status/%u
 //	pattern readwrite p2pgrid/v1/+/metered/%u
+//	pattern readwrite p2pgrid/v1/+/app/%u/+
+//	pattern readwrite homeassistant/sensor/p2pgrid_%u/+/config
 //	pattern read p2pgrid/v1/+/orders/+, p2pgrid/v1/+/book/+, p2pgrid/v1/+/result/+,
 //	             p2pgrid/v1/+/settlement/+, p2pgrid/v1/+/roster
 //	user <clearer>: topic write p2pgrid/v1/+/book/#, p2pgrid/v1/+/result/#,
@@ -30,6 +32,9 @@ func CanPublish(user, topic string, clearers []string) bool {
 		return false
 	}
 	l := strings.Split(topic, "/")
+	if ownApp(user, l) {
+		return true
+	}
 	if len(l) < 4 || l[0] != "p2pgrid" || l[1] != "v1" {
 		return false
 	}
@@ -49,15 +54,34 @@ func CanPublish(user, topic string, clearers []string) bool {
 	return false
 }
 
+// ownApp reports whether the topic of levels l is one of user's app
+// topics (p2pgrid/v1/+/app/<user>/+) or Home Assistant discovery configs
+// (homeassistant/sensor/p2pgrid_<user>/+/config), which the shipped ACL's
+// patterns give each login, to write and to read.
+func ownApp(user string, l []string) bool {
+	switch {
+	case len(l) == 6 && l[0] == "p2pgrid" && l[1] == "v1" && l[3] == "app":
+		return l[4] == user
+	case len(l) == 5 && l[0] == "homeassistant" && l[1] == "sensor" && l[4] == "config":
+		return l[2] == "p2pgrid_"+user
+	}
+	return false
+}
+
 // CanRead reports whether a message on topic may be delivered to user
 // under the shipped ACL: the market (orders, books, results, settlements,
 // the roster) to everybody, a gateway's telemetry, status and metered
-// figures to that gateway and to the clearers, nothing outside p2pgrid/v1/.
+// figures to that gateway and to the clearers, its app topics and
+// discovery configs to that gateway alone, nothing else outside
+// p2pgrid/v1/.
 func CanRead(user, topic string, clearers []string) bool {
 	if user == "" || strings.ContainsAny(user, "/+#") {
 		return false // as in CanPublish
 	}
 	l := strings.Split(topic, "/")
+	if ownApp(user, l) {
+		return true
+	}
 	if len(l) < 4 || l[0] != "p2pgrid" || l[1] != "v1" {
 		return false
 	}

@@ -56,6 +56,18 @@ var aclCases = []struct {
 	{"operator", "p2pgrid/v1/c1/settlement/2026-11-22T12:15Z", true},
 	{"operator", "p2pgrid/v1/c1/metered/gw-a", false},
 	{"operator", "p2pgrid/v1/c1/metered/operator", true},
+	{"gw-a", "p2pgrid/v1/c1/app/gw-a/summary", true},
+	{"gw-a", "p2pgrid/v1/c2/app/gw-a/sold_today_kwh", true},
+	{"gw-a", "p2pgrid/v1/c1/app/gw-b/summary", false},
+	{"gw-a", "p2pgrid/v1/c1/app/gw-a", false},
+	{"gw-a", "p2pgrid/v1/c1/app/gw-a/summary/extra", false},
+	{"operator", "p2pgrid/v1/c1/app/gw-a/summary", false},
+	{"gw-a", "homeassistant/sensor/p2pgrid_gw-a/price/config", true},
+	{"gw-a", "homeassistant/sensor/p2pgrid_gw-b/price/config", false},
+	{"gw-a", "homeassistant/sensor/p2pgrid_gw-a/price/state", false},
+	{"gw-a", "homeassistant/binary_sensor/p2pgrid_gw-a/price/config", false},
+	{"gw-a", "homeassistant/status", false},
+	{"operator", "homeassistant/sensor/p2pgrid_gw-a/price/config", false},
 }
 
 // aclReadCases are who may read what under configs/mosquitto/acl: the
@@ -90,6 +102,12 @@ var aclReadCases = []struct {
 	{"gw-a", "$SYS/broker/uptime", false},
 	{"gw-a", "other/topic", false},
 	{"gw-a", "p2pgrid/v2/c1/orders/gw-a", false},
+	{"gw-a", "p2pgrid/v1/c1/app/gw-a/summary", true},
+	{"gw-b", "p2pgrid/v1/c1/app/gw-a/summary", false},
+	{"operator", "p2pgrid/v1/c1/app/gw-a/summary", false},
+	{"gw-a", "homeassistant/sensor/p2pgrid_gw-a/price/config", true},
+	{"gw-b", "homeassistant/sensor/p2pgrid_gw-a/price/config", false},
+	{"operator", "homeassistant/sensor/p2pgrid_gw-a/price/config", false},
 }
 
 // TestACLCasesCoverEveryKind: for every kind of topic the protocol has,
@@ -292,7 +310,7 @@ func checkRetained(t *testing.T, url, user string, want []string) {
 	var rmu sync.Mutex
 	var retained []string
 	late := connectAsID(t, url, user, user+"-late")
-	if err := late.Subscribe("p2pgrid/#", func(topic string, _ []byte) {
+	if err := late.Subscribe("#", func(topic string, _ []byte) {
 		rmu.Lock()
 		retained = append(retained, topic)
 		rmu.Unlock()

@@ -84,6 +84,7 @@ type Config struct {
 	Telemetry Telemetry `yaml:"telemetry"`
 	Influx    Influx    `yaml:"influx"`
 	Log       Log       `yaml:"log"`
+	Apps      Apps      `yaml:"apps"`
 
 	// src remembers where each value came from, for error messages.
 	src *source
@@ -281,6 +282,32 @@ type Telemetry struct {
 	Every time.Duration `yaml:"every"`
 }
 
+// Apps is what the gateway publishes for the home's own phone app and
+// Home Assistant (docs/mqtt.md, "Apps"): a retained summary of its trading
+// and the same values one per topic, and Home Assistant's MQTT discovery
+// configs for them. A gateway with a grid meter that settles publishes
+// them; others have nothing to show.
+type Apps struct {
+	// Enabled publishes the app topics. Default true.
+	Enabled bool `yaml:"enabled"`
+	// TimeZone is the zone of "today" and "this month": an IANA name such
+	// as Europe/Berlin, or Local (the default) for the system's zone.
+	TimeZone string `yaml:"time_zone"`
+	// HomeAssistant publishes Home Assistant's MQTT discovery configs for
+	// the values (with Enabled). Default true; false deletes configs
+	// published before.
+	HomeAssistant bool `yaml:"home_assistant"`
+	// DiscoveryPrefix is Home Assistant's discovery prefix. Default
+	// homeassistant; another needs its own line in the broker's ACL.
+	DiscoveryPrefix string `yaml:"discovery_prefix"`
+}
+
+// Defaults of the apps section.
+const (
+	DefaultTimeZone        = "Local"
+	DefaultDiscoveryPrefix = "homeassistant"
+)
+
 // Default returns a configuration with every default filled in and the
 // required settings (gateway, community, roster) empty.
 func Default() *Config {
@@ -304,6 +331,7 @@ func Default() *Config {
 		Policy:    Policy{SafetyFactor: decimal.New(8, -1)},
 		Telemetry: Telemetry{Enabled: true, Every: DefaultTelemetryRate},
 		Log:       DefaultLog(),
+		Apps:      Apps{Enabled: true, TimeZone: DefaultTimeZone, HomeAssistant: true, DiscoveryPrefix: DefaultDiscoveryPrefix},
 	}
 }
 

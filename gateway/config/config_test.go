@@ -128,6 +128,10 @@ func TestExample(t *testing.T) {
 		"influx.token":             "",
 		"log.level":                "info",
 		"log.format":               "text",
+		"apps.enabled":             "true",
+		"apps.time_zone":           "Local",
+		"apps.home_assistant":      "true",
+		"apps.discovery_prefix":    "homeassistant",
 	})
 }
 
@@ -200,6 +204,10 @@ func TestDefaults(t *testing.T) {
 		"influx.token":             "",
 		"log.level":                "info",
 		"log.format":               "text",
+		"apps.enabled":             "true",
+		"apps.time_zone":           "Local",
+		"apps.home_assistant":      "true",
+		"apps.discovery_prefix":    "homeassistant",
 	})
 	// Default() is what Parse starts from, and Validate wants the required
 	// keys of it.

@@ -1,7 +1,8 @@
 // Package config is the gateway's one configuration file: a YAML document
 // that says which gateway this is, which community it trades in, where its
-// MQTT broker, meters and inverters are, the community's market rules and
-// the home's own price policy. configs/gateway.example.yaml is a complete,
+// MQTT broker, meters and inverters are, the community's market rules,
+// the home's own price policy, and what its phone app and Home Assistant
+// are shown (the apps section: the time zone of "today", discovery). configs/gateway.example.yaml is a complete,
 // commented example.
 //
 // Load reads the file; Parse takes its bytes. Both apply the defaults, then

@@ -52,6 +52,8 @@ func TestEnvOverrides(t *testing.T) {
 			map[string]string{"policy.max_order_kwh": "<nil>"}},
 		{"bool", nil, []string{"P2PGRID_TELEMETRY_ENABLED=false"},
 			map[string]string{"telemetry.enabled": "false"}},
+		{"apps", nil, []string{"P2PGRID_APPS_TIME_ZONE=Europe/Berlin", "P2PGRID_APPS_HOME_ASSISTANT=false"},
+			map[string]string{"apps.time_zone": "Europe/Berlin", "apps.home_assistant": "false"}},
 		{"whole number", nil, []string{"P2PGRID_MARKET_QTY_DECIMALS=2"},
 			map[string]string{"market.qty_decimals": "2"}},
 		{"device by index", nil, []string{"P2PGRID_DEVICES_1_URL=tcp://10.0.0.9:502", "P2PGRID_DEVICES_0_POLL=2s"},

@@ -11,8 +11,10 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/gateway/homeassistant"
 	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
+	"github.com/p2pgrid/p2pgrid/gateway/summary"
 	"github.com/p2pgrid/p2pgrid/meter/bus"
 	"github.com/p2pgrid/p2pgrid/meter/profile"
 )
@@ -70,7 +72,21 @@ func (c *Config) Validate() error {
 		v.fail("telemetry.every", "%s is shorter than %s, the protocol's limit", c.Telemetry.Every, protocol.TelemetryMinPeriod)
 	}
 	v.log()
+	v.apps()
 	return Join(v.errs...)
+}
+
+// apps checks the apps section with the checks of the packages that use
+// it: the zone as gateway/summary loads it, the prefix as
+// gateway/homeassistant takes it.
+func (v *validator) apps() {
+	a := v.c.Apps
+	if _, err := summary.LoadZone(a.TimeZone); err != nil {
+		v.fail("apps.time_zone", "%v", err)
+	}
+	if err := homeassistant.CheckPrefix(a.DiscoveryPrefix); err != nil {
+		v.fail("apps.discovery_prefix", "%v", err)
+	}
 }
 
 type validator struct {

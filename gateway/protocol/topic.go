@@ -31,6 +31,10 @@ const (
 	KindMetered = "metered"
 	// KindSettlement: settlement/<interval>: the settled interval, retained.
 	KindSettlement = "settlement"
+	// KindApp: app/<gateway>/<value>: what a home's phone app and Home
+	// Assistant show of its trading (gateway/summary), retained. Gateways
+	// never subscribe to it, so ParseTopic does not read it.
+	KindApp = "app"
 )
 
 // Latest is the key of result/latest, the retained copy of the newest result.
@@ -50,7 +54,7 @@ const TelemetryMinPeriod = 5 * time.Second
 // gets them when it subscribes again, and settles with them.
 func Retained(kind string) bool {
 	switch kind {
-	case KindOrders, KindMetered, KindBook, KindResult, KindStatus, KindRoster, KindSettlement:
+	case KindOrders, KindMetered, KindBook, KindResult, KindStatus, KindRoster, KindSettlement, KindApp:
 		return true
 	}
 	return false
@@ -130,6 +134,15 @@ func (t Topics) Settlement(interval string) string { return t.prefix + KindSettl
 
 // SettlementAll is the subscription to every settlement.
 func (t Topics) SettlementAll() string { return t.prefix + KindSettlement + "/+" }
+
+// App is the retained app topic of gateway's value key ("summary" for
+// the JSON summary, or a single value's key: gateway/summary).
+func (t Topics) App(gateway, key string) string {
+	return t.prefix + KindApp + "/" + gateway + "/" + key
+}
+
+// AppAll is the subscription to every app topic of gateway (its app's).
+func (t Topics) AppAll(gateway string) string { return t.prefix + KindApp + "/" + gateway + "/+" }
 
 // Roster is the community's retained member list.
 func (t Topics) Roster() string { return t.prefix + KindRoster }

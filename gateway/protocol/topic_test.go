@@ -83,9 +83,29 @@ func TestRetained(t *testing.T) {
 	for kind, want := range map[string]bool{
 		KindTelemetry: false, KindMetered: true,
 		KindOrders: true, KindBook: true, KindResult: true, KindStatus: true, KindRoster: true, KindSettlement: true, "other": false,
+		KindApp: true,
 	} {
 		if Retained(kind) != want {
 			t.Errorf("Retained(%q) = %v", kind, !want)
 		}
+	}
+}
+
+// App topics are under the gateway's own level, which the broker's ACL
+// binds to its login, and ParseTopic, for what gateways receive, refuses
+// them.
+func TestAppTopics(t *testing.T) {
+	tp, err := NewTopics("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tp.App("home1", "summary"); got != "p2pgrid/v1/c1/app/home1/summary" {
+		t.Errorf("App = %q", got)
+	}
+	if got := tp.AppAll("home1"); got != "p2pgrid/v1/c1/app/home1/+" {
+		t.Errorf("AppAll = %q", got)
+	}
+	if _, _, _, err := ParseTopic(tp.App("home1", "price")); !errors.Is(err, ErrTopic) {
+		t.Errorf("ParseTopic of an app topic: %v", err)
 	}
 }

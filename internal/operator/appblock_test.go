@@ -17,7 +17,8 @@ func TestAppACLBlockIsTheREADMEs(t *testing.T) {
 		t.Errorf("add-app's block:\n%s\nthe README's:\n%s", got, want)
 	}
 	if other := appACLBlock("c2", "home-3", "phone"); !strings.Contains(other, "user phone\ntopic read p2pgrid/v1/c2/telemetry/home-3\n") ||
-		!strings.HasSuffix(other, "topic deny p2pgrid/v1/+/+/phone\n") {
+		!strings.Contains(other, "topic read p2pgrid/v1/c2/app/home-3/+\ntopic read homeassistant/sensor/p2pgrid_home-3/+/config\n") ||
+		!strings.HasSuffix(other, "topic deny homeassistant/sensor/p2pgrid_phone/+/config\n") {
 		t.Errorf("block for another community, home and login:\n%s", other)
 	}
 }

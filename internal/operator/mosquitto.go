@@ -102,16 +102,22 @@ func communityACL(community, clearer string) (string, error) {
 
 // appACLBlock is the ACL block of home's read-only app login name, the
 // block configs/mosquitto/README.md shows ("A read-only login for an
-// app"): it reads the home's own telemetry, status and metered figures
-// (the market comes from the shipped "pattern read" lines every login
-// has), and its "topic deny" line takes back, for this login alone, the
-// writes the shipped "pattern ... %u" lines give every login (Mosquitto
-// checks a user's own lines first, and a deny there ends the check).
+// app"): it reads the home's own telemetry, status, metered figures, app
+// topics and Home Assistant discovery configs (the market comes from the
+// shipped "pattern read" lines every login has), and its "topic deny"
+// lines take back, for this login alone, the writes the shipped
+// "pattern ... %u" lines give every login (Mosquitto checks a user's own
+// lines first, and a deny there ends the check).
 func appACLBlock(community, home, name string) string {
 	return fmt.Sprintf("\n# %s: the read-only app login of %s (p2pgrid community add-app).\n"+
 		"user %s\n"+
 		"topic read p2pgrid/v1/%s/telemetry/%s\n"+
 		"topic read p2pgrid/v1/%s/status/%s\n"+
 		"topic read p2pgrid/v1/%s/metered/%s\n"+
-		"topic deny p2pgrid/v1/+/+/%s\n", name, home, name, community, home, community, home, community, home, name)
+		"topic read p2pgrid/v1/%s/app/%s/+\n"+
+		"topic read homeassistant/sensor/p2pgrid_%s/+/config\n"+
+		"topic deny p2pgrid/v1/+/+/%s\n"+
+		"topic deny p2pgrid/v1/+/app/%s/+\n"+
+		"topic deny homeassistant/sensor/p2pgrid_%s/+/config\n",
+		name, home, name, community, home, community, home, community, home, community, home, home, name, name, name)
 }

@@ -60,6 +60,19 @@
 //	         mapped, so a point's identity is what it was before profile existed)
 //	  fields power_w (float, W), import_wh, export_wh (int, Wh counters), ledger_seq
 //
+//	kind "interval"   the whole settlement of an interval (p2pgrid-settlement/1)
+//	  measurement community, time = interval start: the community's totals
+//	         of that interval (settlement.CommunityTotals)
+//	  tags   interval
+//	  fields consumption_kwh (metered import), export_kwh, traded_kwh,
+//	         local_kwh (delivered p2p), spilled_kwh, local_consumed_kwh
+//	         (local_kwh - spilled_kwh), grid_import_kwh, grid_export_kwh,
+//	         local_share (local_consumed_kwh / consumption_kwh, 6 decimals),
+//	         money_kept_locally, compensation, fees, grid, saving (each a
+//	         decimal with its _f copy); participants, missing_figures (int);
+//	         ledger_seq. A period's local share is
+//	         sum(local_consumed_kwh) / sum(consumption_kwh), not a mean.
+//
 // Records of any other kind are skipped (logged at debug, counted in
 // Stats.Skipped) and the cursor moves past them. A record whose Data does
 // not have its kind's shape (missing interval, participant, trade id,

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
+	"github.com/shopspring/decimal"
 
 	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/settlement"
@@ -49,6 +50,8 @@ func Point(r ledger.Record) (*write.Point, error) {
 		p, err = settlementPoint(r.Data)
 	case record.KindReading:
 		p, err = readingPoint(r.Data)
+	case record.KindInterval:
+		p, err = communityPoint(r.Data)
 	default:
 		return nil, fmt.Errorf("ledger record %d: kind %q: %w", r.Seq, r.Kind, ErrUnknownKind)
 	}
@@ -151,5 +154,50 @@ func readingPoint(data json.RawMessage) (*write.Point, error) {
 	if d.ExportWh != nil {
 		p.AddField("export_wh", *d.ExportWh)
 	}
+	return p, nil
+}
+
+// MeasurementCommunity is the measurement of an interval record: the
+// community's figures of one settled interval (settlement.CommunityTotals
+// of its settlement), for the dashboards' local share and money kept in
+// the community.
+const MeasurementCommunity = "community"
+
+// communityPoint maps an interval record (the whole settlement) to the
+// community's totals of that interval: energies in kWh, exact from whole
+// Wh; money exact; local_share as settlement.CommunityTotals rounds it.
+func communityPoint(data json.RawMessage) (*write.Point, error) {
+	s, err := settlement.DecodeIntervalSettlement(data)
+	if err != nil {
+		return nil, err
+	}
+	start, err := market.ParseIntervalLoose(s.Interval)
+	if err != nil {
+		return nil, err
+	}
+	c := settlement.CommunityTotals(s)
+	p := write.NewPointWithMeasurement(MeasurementCommunity).SetTime(start)
+	p.AddTag("interval", s.Interval)
+	for _, e := range []struct {
+		name string
+		wh   int64
+	}{
+		{"consumption_kwh", c.ConsumptionWh}, {"export_kwh", c.ExportWh}, {"traded_kwh", c.TradedWh},
+		{"local_kwh", c.LocalWh}, {"spilled_kwh", c.SpilledWh}, {"local_consumed_kwh", c.LocalWh - c.SpilledWh},
+		{"grid_import_kwh", c.GridImportWh}, {"grid_export_kwh", c.GridExportWh},
+	} {
+		addDecimal(p, e.name, record.DecimalOf(decimal.New(e.wh, -3)))
+	}
+	for _, e := range []struct {
+		name string
+		v    decimal.Decimal
+	}{
+		{"local_share", c.LocalShare}, {"money_kept_locally", c.MoneyKeptLocally}, {"compensation", c.Compensation},
+		{"fees", c.Fees}, {"grid", c.Grid}, {"saving", c.Saving},
+	} {
+		addDecimal(p, e.name, record.DecimalOf(e.v))
+	}
+	p.AddField("participants", int64(c.Participants))
+	p.AddField("missing_figures", int64(c.MissingFigures))
 	return p, nil
 }

@@ -46,6 +46,9 @@ func TestPointSchema(t *testing.T) {
 			`settlement,interval=2026-11-22T10:15Z,participant=bob import_kwh="0",import_kwh_f=0,intervals=1i,missing_intervals=1i,ledger_seq=12i 1795342500000000000` + "\n"},
 		{"reading", rec(11, record.KindReading, `{"gateway":"gw1","device":"sdm630","time":"2026-11-22T10:16:05.5Z","power_w":-812.5,"import_wh":123456,"export_wh":789}`),
 			`reading,gateway=gw1,device=sdm630 power_w=-812.5,import_wh=123456i,export_wh=789i,ledger_seq=11i 1795342565500000000` + "\n"},
+		// The interval record of settlement/record/testdata/interval: the
+		// community's totals (1.71 kWh consumed, 1 of it from neighbours).
+		{"community", rec(13, record.KindInterval, intervalRecord), `community,interval=2026-11-22T12:15Z consumption_kwh="1.71",consumption_kwh_f=1.71,export_kwh="1.2",export_kwh_f=1.2,traded_kwh="1.5",traded_kwh_f=1.5,local_kwh="1",local_kwh_f=1,spilled_kwh="0",spilled_kwh_f=0,local_consumed_kwh="1",local_consumed_kwh_f=1,grid_import_kwh="0.71",grid_import_kwh_f=0.71,grid_export_kwh="0.2",grid_export_kwh_f=0.2,local_share="0.584795",local_share_f=0.584795,money_kept_locally="0.15",money_kept_locally_f=0.15,compensation="0.075",compensation_f=0.075,fees="0",fees_f=0,grid="0.203",grid_f=0.203,saving="0.25",saving_f=0.25,participants=3i,missing_figures=1i,ledger_seq=13i 1795349700000000000` + "\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := lineOf(t, tc.r); got != tc.want {
@@ -54,6 +57,10 @@ func TestPointSchema(t *testing.T) {
 		})
 	}
 }
+
+// intervalRecord is the data of an interval record: a whole settlement
+// of three homes, one (cat) without metered figures.
+const intervalRecord = `{"format":"p2pgrid-settlement/1","interval":"2026-11-22T12:15Z","policy":"seller-bears-shortfall","retail":"0.3","feed_in":"0.05","grid":"0.203","fees":"0","trades":[{"id":"2026-11-22T12:15Z/s1/b1","seller":"ann","buyer":"bob","wh":1000,"delivered_wh":1000,"missing_wh":0,"price":"0.15","amount":"0.15","fee":"0","compensation":"0"},{"id":"2026-11-22T12:15Z/s2/b1","seller":"cat","buyer":"bob","wh":500,"delivered_wh":0,"missing_wh":500,"price":"0.15","amount":"0","fee":"0","compensation":"0.075"}],"participants":[{"participant":"ann","intervals":1,"missing_intervals":0,"bought_wh":0,"sold_wh":1000,"received_wh":0,"delivered_wh":1000,"import_wh":10,"export_wh":1200,"grid_import_wh":10,"grid_export_wh":200,"spilled_wh":0,"imbalance_wh":190,"paid_p2p":"0","received_p2p":"0.15","fees":"0","compensation_paid":"0","compensation_received":"0","grid_cost":"0.003","grid_credit":"0.01","net":"0.157","baseline":"0.057","saving":"0.1"},{"participant":"bob","intervals":1,"missing_intervals":0,"bought_wh":1500,"sold_wh":0,"received_wh":1000,"delivered_wh":0,"import_wh":1700,"export_wh":0,"grid_import_wh":700,"grid_export_wh":0,"spilled_wh":0,"imbalance_wh":-200,"paid_p2p":"0.15","received_p2p":"0","fees":"0","compensation_paid":"0","compensation_received":"0.075","grid_cost":"0.21","grid_credit":"0","net":"-0.285","baseline":"-0.51","saving":"0.225"},{"participant":"cat","intervals":1,"missing_intervals":1,"bought_wh":0,"sold_wh":500,"received_wh":0,"delivered_wh":0,"import_wh":0,"export_wh":0,"grid_import_wh":0,"grid_export_wh":0,"spilled_wh":0,"imbalance_wh":-500,"paid_p2p":"0","received_p2p":"0","fees":"0","compensation_paid":"0.075","compensation_received":"0","grid_cost":"0","grid_credit":"0","net":"-0.075","baseline":"0","saving":"-0.075"}]}`
 
 // TestPointIsIdempotent: the same record maps to the same point, whatever
 // the clock or Record.Time say, so a rewrite overwrites it.
@@ -82,6 +89,7 @@ func TestPointErrors(t *testing.T) {
 		{rec(1, record.KindClearing, `{"interval":"2026-11-22T10:15Z","price":"one"}`), ErrMalformed}, // not a decimal
 		{rec(1, record.KindClearing, `{"interval":"2026-11-22T10:15Z","orders":"4"}`), ErrMalformed},  // wrong type
 		{rec(1, record.KindTrade, `{"interval":"2026-11-22T10:15Z","seller":"a","buyer":"b"}`), ErrMalformed},
+		{rec(1, record.KindInterval, `{"format":"p2pgrid-settlement/1","interval":"2026-11-22T10:15Z"}`), ErrMalformed}, // not a whole settlement
 		{rec(1, record.KindStatement, `{"interval":"2026-11-22T10:15Z"}`), ErrMalformed},
 		{rec(1, record.KindStatement, `{"interval":"2026-11-22T10:15Z","participant":"a","paid_f":"1"}`), ErrMalformed},
 		{rec(1, record.KindStatement, `{"interval":"2026-11-22T10:15Z","participant":"a","ledger_seq":"1"}`), ErrMalformed},
