@@ -41,7 +41,7 @@ key that signs rosters, the operator's clearer gateway, the signed roster,
 and one join bundle per home. Step by step: docs/community.md.`,
 	}
 	cmd.AddCommand(newCommunityInitCmd(), newCommunityAddCmd(), newCommunityRemoveCmd(),
-		newCommunityListCmd(), newCommunityAddAppCmd())
+		newCommunityListCmd(), newCommunityAddAppCmd(), newCommunityAddDashboardCmd())
 	return cmd
 }
 
@@ -309,5 +309,41 @@ Mosquitto afterwards.`,
 	}
 	cmd.Flags().StringVar(&home, "home", "", "the home whose topics the app reads (required)")
 	cmd.Flags().StringVar(&name, "name", "", "the app's login (default HOME-app)")
+	return cmd
+}
+
+func newCommunityAddDashboardCmd() *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "add-dashboard DIR [--name NAME]",
+		Short: "Make a read-only MQTT login for the operator's dashboard",
+		Long: `Make the MQTT login NAME (default dashboard) for 'p2pgrid operator --mqtt':
+it may read every gateway's status (online, alarms, its verdict on each
+interval) and the community's market, none of the homes' telemetry or
+metered figures, and publish nothing. The dashboard needs a login of its
+own: on the clearer's it would take the clearer's client id and knock the
+clearer off the broker. A random password (its hash into mosquitto/passwd,
+the password in DIR/apps/NAME.password) and a user block in mosquitto/acl,
+as configs/mosquitto/README.md shows. Reload Mosquitto afterwards.`,
+		Example: `  p2pgrid community add-dashboard ./lindenweg
+  p2pgrid operator --ledger /var/lib/p2pgrid/ledger --mqtt ssl://broker.lan:8883 --community lindenweg \
+    --mqtt-username dashboard --mqtt-password-file ./lindenweg/apps/dashboard.password --mqtt-ca ./lindenweg/ca/ca.crt`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := operator.Open(args[0], os.Environ())
+			if err != nil {
+				return operatorErr("community add-dashboard", err)
+			}
+			password, file, err := c.AddDashboard(name)
+			if err != nil {
+				return operatorErr("community add-dashboard", err)
+			}
+			login := strings.TrimSuffix(filepath.Base(file), ".password")
+			fmt.Fprintf(cmd.OutOrStdout(), "made read-only login %s for the operator's dashboard: broker %s, username %s, password %s (also in %s), CA %s\nnext: reload Mosquitto\n",
+				login, c.Broker, login, password, file, c.CAFile())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "the dashboard's login (default dashboard)")
 	return cmd
 }

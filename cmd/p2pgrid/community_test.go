@@ -245,6 +245,29 @@ func TestCommunityAddApp(t *testing.T) {
 	refused(t, `--home "home-assistant": a login already`, "community", "add", dir, "--home", "home-assistant", "--public-key", homeKey(t, t.TempDir()))
 }
 
+func TestCommunityAddDashboard(t *testing.T) {
+	dir := initCommunity(t, "broker.lan")
+	code, out, errOut := runCLI(t, "", "community", "add-dashboard", dir)
+	if code != 0 || !strings.Contains(out, "read-only login dashboard for the operator's dashboard") {
+		t.Fatalf("add-dashboard: exit %d %q %q", code, out, errOut)
+	}
+	acl := readFile(t, filepath.Join(dir, "mosquitto", "acl"))
+	if want := mqtttest.DashboardBlock(t, "lindenweg", "dashboard"); !strings.HasSuffix(acl, "\n"+strings.TrimLeft(want, "\n")) {
+		t.Errorf("acl ends:\n%s\nwant the README's block:\n%s", acl[max(0, len(acl)-400):], want)
+	}
+	password := strings.TrimSpace(readFile(t, filepath.Join(dir, "apps", "dashboard.password")))
+	pw, _ := operator.ParsePasswordFile([]byte(readFile(t, filepath.Join(dir, "mosquitto", "passwd"))))
+	if ok, _ := operator.CheckPassword(pw.Hash("dashboard"), password); !ok || !strings.Contains(out, password) {
+		t.Error("the dashboard's password is not the one hashed, or not printed")
+	}
+	refused(t, `--name "dashboard": a login already`, "community", "add-dashboard", dir)
+	refused(t, `--name "operator"`, "community", "add-dashboard", dir, "--name", "operator")
+	refused(t, `--name "bridge"`, "community", "add-dashboard", dir, "--name", "bridge")
+	if code, _, _ := runCLI(t, "", "community", "add-dashboard", dir, "--name", "wall-screen"); code != 0 {
+		t.Errorf("add-dashboard --name wall-screen: exit %d", code)
+	}
+}
+
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -360,8 +360,9 @@ func TestMosquittoPublishStatusSurvivesLateWillAndReconnect(t *testing.T) {
 func TestShippedACLPrivacy(t *testing.T) {
 	testtool.Integration(t)
 	testtool.Require(t, "mosquitto", "apt-get install mosquitto mosquitto-clients")
-	users := map[string]string{"gw-a": "pw-a", "gw-b": "pw-b", "operator": "pw-operator", "app": "pw-app", "gw-a-app": "pw-gw-a-app"}
-	app := mqtttest.AppBlock(t, "c1", "gw-a", "gw-a-app")
+	users := map[string]string{"gw-a": "pw-a", "gw-b": "pw-b", "operator": "pw-operator", "app": "pw-app", "gw-a-app": "pw-gw-a-app",
+		"dashboard": "pw-dashboard"}
+	app := mqtttest.AppBlock(t, "c1", "gw-a", "gw-a-app") + mqtttest.DashboardBlock(t, "c1", "dashboard")
 	m := mqtttest.StartShippedWith(t, mqtttest.Shipped{Users: users, ACLAppend: app})
 	login := func(user string) mqtt.Options {
 		o := options(m.URL, user)
@@ -389,6 +390,8 @@ func TestShippedACLPrivacy(t *testing.T) {
 		"gw-a-app": slices.Concat(market, own("gw-a")),
 		"app":      market,
 		"operator": everything,
+		// The operator's dashboard: every gateway's status, the market.
+		"dashboard": slices.Concat(market, []msg{{c + "status/gw-a", "status of gw-a"}, {c + "status/gw-b", "status of gw-b"}}),
 	}
 	readers := slices.Sorted(maps.Keys(want))
 
@@ -404,6 +407,12 @@ func TestShippedACLPrivacy(t *testing.T) {
 		for _, gw := range []string{"gw-a-app", "gw-a"} {
 			publish(t, clients["gw-a-app"], c+kind+"/"+gw, "forged by gw-a-app", true)
 		}
+		for _, gw := range []string{"dashboard", "gw-b"} {
+			publish(t, clients["dashboard"], c+kind+"/"+gw, "forged by dashboard", true)
+		}
+	}
+	for _, topic := range []string{c + "result/96", c + "roster", c + "settlement/96"} {
+		publish(t, clients["dashboard"], topic, "forged by dashboard", true)
 	}
 	for _, ms := range everything {
 		from := "operator"
@@ -451,6 +460,6 @@ func TestShippedACLPrivacy(t *testing.T) {
 		check(t, "retained", late)
 	})
 	if t.Failed() {
-		t.Logf("the app's block:\n%s", app)
+		t.Logf("the app's and the dashboard's blocks:\n%s", app)
 	}
 }

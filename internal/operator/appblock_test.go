@@ -22,3 +22,16 @@ func TestAppACLBlockIsTheREADMEs(t *testing.T) {
 		t.Errorf("block for another community, home and login:\n%s", other)
 	}
 }
+
+// The block add-dashboard appends is the README's, for the login given.
+func TestDashboardACLBlockIsTheREADMEs(t *testing.T) {
+	got := dashboardACLBlock("lindenweg", "dashboard")
+	want := mqtttest.DashboardBlock(t, "lindenweg", "dashboard")
+	if !strings.HasSuffix(got, "\n"+strings.TrimLeft(want, "\n")) {
+		t.Errorf("add-dashboard's block:\n%s\nthe README's:\n%s", got, want)
+	}
+	if other := dashboardACLBlock("c2", "view"); !strings.Contains(other, "user view\ntopic read p2pgrid/v1/c2/status/+\n") ||
+		!strings.HasSuffix(other, "topic deny homeassistant/sensor/p2pgrid_view/+/config\n") {
+		t.Errorf("block for another community and login:\n%s", other)
+	}
+}

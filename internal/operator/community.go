@@ -531,6 +531,23 @@ func (c *Community) AddApp(home, name string) (password, file string, err error)
 	if name == "" {
 		name = home + "-app"
 	}
+	return c.addReader(name, appACLBlock(c.ID, home, name))
+}
+
+// AddDashboard makes the MQTT login name (default "dashboard") for the
+// operator's dashboard (p2pgrid operator --mqtt): it reads every gateway's
+// status and the market and publishes nothing. It returns the password and
+// the file it is in.
+func (c *Community) AddDashboard(name string) (password, file string, err error) {
+	if name == "" {
+		name = "dashboard"
+	}
+	return c.addReader(name, dashboardACLBlock(c.ID, name))
+}
+
+// addReader makes the read-only login name, its password in apps/, and
+// appends its acl block.
+func (c *Community) addReader(name, block string) (password, file string, err error) {
 	if err := protocol.CheckID(name); err != nil {
 		return "", "", bad("--name %q: %w", name, err)
 	}
@@ -555,7 +572,7 @@ func (c *Community) AddApp(home, name string) (password, file string, err error)
 	if err != nil {
 		return "", "", err
 	}
-	if err := replaceKeeping(c.path(MosquittoDir, "acl"), append(acl, appACLBlock(c.ID, home, name)...)); err != nil {
+	if err := replaceKeeping(c.path(MosquittoDir, "acl"), append(acl, block...)); err != nil {
 		return "", "", err
 	}
 	if err := c.writePasswords(pw); err != nil {

@@ -121,3 +121,16 @@ func appACLBlock(community, home, name string) string {
 		"topic deny homeassistant/sensor/p2pgrid_%s/+/config\n",
 		name, home, name, community, home, community, home, community, home, community, home, home, name, name, name)
 }
+
+// dashboardACLBlock is the acl block of the operator dashboard's login
+// name, as configs/mosquitto/README.md shows it: every gateway's status of
+// community, the market (the pattern lines), and no publishing.
+func dashboardACLBlock(community, name string) string {
+	return fmt.Sprintf("\n# %s: the operator's dashboard (p2pgrid community add-dashboard).\n"+
+		"user %s\n"+
+		"topic read p2pgrid/v1/%s/status/+\n"+
+		"topic deny p2pgrid/v1/+/+/%s\n"+
+		"topic deny p2pgrid/v1/+/app/%s/+\n"+
+		"topic deny homeassistant/sensor/p2pgrid_%s/+/config\n",
+		name, name, community, name, name, name)
+}

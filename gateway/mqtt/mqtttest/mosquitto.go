@@ -96,6 +96,7 @@ const (
 	readmeHome      = "home-17"
 	readmeApp       = "home-17-app"
 	readmeClearer   = "clearer-north"
+	readmeDashboard = "dashboard"
 )
 
 // AppBlock returns the "user" block configs/mosquitto/README.md tells to
@@ -107,6 +108,17 @@ func AppBlock(t testing.TB, community, home, login string) string {
 	b := readmeBlock(t, "user "+readmeApp+"\n")
 	b = strings.ReplaceAll(b, readmeApp, "\x00")
 	b = strings.ReplaceAll(b, readmeHome, home)
+	b = strings.ReplaceAll(b, readmeCommunity, community)
+	return strings.ReplaceAll(b, "\x00", login)
+}
+
+// DashboardBlock returns the "user" block configs/mosquitto/README.md
+// tells to append to the acl for the operator dashboard's login, for the
+// community and login given.
+func DashboardBlock(t testing.TB, community, login string) string {
+	t.Helper()
+	b := readmeBlock(t, "user "+readmeDashboard+"\n")
+	b = strings.ReplaceAll(b, readmeDashboard, "\x00")
 	b = strings.ReplaceAll(b, readmeCommunity, community)
 	return strings.ReplaceAll(b, "\x00", login)
 }
