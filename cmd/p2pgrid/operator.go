@@ -107,8 +107,9 @@ picked up every --poll and pushed to open pages (server-sent events at
 verification of each interval: with --mqtt (and --community) the dashboard
 follows the gateways' retained status messages on the community's broker
 for them (what each gateway says of itself: online, alarms, its verdict on
-its latest intervals); 'p2pgrid demo --http' shows them from its own
-gateways.
+its latest intervals), on a read-only login of its own ('p2pgrid community
+add-dashboard' makes one; not the clearer's, whose client id it would take);
+'p2pgrid demo --http' shows them from its own gateways.
 
 Read-only: only GET and HEAD are served. On a loopback address anyone on the
 machine may look; on any other address a login is required, --token or
@@ -119,7 +120,7 @@ one the command refuses to start.`,
   p2pgrid operator --ledger /var/lib/p2pgrid/ledger --http 0.0.0.0:8080 --token-file /etc/p2pgrid/dashboard.token
   p2pgrid operator --ledger /tmp/p2pgrid-demo-1/operator/ledger --http 192.168.1.5:8080 --basic-auth-file /etc/p2pgrid/dashboard.users
   p2pgrid operator --ledger /var/lib/p2pgrid/ledger --mqtt ssl://broker.lan:8883 --community lindenweg \
-    --mqtt-username operator --mqtt-password-file /etc/p2pgrid/mqtt.password --mqtt-ca /etc/p2pgrid/ca.crt`,
+    --mqtt-username dashboard --mqtt-password-file /etc/p2pgrid/lindenweg/apps/dashboard.password --mqtt-ca /etc/p2pgrid/lindenweg/ca/ca.crt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {

@@ -79,7 +79,7 @@ func TestOperatorTokenFile(t *testing.T) {
 func TestOperatorStatusFeed(t *testing.T) {
 	testtool.Integration(t)
 	dir, _ := dashboardtest.Ledger(t, dashboardtest.TwoIntervals...)
-	m := mqtttest.Start(t, mqtttest.Config{Users: map[string]string{"operator": "op-pw", "home1": "h1-pw", "home2": "h2-pw"}})
+	m := mqtttest.Start(t, mqtttest.Config{Users: map[string]string{"dashboard": "op-pw", "home1": "h1-pw", "home2": "h2-pw"}})
 	iv := "2026-11-22T12:15Z"
 	tp, err := protocol.NewTopics("elm")
 	if err != nil {
@@ -116,7 +116,7 @@ func TestOperatorStatusFeed(t *testing.T) {
 	var out, errOut testtool.Output
 	root := newRootCmd(strings.NewReader(""), &out, &errOut)
 	root.SetArgs([]string{"operator", "--ledger", dir, "--http", fmt.Sprintf("127.0.0.1:%d", port),
-		"--mqtt", m.URL, "--community", "elm", "--mqtt-username", "operator", "--mqtt-password-file", pw})
+		"--mqtt", m.URL, "--community", "elm", "--mqtt-username", "dashboard", "--mqtt-password-file", pw})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()

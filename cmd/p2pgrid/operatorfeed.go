@@ -70,7 +70,7 @@ func (f *feedFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.broker, "mqtt", "", "follow the gateways' retained statuses on this MQTT broker (tcp://, ssl://): their status, alarms and verification of each interval")
 	fl.StringVar(&f.community, "community", "", "with --mqtt: the community id (the roster's)")
 	fl.StringVar(&f.clientID, "mqtt-client-id", "operator-dashboard", "with --mqtt: the MQTT client id")
-	fl.StringVar(&f.user, "mqtt-username", "", "with --mqtt: the broker login (one that may read the community's status topics)")
+	fl.StringVar(&f.user, "mqtt-username", "", "with --mqtt: the broker login, a read-only one of its own (p2pgrid community add-dashboard)")
 	fl.StringVar(&f.passwordFile, "mqtt-password-file", "", "with --mqtt: a file holding the login's password")
 	fl.StringVar(&f.caFile, "mqtt-ca", "", "with --mqtt: PEM file of the CA of the broker's TLS certificate")
 }
