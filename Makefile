@@ -17,8 +17,8 @@ help: ## list the targets
 build: ## build bin/p2pgrid (static, CGO_ENABLED=0, version stamped)
 	$(BUILD) -o bin/p2pgrid ./cmd/p2pgrid
 
-run: build ## the main job on embedded defaults: a simulated neighbourhood trading (Ctrl-C stops it)
-	bin/p2pgrid demo $(RUNFLAGS)
+run: build ## the main job on embedded defaults: a simulated neighbourhood trading, its dashboard on http://127.0.0.1:8080/ (Ctrl-C stops it)
+	bin/p2pgrid demo --http 127.0.0.1:8080 $(RUNFLAGS)
 
 # staticcheck and influxd first: install-deps ends by checking every piece,
 # those two included, and prints a line for each.

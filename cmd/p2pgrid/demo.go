@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/p2pgrid/p2pgrid/auction"
+	"github.com/p2pgrid/p2pgrid/dashboard"
 	"github.com/p2pgrid/p2pgrid/gateway"
 	"github.com/p2pgrid/p2pgrid/gateway/clearing"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
@@ -34,6 +35,8 @@ type demoFlags struct {
 	broker    string
 	data      string
 	http      string
+	metrics   string
+	dash      dashboardFlags
 	seed      uint64
 	start     string
 	influx    config.Influx
@@ -60,7 +63,12 @@ interrupted, or until --intervals intervals are settled; then the exit status
 is 0 only if every interval listed was cleared, verified and settled by every
 gateway, with every gateway's figures (the error names the intervals that were
 not). Intervals not yet settled when the demo is interrupted are listed as
-pending, and not counted.`,
+pending, and not counted.
+
+With --http ADDR it serves the operator's web dashboard (as p2pgrid operator
+does, docs/operator.md) over the operator's ledger, with every gateway's live
+status and verifications, and prints its address; make run opens it on
+127.0.0.1:8080.`,
 		Example: `  p2pgrid demo
   p2pgrid demo --homes 10 --interval 5s --intervals 4
   p2pgrid demo --broker tcp://127.0.0.1:1883 --http 127.0.0.1:9410`,
@@ -74,6 +82,11 @@ pending, and not counted.`,
 			}
 			if f.intervals < 0 {
 				return badInput(errors.New("--intervals: must not be negative"))
+			}
+			if f.http != "" {
+				if err := f.dash.checkListen(f.http); err != nil {
+					return badInput(err)
+				}
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -92,7 +105,9 @@ pending, and not counted.`,
 	fl.IntVar(&f.intervals, "intervals", 0, "stop after this many intervals (0: run until interrupted)")
 	fl.StringVar(&f.broker, "broker", "", "external MQTT broker URL (default: an embedded broker on loopback)")
 	fl.StringVar(&f.data, "data", "", "data directory for keys, roster and ledgers (default: a new temporary directory)")
-	fl.StringVar(&f.http, "http", "", "serve the operator's /metrics, /healthz and /tariff on this address")
+	fl.StringVar(&f.http, "http", "", "serve the operator's web dashboard (p2pgrid operator) on this address, with the gateways' live status")
+	fl.StringVar(&f.metrics, "metrics-http", "", "serve the operator gateway's /metrics, /healthz and /tariff on this address")
+	f.dash.register(cmd)
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the homes, clouds and loads")
 	fl.StringVar(&f.start, "start", "", "simulated start time, RFC 3339 (default: today 16:00 UTC)")
 	fl.StringVar(&f.influx.URL, "influx", "", "also write the operator's ledger to InfluxDB at this URL")
@@ -117,9 +132,16 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 		}
 		f.data = dir
 	}
+	var live *demoLive
+	var ready func(*gateway.Gateway)
+	if f.http != "" {
+		live = newDemoLive(nil)
+		ready = live.ready
+	}
 	n, err := neighbourhood.New(neighbourhood.Options{
 		Homes: f.homes, Seed: f.seed, Start: start, Speed: float64(config.DefaultInterval) / float64(f.interval),
-		Broker: f.broker, DataDir: f.data, HTTP: f.http, Influx: f.influx, Logger: log, Version: versionString(),
+		Broker: f.broker, DataDir: f.data, HTTP: f.metrics, Influx: f.influx, Logger: log, Version: versionString(),
+		Ready: ready,
 	})
 	if err != nil {
 		return err
@@ -131,14 +153,23 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 		f.homes, n.Broker, f.interval, f.data)
 	fmt.Fprintf(out, "settlements: p2pgrid settlements --ledger %s\n", n.LedgerDir(neighbourhood.Operator))
 	fmt.Fprintf(out, "each line comes once the interval is settled, %s (simulated) after its delivery ends\n", operator.Market.GateClosure)
-	fmt.Fprintf(out, demoHeader, "INTERVAL", "ORDERS", "PRICE", "VOLUME kWh", "TRADES", "VERIFIED", "SETTLED")
 
 	// The first interval listed is the first one traded: the one whose
 	// orders are taken while the demo's first interval runs.
 	tr := newDemoTracker(out, len(n.IDs), n.Now, operator, n.SimStart.Add(operator.Market.Interval), f.interval/20, f.intervals)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if err := n.Start(runCtx, tr); err != nil {
+	var obs gateway.Observer = tr
+	dashDone := make(chan error, 1)
+	if live != nil {
+		live.ids = n.IDs
+		obs = observers{tr, live}
+		if err := startDemoDashboard(runCtx, f, n.LedgerDir(neighbourhood.Operator), live, out, log, dashDone); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, demoHeader, "INTERVAL", "ORDERS", "PRICE", "VOLUME kWh", "TRADES", "VERIFIED", "SETTLED")
+	if err := n.Start(runCtx, obs); err != nil {
 		return err
 	}
 	go tr.report(runCtx)
@@ -146,8 +177,16 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 	case <-ctx.Done():
 	case <-tr.done:
 	case <-n.Done():
+	case err := <-dashDone:
+		dashDone = nil
+		if err != nil {
+			return err
+		}
 	}
 	cancel()
+	if live != nil && dashDone != nil {
+		<-dashDone // the dashboard has shut down
+	}
 	if err := n.Close(); err != nil {
 		return err
 	}
@@ -167,6 +206,34 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 		return fmt.Errorf("demo stopped after %d of %d intervals (pending: %s)", printed, f.intervals, strings.Join(pending, ", "))
 	}
 	return nil
+}
+
+// startDemoDashboard serves the dashboard over the operator's ledger with
+// the live feed until ctx ends, once it listens (its address printed);
+// its end is sent on done.
+func startDemoDashboard(ctx context.Context, f demoFlags, dir string, live *demoLive, out io.Writer, log *slog.Logger, done chan error) error {
+	o, err := f.dash.options(dir, log.With("component", "dashboard"))
+	if err != nil {
+		return badInput(err)
+	}
+	o.Live = live
+	s, err := dashboard.New(o)
+	if err != nil {
+		return err
+	}
+	listening := make(chan struct{})
+	go func() {
+		done <- s.Run(ctx, f.http, func(a string) {
+			fmt.Fprintf(out, "dashboard: http://%s/\n", a)
+			close(listening)
+		})
+	}()
+	select {
+	case <-listening:
+		return nil
+	case err := <-done:
+		return err
+	}
 }
 
 // demoTracker gathers, per interval, the clearing, who verified it and who

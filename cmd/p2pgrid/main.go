@@ -106,7 +106,8 @@ Documentation: README.md and docs/ in the source tree.`,
 	logger := func() *slog.Logger { return lf.logger(stderr) }
 	root.AddCommand(newVersionCmd(), newClearCmd(), newMeterCmd(logger), newSimCmd(logger),
 		newGatewayCmd(lf.forConfig(stderr)), newConfigCmd(), newKeyCmd(logger), newDemoCmd(logger),
-		newLedgerCmd(), newSettlementsCmd(), newCertsCmd(), newCommunityCmd(), newJoinCmd())
+		newLedgerCmd(), newSettlementsCmd(), newCertsCmd(), newCommunityCmd(), newJoinCmd(),
+		newOperatorCmd(logger))
 	return root
 }
 

@@ -2,46 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"sort"
-	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/shopspring/decimal"
 	"github.com/spf13/cobra"
 
 	"github.com/p2pgrid/p2pgrid/gateway/config"
-	"github.com/p2pgrid/p2pgrid/market"
 	"github.com/p2pgrid/p2pgrid/settlement"
 	"github.com/p2pgrid/p2pgrid/settlement/influx"
-	"github.com/p2pgrid/p2pgrid/settlement/ledger"
-	"github.com/p2pgrid/p2pgrid/settlement/record"
+	"github.com/p2pgrid/p2pgrid/settlement/report"
 )
-
-// statementRow is one participant's statement for one interval (or, with
-// interval "total", for the whole period).
-type statementRow struct {
-	Interval string
-	settlement.Statement
-	// absent names the StatementFields the source did not record (InfluxDB
-	// points written before a field existed); they print empty.
-	absent map[string]bool
-}
-
-// value is the row's figure by its StatementFields name; false when the
-// source did not record it.
-func (r statementRow) value(name string) (decimal.Decimal, bool) {
-	if r.absent[name] {
-		return decimal.Decimal{}, false
-	}
-	v, ok := r.Fields()[name]
-	return v, ok
-}
 
 func newSettlementsCmd() *cobra.Command {
 	var (
@@ -85,11 +56,11 @@ token "user:password" or empty).`,
 			if err != nil {
 				return badInput(err)
 			}
-			var rows []statementRow
+			var rows []report.Row
 			var community *settlement.Community
 			recorded := ""
 			if ledgerDir != "" {
-				rows, community, recorded, err = ledgerStatements(ledgerDir, fromT, toT, participant)
+				rows, community, recorded, err = report.FromLedger(ledgerDir, fromT, toT, participant)
 			} else {
 				rows, err = influxStatements(cmd.Context(), iopts, fromT, toT, participant)
 			}
@@ -105,13 +76,13 @@ token "user:password" or empty).`,
 			if currency == "" {
 				currency = config.DefaultCurrency
 			}
-			rows = append(rows, totals(rows)...)
+			rows = append(rows, report.Totals(rows)...)
 			if !exact {
 				for i := range rows {
 					rows[i].Statement = rows[i].Rounded(minor)
 				}
 			}
-			return writeStatements(cmd.OutOrStdout(), rows, community, format, minor, exact, currency)
+			return report.Write(cmd.OutOrStdout(), rows, community, format, minor, exact, currency)
 		},
 	}
 	f := cmd.Flags()
@@ -148,47 +119,7 @@ func timeRange(from, to string) (time.Time, time.Time, error) {
 	return f, t, nil
 }
 
-// ledgerStatements reads the settled intervals from a ledger, read-only.
-// currency is the currency the ledger's latest clearing record names ("" if
-// none does).
-func ledgerStatements(dir string, from, to time.Time, participant string) (rows []statementRow, c *settlement.Community, currency string, err error) {
-	// A torn last record (a crash, or an append under way) is cut by the
-	// gateway on its next start; the records before it are intact and are
-	// read. Anything else broken in the chain is an error.
-	var settled []*settlement.IntervalSettlement
-	_, err = ledger.Scan(dir, 1, func(r ledger.Record) error {
-		switch r.Kind {
-		case record.KindClearing:
-			if c, err := record.DecodeClearing(r.Data); err == nil && c.Currency != "" {
-				currency = c.Currency
-			}
-		case record.KindInterval:
-			v, err := record.Decode(r)
-			if err != nil {
-				return err
-			}
-			s := v.(*settlement.IntervalSettlement)
-			at, err := market.ParseIntervalLoose(s.Interval)
-			if err != nil || at.Before(from) || !at.Before(to) {
-				return nil
-			}
-			settled = append(settled, s)
-			for _, p := range s.Participants {
-				if participant == "" || p.Participant == participant {
-					rows = append(rows, statementRow{Interval: s.Interval, Statement: p})
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, "", err
-	}
-	totals := settlement.CommunityTotals(settled...)
-	return rows, &totals, currency, nil
-}
-
-func influxStatements(ctx context.Context, o influx.Options, from, to time.Time, participant string) ([]statementRow, error) {
+func influxStatements(ctx context.Context, o influx.Options, from, to time.Time, participant string) ([]report.Row, error) {
 	if from.IsZero() {
 		from = time.Unix(0, 0)
 	}
@@ -201,7 +132,7 @@ func influxStatements(ctx context.Context, o influx.Options, from, to time.Time,
 	if err != nil {
 		return nil, err
 	}
-	var rows []statementRow
+	var rows []report.Row
 	for _, r := range res {
 		rs, err := r.Statement()
 		if err != nil {
@@ -211,126 +142,14 @@ func influxStatements(ctx context.Context, o influx.Options, from, to time.Time,
 		if err != nil {
 			return nil, fmt.Errorf("influx: %w", err)
 		}
-		row := statementRow{Interval: r.Interval, Statement: st, absent: map[string]bool{}}
+		row := report.Row{Interval: r.Interval, Statement: st, Absent: map[string]bool{}}
 		for _, name := range settlement.StatementFields {
-			row.absent[name] = true
+			row.Absent[name] = true
 		}
 		for _, f := range rs.Figures() {
-			delete(row.absent, f.Name)
+			delete(row.Absent, f.Name)
 		}
 		rows = append(rows, row)
 	}
 	return rows, nil
-}
-
-// totals sums each participant's rows over the period, exactly
-// (settlement.Sum). A figure no row recorded stays absent.
-func totals(rows []statementRow) []statementRow {
-	by := map[string][]statementRow{}
-	for _, r := range rows {
-		by[r.Participant] = append(by[r.Participant], r)
-	}
-	var out []statementRow
-	for _, rs := range by {
-		sts := make([]settlement.Statement, len(rs))
-		absent := map[string]bool{}
-		for _, name := range settlement.StatementFields {
-			absent[name] = true
-		}
-		for i, r := range rs {
-			sts[i] = r.Statement
-			for _, name := range settlement.StatementFields {
-				if !r.absent[name] {
-					delete(absent, name)
-				}
-			}
-		}
-		out = append(out, statementRow{Interval: "total", Statement: settlement.Sum(sts...), absent: absent})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Participant < out[j].Participant })
-	return out
-}
-
-func writeStatements(w io.Writer, rows []statementRow, c *settlement.Community, format string, minor int32, exact bool, currency string) error {
-	money := func(d decimal.Decimal) string {
-		if exact {
-			return d.String()
-		}
-		return settlement.Format(d, minor)
-	}
-	cell := func(r statementRow, col string) string {
-		v, ok := r.value(col)
-		switch {
-		case !ok:
-			return ""
-		case strings.HasSuffix(col, "_kwh") || settlement.IsCountField(col):
-			return v.String()
-		}
-		return money(v)
-	}
-	switch format {
-	case "json":
-		enc := json.NewEncoder(w)
-		for _, r := range rows {
-			m := map[string]string{"interval": r.Interval, "participant": r.Participant, "currency": currency}
-			for _, col := range settlement.StatementFields {
-				if s := cell(r, col); s != "" {
-					m[col] = s
-				}
-			}
-			if err := enc.Encode(m); err != nil {
-				return err
-			}
-		}
-		return nil
-	case "csv":
-		cw := csv.NewWriter(w)
-		cw.Write(append(append([]string{"interval", "participant"}, settlement.StatementFields...), "currency"))
-		for _, r := range rows {
-			rec := []string{r.Interval, r.Participant}
-			for _, col := range settlement.StatementFields {
-				rec = append(rec, cell(r, col))
-			}
-			cw.Write(append(rec, currency))
-		}
-		cw.Flush()
-		return cw.Error()
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "interval\tparticipant\tbought kWh\tsold kWh\tdelivered kWh\timport kWh\texport kWh\tpaid %[1]s\treceived %[1]s\tfees %[1]s\tcompensation %[1]s\tgrid %[1]s\tnet %[1]s\tsaving %[1]s\tno figures\t\n", currency)
-	for _, r := range rows {
-		comp := r.CompensationReceived.Sub(r.CompensationPaid)
-		grid := r.GridCredit.Sub(r.GridCost)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Interval, r.Participant,
-			cell(r, "bought_kwh"), cell(r, "sold_kwh"), cell(r, "delivered_kwh"), cell(r, "import_kwh"), cell(r, "export_kwh"),
-			cell(r, "paid"), cell(r, "received"), cell(r, "fees"), money(comp), money(grid), cell(r, "net"), cell(r, "saving"),
-			noFigures(r))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if c != nil {
-		fmt.Fprintln(w)
-		if c.MissingFigures > 0 {
-			fmt.Fprintf(w, "%d participant-intervals were settled without metered figures (import and export 0, not measured)\n", c.MissingFigures)
-		}
-		fmt.Fprintf(w, "community: %d intervals, consumption %s kWh, met locally %s kWh (%s%%), money kept locally %s %s\n",
-			c.Intervals, decimal.New(c.ConsumptionWh, -3), decimal.New(c.LocalWh, -3),
-			settlement.Format(c.LocalShare.Shift(2), 1), settlement.Format(c.MoneyKeptLocally, minor), currency)
-	}
-	return nil
-}
-
-// noFigures is the table's "no figures" cell: MISSING for an interval
-// settled without the participant's metered figures, the number of such
-// intervals in a total, "" when every figure arrived (and when the source
-// does not record it).
-func noFigures(r statementRow) string {
-	if _, ok := r.value("missing_intervals"); !ok || r.MissingIntervals == 0 {
-		return ""
-	}
-	if r.Interval != "total" {
-		return "MISSING"
-	}
-	return fmt.Sprintf("%d of %d", r.MissingIntervals, r.Intervals)
 }

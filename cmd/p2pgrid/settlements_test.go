@@ -18,6 +18,7 @@ import (
 	"github.com/p2pgrid/p2pgrid/settlement/influx/influxtest"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
 	"github.com/p2pgrid/p2pgrid/settlement/record"
+	"github.com/p2pgrid/p2pgrid/settlement/report"
 )
 
 // The demo with --influx writes the operator's ledger to a real InfluxDB
@@ -136,16 +137,16 @@ func TestSettlementsShowMissingFigures(t *testing.T) {
 // their total; the figures it did record add up.
 func TestStatementsLeaveUnrecordedFiguresEmpty(t *testing.T) {
 	absent := map[string]bool{"intervals": true, "missing_intervals": true}
-	rows := []statementRow{
-		{Interval: "2026-11-22T12:15Z", Statement: settlement.Statement{Participant: "ann", SoldWh: 1500, Net: decimal.RequireFromString("0.125")}, absent: absent},
-		{Interval: "2026-11-22T12:30Z", Statement: settlement.Statement{Participant: "ann", SoldWh: 500, Net: decimal.RequireFromString("0.01")}, absent: absent},
+	rows := []report.Row{
+		{Interval: "2026-11-22T12:15Z", Statement: settlement.Statement{Participant: "ann", SoldWh: 1500, Net: decimal.RequireFromString("0.125")}, Absent: absent},
+		{Interval: "2026-11-22T12:30Z", Statement: settlement.Statement{Participant: "ann", SoldWh: 500, Net: decimal.RequireFromString("0.01")}, Absent: absent},
 	}
-	rows = append(rows, totals(rows)...)
+	rows = append(rows, report.Totals(rows)...)
 	for i := range rows {
 		rows[i].Statement = rows[i].Rounded(2)
 	}
 	var out strings.Builder
-	if err := writeStatements(&out, rows, nil, "csv", 2, false, "EUR"); err != nil {
+	if err := report.Write(&out, rows, nil, "csv", 2, false, "EUR"); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(strings.NewReader(out.String())).ReadAll()

@@ -76,6 +76,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is the gateways' version, in their status and metrics.
 	Version string
+	// Ready, if set, is called with each gateway once it is connected and
+	// subscribed (daemon.Options.Ready): the demo's dashboard asks them
+	// for their health.
+	Ready func(g *gateway.Gateway)
 }
 
 // N is a neighbourhood: built by New, its gateways run from Start until
@@ -234,6 +238,7 @@ func (n *N) Start(ctx context.Context, obs gateway.Observer) error {
 		wg.Go(func() {
 			err := daemon.Run(ctx, n.configs[id], daemon.Options{
 				Logger: n.o.Logger, Version: n.o.Version, Now: n.sim.Now, Tick: n.tick, Roster: n.Roster, Observer: obs,
+				Ready: n.o.Ready,
 			})
 			if err != nil {
 				n.mu.Lock()
