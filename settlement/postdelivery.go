@@ -96,7 +96,7 @@ func tickOf(d decimal.Decimal, decimals int) (int64, error) {
 // (StandingLimits of book, the interval's ex-ante book) and cleared by the
 // auction's own rule under rules (the community's market: k, fee, price
 // resolution, tie-breaking), in whole Wh. A participant's export is never
-// paired with its own import: such a pair stays with the grid. Each pair
+// paired with its own import (pairOthers). Each pair
 // becomes a trade with a PostDeliveryPrefix id, delivered in full at the
 // uniform price, the buyer paying the fee as for an ex-ante trade.
 //
@@ -174,19 +174,15 @@ func SettlePostDelivery(s *IntervalSettlement, book auction.Book, rules auction.
 	price := m.Price(r.Price)
 	fee := m.Price(r.Fee)
 	bought := map[string]int64{}
-	for _, tr := range r.Trades {
-		sell, buy := r.Sell(tr), r.Buy(tr)
-		if sell.Participant == buy.Participant {
-			continue // a home's export does not buy its own import
-		}
-		d := kWh(tr.Qty)
+	for _, pr := range pairOthers(r.Fills) {
+		d := kWh(pr.wh)
 		out.Trades = append(out.Trades, TradeSettlement{
-			ID:     PostDeliveryPrefix + s.Interval + "/" + sell.Participant + "/" + buy.Participant,
-			Seller: sell.Participant, Buyer: buy.Participant,
-			Wh: tr.Qty, DeliveredWh: tr.Qty, Price: price,
+			ID:     PostDeliveryPrefix + s.Interval + "/" + pr.seller + "/" + pr.buyer,
+			Seller: pr.seller, Buyer: pr.buyer,
+			Wh: pr.wh, DeliveredWh: pr.wh, Price: price,
 			Amount: price.Mul(d), Fee: fee.Mul(d), Compensation: decimal.Zero,
 		})
-		bought[buy.Participant] += tr.Qty
+		bought[pr.buyer] += pr.wh
 	}
 	if len(out.Trades) == len(s.Trades) {
 		out.Participants = slices.Clone(s.Participants)
@@ -244,4 +240,85 @@ func coverShortfalls(trades []TradeSettlement, bought map[string]int64, cost dec
 			tr.Compensation = t.Retail.Sub(tr.Price).Mul(kWh(tr.MissingWh - c)).Add(perKWh.Mul(kWh(c)))
 		}
 	}
+}
+
+// pair is one post-delivery trade before it is priced.
+type pair struct {
+	seller, buyer string
+	wh            int64
+}
+
+// pairOthers pairs the post-delivery market's fills (sells cheapest first,
+// then buys highest first, one fill per participant and side) as the
+// auction does, cheapest seller with the highest bidder, except that no
+// participant is paired with itself: each sell goes to the first buys, in
+// order, of other participants. With no participant on both sides that is
+// the auction's own pairing. What is left then is one participant's
+// export and import (only its own buys can be left for its sells); it is
+// swapped into earlier pairs of others, X -> Y becoming X -> it and it ->
+// Y, as far as they reach, and the rest, which no pairing can place, stays
+// with the grid. Pairs are unique by seller and buyer, in order of first
+// appearance.
+func pairOthers(fills []auction.Fill) []pair {
+	var sells, buys []auction.Fill
+	for _, f := range fills {
+		if f.Side == auction.Sell {
+			sells = append(sells, f)
+		} else {
+			buys = append(buys, f)
+		}
+	}
+	var out []pair
+	at := map[[2]string]int{}
+	add := func(seller, buyer string, wh int64) {
+		k := [2]string{seller, buyer}
+		if i, ok := at[k]; ok {
+			out[i].wh += wh
+			return
+		}
+		at[k] = len(out)
+		out = append(out, pair{seller, buyer, wh})
+	}
+	remB := make([]int64, len(buys))
+	for j, b := range buys {
+		remB[j] = b.Qty
+	}
+	var left string
+	var leftWh int64
+	for _, sf := range sells {
+		rem := sf.Qty
+		for j := 0; j < len(buys) && rem > 0; j++ {
+			if remB[j] == 0 || buys[j].Participant == sf.Participant {
+				continue
+			}
+			q := min(rem, remB[j])
+			add(sf.Participant, buys[j].Participant, q)
+			rem -= q
+			remB[j] -= q
+		}
+		if rem > 0 {
+			left, leftWh = sf.Participant, leftWh+rem
+		}
+	}
+	if leftWh == 0 {
+		return out
+	}
+	for i := 0; i < len(out) && leftWh > 0; i++ {
+		p := out[i]
+		if p.wh == 0 || p.seller == left || p.buyer == left {
+			continue
+		}
+		q := min(leftWh, p.wh)
+		out[i].wh -= q
+		add(p.seller, left, q)
+		add(left, p.buyer, q)
+		leftWh -= q
+	}
+	kept := out[:0]
+	for _, p := range out {
+		if p.wh > 0 {
+			kept = append(kept, p)
+		}
+	}
+	return kept
 }

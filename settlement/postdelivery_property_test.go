@@ -2,6 +2,7 @@ package settlement
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/p2pgrid/p2pgrid/auction"
@@ -199,6 +200,75 @@ func TestPropertyPostDeliveryDeterministic(t *testing.T) {
 		}
 		if c, _ := back.MarshalJSON(); !bytes.Equal(a, c) {
 			t.Fatalf("decode and encode changed the bytes")
+		}
+	})
+}
+
+// TestPropertyPairOthers: pairOthers never pairs a participant with
+// itself, keeps pairs unique, gives no fill more than its quantity, and
+// places every fill in full unless one participant's own sell and buy
+// together exceed the volume (then it, alone, keeps the same amount of
+// each unplaced).
+func TestPropertyPairOthers(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 5).Draw(t, "participants")
+		var sells, buys []auction.Fill
+		var total int64
+		for i := range n {
+			p := people[i]
+			if rapid.Bool().Draw(t, "sells_"+p) {
+				q := rapid.Int64Range(1, 20).Draw(t, "sell_"+p)
+				sells = append(sells, auction.Fill{ID: "s" + p, Participant: p, Side: auction.Sell, Qty: q})
+				total += q
+			}
+		}
+		// Buys of the same total, spread over participants.
+		left := total
+		for i := range n {
+			if left == 0 {
+				break
+			}
+			q := left
+			if i < n-1 {
+				q = rapid.Int64Range(0, left).Draw(t, "buy_"+people[i])
+			}
+			if q > 0 {
+				buys = append(buys, auction.Fill{ID: "b" + people[i], Participant: people[i], Side: auction.Buy, Qty: q})
+				left -= q
+			}
+		}
+		fills := append(slices.Clone(sells), buys...)
+		sold, bought := map[string]int64{}, map[string]int64{}
+		seen := map[[2]string]bool{}
+		for _, p := range pairOthers(fills) {
+			if p.seller == p.buyer || p.wh <= 0 || seen[[2]string{p.seller, p.buyer}] {
+				t.Fatalf("pair %+v (self, empty or repeated)", p)
+			}
+			seen[[2]string{p.seller, p.buyer}] = true
+			sold[p.seller] += p.wh
+			bought[p.buyer] += p.wh
+		}
+		fill := map[string][3]int64{} // by auction.Side
+		for _, f := range fills {
+			v := fill[f.Participant]
+			v[f.Side] += f.Qty
+			fill[f.Participant] = v
+		}
+		short := 0
+		for p, v := range fill {
+			ds, db := v[auction.Sell]-sold[p], v[auction.Buy]-bought[p]
+			if ds < 0 || db < 0 || ds != db {
+				t.Fatalf("%s: fills %v, paired %d sold %d bought", p, v, sold[p], bought[p])
+			}
+			if ds > 0 {
+				short++
+				if v[auction.Sell]+v[auction.Buy] <= total {
+					t.Fatalf("%s: %d Wh unplaced, though its fills %v fit in the volume %d", p, ds, v, total)
+				}
+			}
+		}
+		if short > 1 {
+			t.Fatalf("%d participants left unplaced", short)
 		}
 	})
 }

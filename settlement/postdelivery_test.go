@@ -137,3 +137,32 @@ func TestPostDeliveryErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestPairOthers(t *testing.T) {
+	f := func(p string, side auction.Side, qty int64) auction.Fill {
+		return auction.Fill{ID: p + side.String(), Participant: p, Side: side, Qty: qty}
+	}
+	for _, c := range []struct {
+		name  string
+		fills []auction.Fill
+		want  string
+	}{
+		{"the auction's pairing", []auction.Fill{f("x", auction.Sell, 3), f("z", auction.Sell, 4), f("y", auction.Buy, 5), f("w", auction.Buy, 2)},
+			"x->y:3 z->y:2 z->w:2"},
+		{"skip own", []auction.Fill{f("a", auction.Sell, 5), f("b", auction.Sell, 5), f("a", auction.Buy, 5), f("c", auction.Buy, 5)},
+			"a->c:5 b->a:5"},
+		{"swap into an earlier pair", []auction.Fill{f("x", auction.Sell, 5), f("a", auction.Sell, 5), f("y", auction.Buy, 5), f("a", auction.Buy, 5)},
+			"x->a:5 a->y:5"},
+		{"partly placed", []auction.Fill{f("x", auction.Sell, 2), f("a", auction.Sell, 5), f("y", auction.Buy, 2), f("a", auction.Buy, 5)},
+			"x->a:2 a->y:2"},
+		{"only itself", []auction.Fill{f("a", auction.Sell, 5), f("a", auction.Buy, 5)}, ""},
+	} {
+		var got []string
+		for _, p := range pairOthers(c.fills) {
+			got = append(got, p.seller+"->"+p.buyer+":"+decimal.NewFromInt(p.wh).String())
+		}
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("%s: pairs %q, want %q", c.name, g, c.want)
+		}
+	}
+}
