@@ -52,7 +52,8 @@ func retainedSummary(t *testing.T, hub *gatewaytest.Hub, topics protocol.Topics,
 }
 
 // ledgerTotals sums gw's statements in the ledger, with settlement.Sum,
-// and finds its last trade and the last clearing price.
+// and finds its last trade (the trades of its last interval, their kWh
+// added up) and the last clearing price.
 func ledgerTotals(t *testing.T, l *ledger.Ledger, gw string) (sum settlement.Statement, lastTrade record.Trade, price record.Clearing) {
 	t.Helper()
 	recs, err := l.Read(1, 100000)
@@ -76,6 +77,11 @@ func ledgerTotals(t *testing.T, l *ledger.Ledger, gw string) (sum settlement.Sta
 			}
 		case record.Trade:
 			if v.Seller == gw || v.Buyer == gw {
+				// The summary adds up the interval's trades: ex ante and
+				// post delivery (docs/settlement.md).
+				if v.Interval == lastTrade.Interval {
+					v.KWh = record.DecimalOf(lastTrade.KWh.Value().Add(v.KWh.Value()))
+				}
 				lastTrade = v
 			}
 		case record.Clearing:

@@ -167,6 +167,8 @@ func New(o Options) (*Gateway, error) {
 	g.rules = settling.Rules{Calendar: g.calendar, MaxConnectionKW: cfg.Market.MaxConnectionKW}
 	if mk := cfg.Market; mk.PriceFloor != nil && mk.PriceCap != nil {
 		g.rules.Tariffs, g.settles = settlement.Tariffs{Retail: *mk.PriceCap, FeedIn: *mk.PriceFloor}, true
+		rules := m.Rules()
+		g.rules.PostDelivery = &rules // residuals matched among neighbours: docs/settlement.md
 	}
 	gridPoll := g.addDevices(o.Devices, o.SyncPolls)
 	if gridPoll > 0 {
@@ -397,7 +399,7 @@ func (g *Gateway) verify(interval string) {
 		}
 		g.mu.Lock()
 		iv.cleared, iv.clearedBy = v.Result, v.Clearer
-		iv.clearedBook, iv.clearedResult = book, result
+		iv.clearedBook, iv.clearedResult, iv.clearedOrders = book, result, v.Book
 		g.mu.Unlock()
 		g.noteVerdict(interval, protocol.VerdictOK, "")
 		g.appsCleared(interval, v.Result)

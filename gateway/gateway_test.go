@@ -464,12 +464,27 @@ func TestSettlementFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Trades) != 2 || s.Trades[0].MissingWh != 0 {
-		t.Errorf("trades %+v", s.Trades)
+	// Two ex-ante trades, delivered; the post-delivery market sells
+	// home1's 301 Wh beyond them to home2 (100 Wh) and home3 (76 Wh): the
+	// 875 Wh the homes physically shared are all traded locally.
+	var exAnte, post int
+	for _, tr := range s.Trades {
+		if settlement.IsPostDelivery(tr.ID) {
+			post++
+		} else if exAnte++; tr.MissingWh != 0 {
+			t.Errorf("ex-ante trade %s: %d Wh missing", tr.ID, tr.MissingWh)
+		}
+	}
+	if exAnte != 2 || post != 2 || !strings.HasSuffix(s.Policy, settlement.PostDeliverySuffix) {
+		t.Errorf("trades %+v under %q, want 2 ex ante and 2 post delivery", s.Trades, s.Policy)
+	}
+	if c := settlement.CommunityTotals(s); c.LocalWh != 875 || c.GridImportWh != 0 {
+		t.Errorf("local %d Wh, grid import %d Wh; want all 875 Wh shared locally", c.LocalWh, c.GridImportWh)
 	}
 	for id, l := range ledgers {
 		if l.find(record.KindInterval, interval) == nil || l.find(record.KindClearing, interval) == nil ||
-			l.find(record.KindStatement, interval+"/home2") == nil || l.find(record.KindTrade, s.Trades[0].ID) == nil {
+			l.find(record.KindStatement, interval+"/home2") == nil || l.find(record.KindTrade, s.Trades[0].ID) == nil ||
+			l.find(record.KindTrade, s.Trades[len(s.Trades)-1].ID) == nil {
 			t.Errorf("%s's ledger lacks the settlement of %s: %d entries", id, interval, len(l.entries))
 		}
 	}

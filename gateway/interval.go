@@ -25,6 +25,7 @@ type interval struct {
 	// clearedBook and clearedResult are the messages cleared verified:
 	// what the ledger keeps as the interval's evidence.
 	clearedBook, clearedResult []byte
+	clearedOrders              auction.Book // the verified book's orders: the post-delivery market's standing limits
 	clearedHere                bool
 	ownBook                    []byte // the book and result this gateway sealed and published as a clearer
 	ownResult                  []byte

@@ -170,7 +170,7 @@ func (g *Gateway) settle(ctx context.Context, interval string) {
 		g.mu.Unlock()
 		return
 	}
-	res := iv.cleared
+	res, book := iv.cleared, iv.clearedOrders
 	listening := g.startedAt.Before(g.calendar.End(iv.start))
 	wait := g.calendar.GateClosure
 	if g.cfg.Clearer == config.ClearerStandby && !iv.clearedHere {
@@ -185,7 +185,7 @@ func (g *Gateway) settle(ctx context.Context, interval string) {
 		return // nobody's settlement: see seal
 	}
 	figures := g.collector.Figures(interval)
-	msg, s, err := settling.Seal(g.key, g.cfg.Community, g.id, interval, res, g.rules, figures)
+	msg, s, err := settling.Seal(g.key, g.cfg.Community, g.id, interval, res, book, g.rules, figures)
 	if err != nil {
 		g.log.Error("cannot settle", "interval", interval, "err", err)
 		return
@@ -239,7 +239,7 @@ func (g *Gateway) checkSettlement(interval string) {
 		return
 	}
 	payload, res := iv.settlement, iv.cleared
-	book, result := iv.clearedBook, iv.clearedResult
+	book, result, orders := iv.clearedBook, iv.clearedResult, iv.clearedOrders
 	seen := digest(payload)
 	if iv.settleSeen == seen {
 		g.mu.Unlock()
@@ -248,7 +248,7 @@ func (g *Gateway) checkSettlement(interval string) {
 	iv.settleSeen = seen
 	g.mu.Unlock()
 
-	v, err := settling.Verify(g.rosterAt(interval), interval, res, g.rules, payload)
+	v, err := settling.Verify(g.rosterAt(interval), interval, res, orders, g.rules, payload)
 	if errors.Is(err, settling.ErrNotASettlement) {
 		// Nobody's settlement: counted and logged, but no alarm (anyone
 		// with broker access could raise those).

@@ -57,15 +57,7 @@ func (SellerBearsShortfall) Name() string { return "seller-bears-shortfall" }
 
 // SettleTrades implements Policy.
 func (SellerBearsShortfall) SettleTrades(iv Interval, trades []TradeSettlement) error {
-	bySeller := map[string][]int{}
-	var sellers []string
-	for i := range trades {
-		s := trades[i].Seller
-		if _, ok := bySeller[s]; !ok {
-			sellers = append(sellers, s)
-		}
-		bySeller[s] = append(bySeller[s], i)
-	}
+	sellers, bySeller := groupTrades(trades, func(t *TradeSettlement) (string, bool) { return t.Seller, true })
 	for _, s := range sellers {
 		idx := bySeller[s]
 		var sold int64
@@ -91,6 +83,24 @@ func (SellerBearsShortfall) SettleTrades(iv Interval, trades []TradeSettlement) 
 		t.Compensation = retailGap.Mul(kWh(t.MissingWh))
 	}
 	return nil
+}
+
+// groupTrades groups the indices of trades by key(trade), skipping those
+// key rejects, and returns the keys in order of first appearance.
+func groupTrades(trades []TradeSettlement, key func(*TradeSettlement) (string, bool)) ([]string, map[string][]int) {
+	by := map[string][]int{}
+	var keys []string
+	for i := range trades {
+		k, ok := key(&trades[i])
+		if !ok {
+			continue
+		}
+		if _, seen := by[k]; !seen {
+			keys = append(keys, k)
+		}
+		by[k] = append(by[k], i)
+	}
+	return keys, by
 }
 
 // prorate splits total Wh (0 <= total <= sum) over the trades idx, whose

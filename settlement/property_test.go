@@ -21,7 +21,9 @@ type drawn struct {
 	metered  []Metered
 	price    decimal.Decimal
 	fee      decimal.Decimal
-	qtyScale int64 // Wh per quantum
+	qtyScale int64         // Wh per quantum
+	book     auction.Book  // the book r clears
+	rules    auction.Rules // the market that cleared it
 }
 
 var people = []string{"p0", "p1", "p2", "p3", "p4", "p5", "p6"}
@@ -92,7 +94,7 @@ func drawInterval(t *rapid.T) drawn {
 		price = decimal.Zero
 	}
 	return drawn{r: r, tariffs: Tariffs{Retail: retail, FeedIn: feedIn}, metered: metered,
-		price: price, fee: decimal.New(r.Fee, -int32(pd)), qtyScale: qtyScale}
+		price: price, fee: decimal.New(r.Fee, -int32(pd)), qtyScale: qtyScale, book: book, rules: rules}
 }
 
 func settleDrawn(t *rapid.T, d drawn) *IntervalSettlement {

@@ -13,9 +13,11 @@ package settling
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,13 @@ type Rules struct {
 	// MaxConnectionKW bounds one home's grid connection: figures beyond
 	// what it carries in an interval count as missing.
 	MaxConnectionKW decimal.Decimal
+	// PostDelivery, when set, is the community's market rules, and the
+	// clearer settles every interval through the post-delivery market
+	// under them (settlement.SettlePostDelivery). Verify follows the
+	// published settlement's policy either way, so that settlements sealed
+	// before and after a community turned it on both verify; one with the
+	// post-delivery market verifies only where PostDelivery is set.
+	PostDelivery *auction.Rules
 }
 
 // Bound is the most energy, in Wh, one home's connection can carry in one
@@ -212,11 +221,19 @@ func (c *Collector) Forget(t time.Time) {
 	}
 }
 
-// Settle settles a cleared interval from signed metered messages. Every
+// Settle settles a cleared interval from signed metered messages: res is
+// the verified clearing of book, the interval's verified book, whose
+// orders are the standing limits of the post-delivery market. Every
 // gateway runs it: the clearer to publish, the others to check what was
 // published. Figures beyond the rules' bound count as missing, on every
-// gateway alike.
-func Settle(interval string, res *auction.Result, rules Rules, raws [][]byte) (*settlement.IntervalSettlement, error) {
+// gateway alike. It settles through the post-delivery market when
+// rules.PostDelivery is set.
+func Settle(interval string, res *auction.Result, book auction.Book, rules Rules, raws [][]byte) (*settlement.IntervalSettlement, error) {
+	return settle(interval, res, book, rules, raws, rules.PostDelivery != nil)
+}
+
+// settle is Settle, through the post-delivery market if postDelivery.
+func settle(interval string, res *auction.Result, book auction.Book, rules Rules, raws [][]byte, postDelivery bool) (*settlement.IntervalSettlement, error) {
 	bound := rules.Bound()
 	var ms []settlement.Metered
 	for _, raw := range raws {
@@ -229,13 +246,20 @@ func Settle(interval string, res *auction.Result, rules Rules, raws [][]byte) (*
 		}
 		ms = append(ms, settlement.Metered{Participant: m.Gateway, ImportWh: m.ImportWh, ExportWh: m.ExportWh})
 	}
-	return settlement.Settle(interval, res, rules.Tariffs, ms, settlement.SellerBearsShortfall{})
+	s, err := settlement.Settle(interval, res, rules.Tariffs, ms, settlement.SellerBearsShortfall{})
+	if err != nil || !postDelivery {
+		return s, err
+	}
+	if rules.PostDelivery == nil {
+		return nil, fmt.Errorf("settle %s: a settlement through the post-delivery market, which this gateway does not run (no market rules)", interval)
+	}
+	return settlement.SettlePostDelivery(s, book, *rules.PostDelivery)
 }
 
 // Seal settles a cleared interval and returns the signed settlement
 // message of clearer, for settlement/<interval>.
-func Seal(key ed25519.PrivateKey, community, clearer, interval string, res *auction.Result, rules Rules, raws [][]byte) ([]byte, *settlement.IntervalSettlement, error) {
-	s, err := Settle(interval, res, rules, raws)
+func Seal(key ed25519.PrivateKey, community, clearer, interval string, res *auction.Result, book auction.Book, rules Rules, raws [][]byte) ([]byte, *settlement.IntervalSettlement, error) {
+	s, err := Settle(interval, res, book, rules, raws)
 	if err != nil {
 		return nil, nil, fmt.Errorf("settle %s: %w", interval, err)
 	}
@@ -269,8 +293,11 @@ var ErrNotASettlement = errors.New("not a settlement of this interval")
 var ErrMismatch = errors.New("settlement mismatch")
 
 // Verify checks a published settlement of interval, whose verified
-// clearing is res, against roster, the roster in effect for interval, by settling the verified figures it carries again.
-func Verify(roster *protocol.Roster, interval string, res *auction.Result, rules Rules, payload []byte) (*Verdict, error) {
+// clearing is res of book, against roster, the roster in effect for
+// interval, by settling the verified figures it carries again: through
+// the post-delivery market when the published settlement's policy says
+// so (settlement.PostDeliverySuffix), else without it.
+func Verify(roster *protocol.Roster, interval string, res *auction.Result, book auction.Book, rules Rules, payload []byte) (*Verdict, error) {
 	msg, err := protocol.DecodeSettlement(payload)
 	var metered []*protocol.MeteredMsg
 	if err == nil {
@@ -286,7 +313,12 @@ func Verify(roster *protocol.Roster, interval string, res *auction.Result, rules
 	for i, m := range msg.Metered {
 		raws[i] = m
 	}
-	s, err := Settle(interval, res, rules, raws)
+	var published struct{ Policy string }
+	if err := json.Unmarshal(msg.Settlement, &published); err != nil {
+		return nil, fmt.Errorf("%w: interval %s: the settlement by %q: %w", ErrMismatch, interval, msg.Clearer, err)
+	}
+	post := strings.HasSuffix(published.Policy, settlement.PostDeliverySuffix)
+	s, err := settle(interval, res, book, rules, raws, post)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMismatch, err)
 	}

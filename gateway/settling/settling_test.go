@@ -34,8 +34,15 @@ func key(name string) ed25519.PrivateKey {
 
 func roster(t *testing.T) *protocol.Roster {
 	t.Helper()
+	return rosterOf(t, "home1", "home2", "operator")
+}
+
+// rosterOf is the roster of community c1 with gateways gws, "operator"
+// its clearer.
+func rosterOf(t *testing.T, gws ...string) *protocol.Roster {
+	t.Helper()
 	var ms []protocol.Member
-	for _, g := range []string{"home1", "home2", "operator"} {
+	for _, g := range gws {
 		ms = append(ms, protocol.Member{ID: g, PublicKey: key(g).Public().(ed25519.PublicKey), Clearer: g == "operator"})
 	}
 	r, err := protocol.NewRoster("c1", ms)
@@ -45,9 +52,9 @@ func roster(t *testing.T) *protocol.Roster {
 	return r
 }
 
-// cleared is the clearing of interval: home1 sells 1 kWh at 0.10, home2
-// buys 0.5 kWh at 0.25.
-func cleared(t *testing.T, r *protocol.Roster) *auction.Result {
+// cleared is the clearing of interval, and its book: home1 sells 1 kWh
+// at 0.10, home2 buys 0.5 kWh at 0.25.
+func cleared(t *testing.T, r *protocol.Roster) (*auction.Result, auction.Book) {
 	t.Helper()
 	m, err := auction.NewMarket(auction.DefaultRules())
 	if err != nil {
@@ -55,6 +62,7 @@ func cleared(t *testing.T, r *protocol.Roster) *auction.Result {
 	}
 	c := clearing.NewClearer("operator", key("operator"), protocol.FixedRosters(r), m, cal)
 	at := start.Add(-7 * time.Minute)
+	book := auction.Book{Interval: interval}
 	for _, o := range []struct {
 		gw    string
 		side  auction.Side
@@ -68,12 +76,13 @@ func cleared(t *testing.T, r *protocol.Roster) *auction.Result {
 		if _, _, err := c.Offer(at, o.gw, raw); err != nil {
 			t.Fatal(err)
 		}
+		book.Orders = append(book.Orders, auction.Order{ID: o.gw, Participant: o.gw, Side: o.side, Qty: o.wh, Price: o.price})
 	}
 	s, err := c.Seal(interval)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.Cleared
+	return s.Cleared, book
 }
 
 func metered(t *testing.T, gw, iv string, imp, exp int64) []byte {
@@ -211,13 +220,13 @@ func TestCollector(t *testing.T) {
 // of another interval, and junk do not, each for its own reason.
 func TestSealAndVerify(t *testing.T) {
 	r := roster(t)
-	res := cleared(t, r)
+	res, book := cleared(t, r)
 	raws := [][]byte{metered(t, "home1", interval, 0, 1000), metered(t, "home2", interval, 500, 0)}
-	msg, s, err := Seal(key("operator"), "c1", "operator", interval, res, rules, raws)
+	msg, s, err := Seal(key("operator"), "c1", "operator", interval, res, book, rules, raws)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := Verify(r, interval, res, rules, msg)
+	v, err := Verify(r, interval, res, book, rules, msg)
 	if err != nil || !v.Gateways["home1"] || !v.Gateways["home2"] || v.Clearer != "operator" {
 		t.Fatalf("verify: %+v %v", v, err)
 	}
@@ -226,11 +235,11 @@ func TestSealAndVerify(t *testing.T) {
 	}
 	// Figures beyond the bound count as missing, on both sides alike.
 	absurd := [][]byte{metered(t, "home1", interval, 0, 1<<62), raws[1]}
-	msg2, s2, err := Seal(key("operator"), "c1", "operator", interval, res, rules, absurd)
+	msg2, s2, err := Seal(key("operator"), "c1", "operator", interval, res, book, rules, absurd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := Verify(r, interval, res, rules, msg2); err != nil || !v.Gateways["home1"] {
+	if v, err := Verify(r, interval, res, book, rules, msg2); err != nil || !v.Gateways["home1"] {
 		t.Fatalf("verify with absurd figures: %v", err)
 	}
 	for _, p := range s2.Participants {
@@ -243,17 +252,17 @@ func TestSealAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Verify(r, interval, res, rules, lie); !errors.Is(err, ErrMismatch) {
+	if _, err := Verify(r, interval, res, book, rules, lie); !errors.Is(err, ErrMismatch) {
 		t.Errorf("a tampered settlement: %v, want a mismatch", err)
 	}
-	if _, err := Verify(r, "2026-11-22T12:30Z", res, rules, msg); !errors.Is(err, ErrNotASettlement) {
+	if _, err := Verify(r, "2026-11-22T12:30Z", res, book, rules, msg); !errors.Is(err, ErrNotASettlement) {
 		t.Errorf("another interval's settlement: %v", err)
 	}
 	byHome, _ := protocol.EncodeSettlement(key("home1"), "c1", interval, "home1", raws, v.JSON)
-	if _, err := Verify(r, interval, res, rules, byHome); !errors.Is(err, ErrNotASettlement) {
+	if _, err := Verify(r, interval, res, book, rules, byHome); !errors.Is(err, ErrNotASettlement) {
 		t.Errorf("a settlement by a non-clearer: %v", err)
 	}
-	if _, err := Verify(r, interval, res, rules, []byte(`{"v":1}`)); !errors.Is(err, ErrNotASettlement) {
+	if _, err := Verify(r, interval, res, book, rules, []byte(`{"v":1}`)); !errors.Is(err, ErrNotASettlement) {
 		t.Errorf("junk: %v", err)
 	}
 }
@@ -325,5 +334,60 @@ func TestCollectorLeavesOutFiguresTheRosterNoLongerHolds(t *testing.T) {
 	}
 	if c.Figures("not an interval") != nil {
 		t.Error("figures of a non-interval")
+	}
+}
+
+// With the post-delivery market on, home1's export beyond its 0.5 kWh
+// trade goes to home3's import; every gateway that runs it verifies the
+// settlement, one that does not refuses it, and a settlement sealed
+// without it still verifies (sealed before the community turned it on).
+func TestSealAndVerifyPostDelivery(t *testing.T) {
+	r, r3 := roster(t), rosterOf(t, "home1", "home2", "home3", "operator")
+	res, book := cleared(t, r)
+	market := auction.DefaultRules()
+	on := rules
+	on.PostDelivery = &market
+	raws := [][]byte{metered(t, "home1", interval, 0, 1000), metered(t, "home2", interval, 500, 0), metered(t, "home3", interval, 300, 0)}
+	msg, s, err := Seal(key("operator"), "c1", "operator", interval, res, book, on, raws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Policy != "seller-bears-shortfall"+settlement.PostDeliverySuffix {
+		t.Errorf("policy %q", s.Policy)
+	}
+	var pdm []settlement.TradeSettlement
+	for _, tr := range s.Trades {
+		if settlement.IsPostDelivery(tr.ID) {
+			pdm = append(pdm, tr)
+		}
+	}
+	// home1 sells its residual 500 Wh at its limit 0.10; home3 buys 300
+	// Wh paying up to retail (it placed no order): price 0.10, home1
+	// marginal with more to sell.
+	if len(pdm) != 1 || pdm[0].Seller != "home1" || pdm[0].Buyer != "home3" || pdm[0].Wh != 300 || !pdm[0].Price.Equal(decimal.RequireFromString("0.1")) {
+		t.Fatalf("post-delivery trades %+v, want home1 -> home3 300 Wh at 0.1", pdm)
+	}
+	v, err := Verify(r3, interval, res, book, on, msg)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if js, _ := s.MarshalJSON(); string(js) != string(v.JSON) {
+		t.Error("the verdict's settlement is not the sealed one")
+	}
+	if _, err := Verify(r3, interval, res, book, rules, msg); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "post-delivery") {
+		t.Errorf("verified without the post-delivery market: %v, want a mismatch naming it", err)
+	}
+	// Another book (other limits) gives other figures: a mismatch.
+	other := auction.Book{Interval: interval, Orders: append([]auction.Order(nil), book.Orders...)}
+	other.Orders[0].Price = 200_000
+	if _, err := Verify(r3, interval, res, other, on, msg); !errors.Is(err, ErrMismatch) {
+		t.Errorf("verified against another book: %v", err)
+	}
+	old, _, err := Seal(key("operator"), "c1", "operator", interval, res, book, rules, raws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := Verify(r3, interval, res, book, on, old); err != nil || strings.HasSuffix(v.Settlement.Policy, settlement.PostDeliverySuffix) {
+		t.Errorf("a settlement sealed without the post-delivery market: %v", err)
 	}
 }
