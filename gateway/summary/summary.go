@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -45,10 +46,13 @@ const (
 	Sell Side = "sell"
 )
 
-// Trade is the home's last trade: all its trades of the latest interval
-// it traded in, added up (the auction pays one price per interval; a
-// seller may deliver to several buyers). KWh is what was delivered, as
-// settled.
+// Trade is the home's last trade: its trades of the latest interval it
+// traded in, on one side at one price, added up (the auction pays one
+// price per interval; a seller may deliver to several buyers). A home that
+// also traded in the interval's post-delivery market (trade ids pdm/...,
+// which sort after the auction's) has that as its last trade: of the
+// interval's trades, those of the side and price of the greatest id. KWh
+// is what was delivered, as settled.
 type Trade struct {
 	Interval string
 	Side     Side
@@ -57,7 +61,6 @@ type Trade struct {
 	Amount   decimal.Decimal // buyer -> seller, for KWh
 	// Counterparties are the other sides, sorted.
 	Counterparties []string
-	ids            []string // the trade ids added, so none is added twice
 }
 
 // Price is a clearing price and the interval it cleared.
@@ -75,8 +78,9 @@ type Tally struct {
 	today, thisMonth settlement.Statement // the home's statements of them, summed
 	counted          map[string]bool      // interval ids of this month's statements added
 
-	last  *Trade
-	price *Price
+	lastInterval string                  // the latest interval the home traded in
+	lastTrades   map[string]record.Trade // its trades of lastInterval, by id
+	price        *Price
 }
 
 // NewTally returns an empty tally of gateway's statements, with days and
@@ -178,34 +182,52 @@ func (t *Tally) addStatement(s record.Statement) error {
 }
 
 func (t *Tally) addTrade(tr record.Trade) error {
-	var side Side
-	var other string
-	switch t.gateway {
-	case tr.Seller:
-		side, other = Sell, tr.Buyer
-	case tr.Buyer:
-		side, other = Buy, tr.Seller
-	default:
+	if tr.Seller != t.gateway && tr.Buyer != t.gateway {
 		return nil
 	}
 	if _, err := market.ParseIntervalLoose(tr.Interval); err != nil {
 		return fmt.Errorf("summary: trade %s: %w", tr.ID, err)
 	}
 	switch {
-	case t.last == nil || newer(tr.Interval, t.last.Interval):
-		t.last = &Trade{Interval: tr.Interval, Side: side, Price: tr.Price.Value(), KWh: decimal.Zero, Amount: decimal.Zero}
-	case tr.Interval != t.last.Interval || slices.Contains(t.last.ids, tr.ID):
-		return nil // older, or added already
+	case t.lastTrades == nil || newer(tr.Interval, t.lastInterval):
+		t.lastInterval, t.lastTrades = tr.Interval, map[string]record.Trade{}
+	case tr.Interval != t.lastInterval:
+		return nil // older
 	}
-	l := t.last
-	l.ids = append(l.ids, tr.ID)
-	l.KWh = l.KWh.Add(tr.KWh.Value())
-	l.Amount = l.Amount.Add(tr.Amount.Value())
-	if !slices.Contains(l.Counterparties, other) {
-		l.Counterparties = append(l.Counterparties, other)
-		slices.Sort(l.Counterparties)
-	}
+	t.lastTrades[tr.ID] = tr // a trade added twice is the same trade
 	return nil
+}
+
+// lastTrade adds up the home's last trade from the trades of its latest
+// interval: whatever order they came in, the same Trade.
+func (t *Tally) lastTrade() *Trade {
+	if len(t.lastTrades) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(t.lastTrades))
+	sideOf := func(tr record.Trade) (Side, string) {
+		if tr.Seller == t.gateway {
+			return Sell, tr.Buyer
+		}
+		return Buy, tr.Seller
+	}
+	last := t.lastTrades[ids[len(ids)-1]]
+	side, _ := sideOf(last)
+	l := &Trade{Interval: t.lastInterval, Side: side, Price: last.Price.Value(), KWh: decimal.Zero, Amount: decimal.Zero}
+	for _, id := range ids {
+		tr := t.lastTrades[id]
+		s, other := sideOf(tr)
+		if s != side || !tr.Price.Value().Equal(l.Price) {
+			continue
+		}
+		l.KWh = l.KWh.Add(tr.KWh.Value())
+		l.Amount = l.Amount.Add(tr.Amount.Value())
+		if !slices.Contains(l.Counterparties, other) {
+			l.Counterparties = append(l.Counterparties, other)
+		}
+	}
+	slices.Sort(l.Counterparties)
+	return l
 }
 
 // newer reports whether interval a starts after interval b; ids that do
@@ -248,12 +270,7 @@ func (t *Tally) Summary(community, currency string, now time.Time) Summary {
 		p := *t.price
 		s.Price = &p
 	}
-	if t.last != nil {
-		l := *t.last
-		l.Counterparties = slices.Clone(l.Counterparties)
-		l.ids = nil
-		s.LastTrade = &l
-	}
+	s.LastTrade = t.lastTrade()
 	return s
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -331,5 +332,43 @@ func TestDocShowsSummary(t *testing.T) {
 		if !strings.Contains(string(doc), "`"+f.Key+"`") && !strings.Contains(string(doc), f.Key+"`") {
 			t.Errorf("docs/mqtt.md does not name the single value %s", f.Key)
 		}
+	}
+}
+
+// A home that sold in an interval's auction and bought in its
+// post-delivery market has the post-delivery trade as its last trade: the
+// trades of the side and price of the interval's greatest trade id, added
+// up, whatever order they come in; the other side is not mixed in.
+func TestLastTradeAfterPostDelivery(t *testing.T) {
+	const iv = "2026-11-22T11:00Z"
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	pdm := func(seller, buyer, kwh, price, amount string) in {
+		return in{record.KindTrade, marshal(t, record.Trade{ID: "pdm/" + iv + "/" + seller + "/" + buyer, Interval: iv,
+			Seller: seller, Buyer: buyer, KWh: record.Decimal(kwh), Price: record.Decimal(price), Amount: record.Decimal(amount)})}
+	}
+	records := []in{
+		trade(t, iv, "home1", "home2", "0.5", "0.12", "0.06"),
+		trade(t, iv, "home1", "home3", "0.25", "0.12", "0.03"),
+		pdm("home4", "home1", "0.1", "0.1", "0.01"),
+		pdm("home5", "home1", "0.2", "0.1", "0.02"),
+		trade(t, "2026-11-22T10:45Z", "home2", "home1", "1", "0.2", "0.2"), // older
+	}
+	var first *Trade
+	for _, order := range [][]int{{0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}, {2, 0, 4, 3, 1, 2}} {
+		tally := NewTally("home1", time.UTC, now)
+		for _, i := range order {
+			if err := tally.Add(records[i].kind, records[i].data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l := tally.Summary("c1", "EUR", now).LastTrade
+		if l == nil || l.Interval != iv || l.Side != Buy || l.KWh.String() != "0.3" || l.Price.String() != "0.1" ||
+			l.Amount.String() != "0.03" || strings.Join(l.Counterparties, ",") != "home4,home5" {
+			t.Fatalf("order %v: last trade %+v, want the post-delivery buy of 0.3 kWh at 0.1 from home4 and home5", order, l)
+		}
+		if first != nil && !reflect.DeepEqual(first, l) {
+			t.Errorf("order %v: %+v, another order gave %+v", order, l, first)
+		}
+		first = l
 	}
 }
