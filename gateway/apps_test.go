@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,7 @@ func ledgerTotals(t *testing.T, l *ledger.Ledger, gw string) (sum settlement.Sta
 		t.Fatal(err)
 	}
 	var sts []settlement.Statement
+	var trades []record.Trade // of the last interval
 	for _, r := range recs {
 		v, err := record.Decode(r)
 		if err != nil {
@@ -77,11 +79,10 @@ func ledgerTotals(t *testing.T, l *ledger.Ledger, gw string) (sum settlement.Sta
 			}
 		case record.Trade:
 			if v.Seller == gw || v.Buyer == gw {
-				// The summary adds up the interval's trades: ex ante and
-				// post delivery (docs/settlement.md).
-				if v.Interval == lastTrade.Interval {
-					v.KWh = record.DecimalOf(lastTrade.KWh.Value().Add(v.KWh.Value()))
+				if v.Interval != lastTrade.Interval {
+					trades = nil
 				}
+				trades = append(trades, v)
 				lastTrade = v
 			}
 		case record.Clearing:
@@ -89,6 +90,21 @@ func ledgerTotals(t *testing.T, l *ledger.Ledger, gw string) (sum settlement.Sta
 				price = v
 			}
 		}
+	}
+	// The summary's last trade: of the last interval's trades, those on
+	// the side and at the price of the greatest id (a post-delivery trade,
+	// pdm/..., if any), their kWh added up.
+	if len(trades) > 0 {
+		slices.SortFunc(trades, func(a, b record.Trade) int { return strings.Compare(a.ID, b.ID) })
+		top := trades[len(trades)-1]
+		lastTrade = top
+		kwh := decimal.Zero
+		for _, tr := range trades {
+			if (tr.Seller == gw) == (top.Seller == gw) && tr.Price.Value().Equal(top.Price.Value()) {
+				kwh = kwh.Add(tr.KWh.Value())
+			}
+		}
+		lastTrade.KWh = record.DecimalOf(kwh)
 	}
 	return settlement.Sum(sts...), lastTrade, price
 }
