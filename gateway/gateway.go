@@ -169,6 +169,7 @@ func New(o Options) (*Gateway, error) {
 		g.rules.Tariffs, g.settles = settlement.Tariffs{Retail: *mk.PriceCap, FeedIn: *mk.PriceFloor}, true
 		rules := m.Rules()
 		g.rules.PostDelivery = &rules // residuals matched among neighbours: docs/settlement.md
+		g.rules.SealPlain = !mk.PostDelivery
 	}
 	gridPoll := g.addDevices(o.Devices, o.SyncPolls)
 	if gridPoll > 0 {

@@ -236,6 +236,14 @@ type Market struct {
 	// Currency is the ISO 4217 code of the currency prices are in (three
 	// capital letters), shown in logs and statements. Default EUR.
 	Currency string `yaml:"currency"`
+	// PostDelivery is whether a clearer settles through the post-delivery
+	// market (docs/settlement.md): after each interval the metered surplus
+	// and deficit the auction did not cover are traded among the homes.
+	// Default true. Every gateway verifies a settlement the way its policy
+	// names, whatever this says; false holds the clearer back while the
+	// community still has gateways older than the post-delivery market,
+	// which cannot verify it.
+	PostDelivery bool `yaml:"post_delivery"`
 }
 
 // Calendar is the market's timetable: interval ids, gate closure, grace
@@ -327,6 +335,7 @@ func Default() *Config {
 			Grace:           DefaultGrace,
 			Currency:        DefaultCurrency,
 			MaxConnectionKW: decimal.New(DefaultMaxConnectionKW, 0),
+			PostDelivery:    true,
 		},
 		Policy:    Policy{SafetyFactor: decimal.New(8, -1)},
 		Telemetry: Telemetry{Enabled: true, Every: DefaultTelemetryRate},

@@ -44,6 +44,11 @@ type Rules struct {
 	// before and after a community turned it on both verify; one with the
 	// post-delivery market verifies only where PostDelivery is set.
 	PostDelivery *auction.Rules
+	// SealPlain makes Seal settle without the post-delivery market even
+	// where PostDelivery is set (market.post_delivery: false), for a
+	// community with gateways that cannot verify it yet. Verify is not
+	// affected.
+	SealPlain bool
 }
 
 // Bound is the most energy, in Wh, one home's connection can carry in one
@@ -259,7 +264,7 @@ func settle(interval string, res *auction.Result, book auction.Book, rules Rules
 // Seal settles a cleared interval and returns the signed settlement
 // message of clearer, for settlement/<interval>.
 func Seal(key ed25519.PrivateKey, community, clearer, interval string, res *auction.Result, book auction.Book, rules Rules, raws [][]byte) ([]byte, *settlement.IntervalSettlement, error) {
-	s, err := Settle(interval, res, book, rules, raws)
+	s, err := settle(interval, res, book, rules, raws, rules.PostDelivery != nil && !rules.SealPlain)
 	if err != nil {
 		return nil, nil, fmt.Errorf("settle %s: %w", interval, err)
 	}

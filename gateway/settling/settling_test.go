@@ -390,4 +390,18 @@ func TestSealAndVerifyPostDelivery(t *testing.T) {
 	if v, err := Verify(r3, interval, res, book, on, old); err != nil || strings.HasSuffix(v.Settlement.Policy, settlement.PostDeliverySuffix) {
 		t.Errorf("a settlement sealed without the post-delivery market: %v", err)
 	}
+	// A clearer held back (market.post_delivery: false) seals as one
+	// without it, byte for byte, and every gateway verifies that.
+	held := on
+	held.SealPlain = true
+	plain, s2, err := Seal(key("operator"), "c1", "operator", interval, res, book, held, raws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(plain) != string(old) || strings.HasSuffix(s2.Policy, settlement.PostDeliverySuffix) {
+		t.Errorf("sealed with SealPlain: policy %q, and not the bytes of a settlement without the post-delivery market", s2.Policy)
+	}
+	if _, err := Verify(r3, interval, res, book, held, msg); err != nil {
+		t.Errorf("SealPlain keeps a gateway from verifying a post-delivery settlement: %v", err)
+	}
 }
