@@ -59,6 +59,10 @@ type Options struct {
 	WarmUp time.Duration
 	// Step is how far the clock moves between two rounds of Ticks; 0: 10 s.
 	Step time.Duration
+	// Configure, if set, changes every gateway's configuration after the
+	// measurement's own settings (a what-if: another safety factor, another
+	// minimum trade); the result must validate.
+	Configure func(cfg *config.Config)
 	// Logger is the gateways'; nil discards.
 	Logger *slog.Logger
 }
@@ -177,6 +181,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			if i > 0 { // as the demo's homes: selling at 0.06 to 0.12, buying at 0.28 to 0.19
 				sell, buy := decimal.New(6+int64(i%4)*2, -2), decimal.New(28-int64(i%4)*3, -2)
 				cfg.Policy.MinSellPrice, cfg.Policy.MaxBuyPrice = &sell, &buy
+			}
+			if o.Configure != nil {
+				o.Configure(cfg)
 			}
 		}}
 	for _, s := range specs {

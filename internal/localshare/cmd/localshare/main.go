@@ -29,6 +29,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/p2pgrid/p2pgrid/gateway/config"
 	"github.com/p2pgrid/p2pgrid/internal/localshare"
 	"github.com/p2pgrid/p2pgrid/settlement"
 )
@@ -61,8 +62,32 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	zone := fs.String("zone", "Europe/Berlin", "the community's time zone")
 	lat := fs.Float64("lat", 52.52, "the community's latitude, degrees north")
 	lon := fs.Float64("lon", 13.40, "the community's longitude, degrees east")
+	safety := fs.String("safety-factor", "", "what if: every home's policy.safety_factor (default: the shipped configuration's)")
+	minTrade := fs.String("min-trade-kwh", "", "what if: every gateway's market.min_trade_kwh (default: the shipped configuration's)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var whatIf []func(*config.Config)
+	for _, f := range []struct {
+		name, value string
+		set         func(*config.Config, decimal.Decimal)
+	}{
+		{"--safety-factor", *safety, func(c *config.Config, d decimal.Decimal) { c.Policy.SafetyFactor = d }},
+		{"--min-trade-kwh", *minTrade, func(c *config.Config, d decimal.Decimal) { c.Market.MinTradeKWh = d }},
+	} {
+		if f.value == "" {
+			continue
+		}
+		d, err := decimal.NewFromString(f.value)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a decimal", f.name, f.value)
+		}
+		whatIf = append(whatIf, func(c *config.Config) { f.set(c, d) })
+	}
+	configure := func(c *config.Config) {
+		for _, f := range whatIf {
+			f(c)
+		}
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -119,7 +144,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	for i, r := range runs {
 		began := time.Now()
 		res, err := localshare.Run(ctx, localshare.Options{Homes: r.homes, Seed: r.seed, Day: dates[r.day], Zone: loc,
-			Latitude: *lat, Longitude: *lon, Logger: slog.New(slog.DiscardHandler)})
+			Latitude: *lat, Longitude: *lon, Configure: configure, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			return fmt.Errorf("%s, %d homes, seed %d: %w", r.day, r.homes, r.seed, err)
 		}
