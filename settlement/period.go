@@ -72,6 +72,17 @@ type Community struct {
 	// (LocalWh - SpilledWh) / ConsumptionWh, in [0, 1], rounded half to
 	// even to LocalShareDecimals; 0 when nothing was consumed.
 	LocalShare decimal.Decimal
+	// PossibleLocalWh is the physically possible local exchange: per
+	// interval, min(total metered export, total metered import) over the
+	// participants, summed over the intervals. Energy one home exported
+	// while another imported could have gone next door; no more can.
+	PossibleLocalWh int64
+	// ExchangeShare is the share of the possible local exchange delivered
+	// peer to peer (the local share of issue 13): LocalWh /
+	// PossibleLocalWh, rounded half to even to LocalShareDecimals; 0 when
+	// nothing could be exchanged. Not capped at 1: energy delivered to a
+	// buyer who did not import it (SpilledWh) counts as delivered.
+	ExchangeShare decimal.Decimal
 
 	MoneyKeptLocally decimal.Decimal // sum of p2p payments, buyers to sellers
 	Compensation     decimal.Decimal // sellers to buyers, for missing energy
@@ -80,7 +91,9 @@ type Community struct {
 	Saving           decimal.Decimal // sum of participants' Saving
 }
 
-// CommunityTotals adds up settlements (nil ones are skipped).
+// CommunityTotals adds up settlements (nil ones are skipped). Each
+// settlement is one interval: PossibleLocalWh takes the minimum of its
+// participants' summed export and import before adding intervals up.
 func CommunityTotals(settlements ...*IntervalSettlement) Community {
 	var c Community
 	seen := map[string]bool{}
@@ -89,6 +102,7 @@ func CommunityTotals(settlements ...*IntervalSettlement) Community {
 			continue
 		}
 		c.Intervals++
+		var exported, imported int64
 		for _, t := range s.Trades {
 			c.TradedWh += t.Wh
 			c.LocalWh += t.DeliveredWh
@@ -101,16 +115,20 @@ func CommunityTotals(settlements ...*IntervalSettlement) Community {
 			c.MissingFigures += st.MissingIntervals
 			c.ConsumptionWh += st.ImportWh
 			c.ExportWh += st.ExportWh
+			imported += st.ImportWh
+			exported += st.ExportWh
 			c.SpilledWh += st.SpilledWh
 			c.GridImportWh += st.GridImportWh
 			c.GridExportWh += st.GridExportWh
 			c.Saving = c.Saving.Add(st.Saving)
 		}
+		c.PossibleLocalWh += min(exported, imported)
 		c.Fees = c.Fees.Add(s.Fees)
 		c.Grid = c.Grid.Add(s.Grid)
 	}
 	c.Participants = len(seen)
 	c.LocalShare = ratioHalfEven(c.LocalWh-c.SpilledWh, c.ConsumptionWh, LocalShareDecimals)
+	c.ExchangeShare = ratioHalfEven(c.LocalWh, c.PossibleLocalWh, LocalShareDecimals)
 	return c
 }
 

@@ -42,6 +42,10 @@ func TestCommunityTotals(t *testing.T) {
 	worked := settleOrFail(t, workedExample)
 	noTrade := settleOrFail(t, settleCases[6])
 	missing := settleOrFail(t, settleCases[5])
+	exportsOnly := settleOrFail(t, settleCase{result: buildResult("0", "0"), tariffs: tariffs("0.30", "0.05"),
+		metered: []Metered{{Participant: "h1", ExportWh: 800}}})
+	importsOnly := settleOrFail(t, settleCase{result: buildResult("0", "0"), tariffs: tariffs("0.30", "0.05"),
+		metered: []Metered{{Participant: "h4", ImportWh: 1200}}})
 	if settleCases[6].name != "no trade" || settleCases[5].name != "missing metered figures" {
 		t.Fatal("settleCases reordered")
 	}
@@ -53,24 +57,41 @@ func TestCommunityTotals(t *testing.T) {
 		{
 			// Consumption 2000+1200+700 = 3900, delivered 1200+400+1000 =
 			// 2600 of which h5 spilled 200: share 2400/3900 = 0.6153846...
+			// Export 1600+1300 = 2900 < import 3900: possible 2900, exchange
+			// share 2600/2900 = 0.89655172... -> 0.896552.
 			name: "worked example",
 			in:   []*IntervalSettlement{worked},
 			want: Community{Intervals: 1, Participants: 5, ConsumptionWh: 3900, ExportWh: 2900, TradedWh: 3000,
 				LocalWh: 2600, MissingWh: 400, SpilledWh: 200, GridImportWh: 1500, GridExportWh: 500,
-				LocalShare: dec("0.615385"), MoneyKeptLocally: dec("0.39"), Compensation: dec("0.06"),
+				LocalShare: dec("0.615385"), PossibleLocalWh: 2900, ExchangeShare: dec("0.896552"), MoneyKeptLocally: dec("0.39"), Compensation: dec("0.06"),
 				Fees: dec("0.026"), Grid: dec("0.425"), Saving: dec("0.574")},
 		},
 		{
 			// Adds h1 exporting 800 and h4 importing 1200 without trading,
 			// and the missing-figures interval (h1, h4 flagged; h6 500 Wh);
 			// nil is skipped. Share (2600+0-200)/(3900+1200+500) = 2400/5600
-			// = 0.428571428... -> 0.428571.
+			// = 0.428571428... -> 0.428571. Possible per interval:
+			// min(2900, 3900) + min(800, 1200) + min(0, 500) = 2900 + 800 +
+			// 0 = 3700; exchange share
+			// 2600/3700 = 0.7027027... -> 0.702703.
 			name: "three intervals",
 			in:   []*IntervalSettlement{worked, nil, noTrade, missing},
 			want: Community{Intervals: 3, Participants: 5, MissingFigures: 2, ConsumptionWh: 5600, ExportWh: 3700,
 				TradedWh: 4000, LocalWh: 2600, MissingWh: 1400, SpilledWh: 200, GridImportWh: 3200, GridExportWh: 1300,
-				LocalShare: dec("0.428571"), MoneyKeptLocally: dec("0.39"), Compensation: dec("0.21"),
+				LocalShare: dec("0.428571"), PossibleLocalWh: 3700, ExchangeShare: dec("0.702703"), MoneyKeptLocally: dec("0.39"), Compensation: dec("0.21"),
 				Fees: dec("0.026"), Grid: dec("0.895"), Saving: dec("0.574")},
+		},
+		{
+			// No trade: in the first interval h1 exports 800 and nobody
+			// imports, in the second h4 imports 1200 and nobody exports.
+			// Nothing could have gone next door: possible min(800, 0) +
+			// min(0, 1200) = 0 (over the period, min(800, 1200) would be
+			// 800), exchange share 0. Grid: 1200*0.30 - 800*0.05 = 0.32.
+			name: "per interval, not over the period",
+			in:   []*IntervalSettlement{exportsOnly, importsOnly},
+			want: Community{Intervals: 2, Participants: 2, ConsumptionWh: 1200, ExportWh: 800,
+				GridImportWh: 1200, GridExportWh: 800, LocalShare: dec("0"), PossibleLocalWh: 0,
+				ExchangeShare: dec("0"), Grid: dec("0.32")},
 		},
 		{name: "nothing", in: nil, want: Community{}},
 	}
@@ -109,9 +130,10 @@ func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 // communityLine prints a Community with its decimals in shortest form.
 func communityLine(c Community) string {
-	return fmt.Sprintf("n=%d p=%d missing=%d cons=%d exp=%d traded=%d local=%d missingWh=%d spilled=%d gi=%d ge=%d share=%s kept=%s comp=%s fees=%s grid=%s saving=%s",
+	return fmt.Sprintf("n=%d p=%d missing=%d cons=%d exp=%d traded=%d local=%d missingWh=%d spilled=%d gi=%d ge=%d share=%s possible=%d exchange=%s kept=%s comp=%s fees=%s grid=%s saving=%s",
 		c.Intervals, c.Participants, c.MissingFigures, c.ConsumptionWh, c.ExportWh, c.TradedWh, c.LocalWh, c.MissingWh,
-		c.SpilledWh, c.GridImportWh, c.GridExportWh, canonical(c.LocalShare), canonical(c.MoneyKeptLocally),
+		c.SpilledWh, c.GridImportWh, c.GridExportWh, canonical(c.LocalShare), c.PossibleLocalWh, canonical(c.ExchangeShare),
+		canonical(c.MoneyKeptLocally),
 		canonical(c.Compensation), canonical(c.Fees), canonical(c.Grid), canonical(c.Saving))
 }
 

@@ -193,6 +193,7 @@ func runDemo(ctx context.Context, f demoFlags, out io.Writer, log *slog.Logger) 
 	tr.mu.Lock()
 	printed := tr.printed
 	tr.mu.Unlock()
+	tr.summary()
 	var pending []string
 	if f.intervals == 0 || printed < f.intervals {
 		if pending = tr.pending(); len(pending) > 0 {
@@ -257,7 +258,8 @@ type demoTracker struct {
 	next      time.Time // start of the next interval to print
 	intervals map[string]*demoInterval
 	printed   int
-	failed    []string // one phrase per interval that went wrong, in order
+	failed    []string                         // one phrase per interval that went wrong, in order
+	settled   []*settlement.IntervalSettlement // of the printed intervals, for the summary
 }
 
 // demoOverdue is how long, in simulated time, the demo waits past an
@@ -269,7 +271,8 @@ type demoInterval struct {
 	result   *auction.Result
 	ok, bad  map[string]bool
 	settled  map[string]bool
-	noFigure []string // participants settled without metered figures
+	noFigure []string                       // participants settled without metered figures
+	first    *settlement.IntervalSettlement // the first gateway's settlement
 }
 
 func newDemoTracker(out io.Writer, gateways int, now func() time.Time, cfg *config.Config, first time.Time, tick time.Duration, limit int) *demoTracker {
@@ -316,6 +319,7 @@ func (t *demoTracker) Settled(gw string, s *settlement.IntervalSettlement) {
 	defer t.mu.Unlock()
 	d := t.get(s.Interval)
 	if len(d.settled) == 0 {
+		d.first = s
 		for _, p := range s.Participants {
 			if p.MissingIntervals > 0 {
 				d.noFigure = append(d.noFigure, p.Participant)
@@ -369,6 +373,9 @@ func (t *demoTracker) printDue() bool {
 
 func (t *demoTracker) printLine(id string, d *demoInterval) {
 	t.printed++
+	if d.first != nil {
+		t.settled = append(t.settled, d.first)
+	}
 	verified, settled := fmt.Sprintf("%d/%d", len(d.ok), t.gateways), fmt.Sprintf("%d/%d", len(d.settled), t.gateways)
 	var wrong []string
 	if d.result == nil {
@@ -401,6 +408,17 @@ func (t *demoTracker) printLine(id string, d *demoInterval) {
 		t.failed = append(t.failed, id+" "+strings.Join(wrong, ", "))
 	}
 	fmt.Fprintln(t.out)
+}
+
+// summary prints the community's totals over the printed intervals that
+// were settled (settlement.CommunityTotals).
+func (t *demoTracker) summary() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := settlement.CommunityTotals(t.settled...)
+	fmt.Fprintf(t.out, "summary: %d intervals settled, delivered peer to peer %s kWh of %s kWh possible locally (local share %s%%), %s%% of consumption met by neighbours\n",
+		c.Intervals, decimal.New(c.LocalWh, -3), decimal.New(c.PossibleLocalWh, -3),
+		settlement.Format(c.ExchangeShare.Shift(2), 1), settlement.Format(c.LocalShare.Shift(2), 1))
 }
 
 // pending lists the intervals from the next one to print up to the one now

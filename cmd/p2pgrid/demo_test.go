@@ -119,3 +119,28 @@ func TestDemoInterruptedListsPending(t *testing.T) {
 		t.Errorf("fewer than two intervals settled in 5s:\n%s", out.String())
 	}
 }
+
+// The closing summary sums the printed intervals' settlements: local share
+// of the possible local exchange, and of consumption.
+func TestDemoSummary(t *testing.T) {
+	first := time.Date(2026, 12, 3, 16, 15, 0, 0, time.UTC)
+	var out bytes.Buffer
+	tr := newDemoTracker(&out, 1, func() time.Time { return first.Add(3 * time.Hour) }, config.Default(), first, time.Millisecond, 2)
+	// 16:15: home1 exports 1000 Wh, home2 imports 600, 500 delivered
+	// peer to peer; possible min(1000, 600) = 600. 16:30: home2 imports
+	// 400, nobody exports: possible 0. Local share 500/600 = 83.3%; of
+	// consumption 500/(600+400) = 50.0%.
+	tr.Settled("operator", &settlement.IntervalSettlement{Interval: "2026-12-03T16:15Z",
+		Trades:       []settlement.TradeSettlement{{Wh: 500, DeliveredWh: 500}},
+		Participants: []settlement.Statement{{Participant: "home1", ExportWh: 1000}, {Participant: "home2", ImportWh: 600}}})
+	tr.Settled("operator", &settlement.IntervalSettlement{Interval: "2026-12-03T16:30Z",
+		Participants: []settlement.Statement{{Participant: "home1"}, {Participant: "home2", ImportWh: 400}}})
+	if !tr.printDue() {
+		t.Fatal("the limit of 2 intervals is not reached")
+	}
+	tr.summary()
+	want := "summary: 2 intervals settled, delivered peer to peer 0.5 kWh of 0.6 kWh possible locally (local share 83.3%), 50.0% of consumption met by neighbours\n"
+	if !strings.HasSuffix(out.String(), want) {
+		t.Errorf("got:\n%s\nwant last line:\n%s", out.String(), want)
+	}
+}

@@ -179,14 +179,15 @@ func TestDemoIntervals(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 7 { // banner, settlements hint, note, header, three intervals
+	if len(lines) != 8 || !strings.HasPrefix(lines[7], "summary: 3 intervals settled, delivered peer to peer ") {
+		// banner, settlements hint, note, header, three intervals, summary
 		t.Fatalf("output:\n%s", out)
 	}
 	if h := strings.Fields(lines[3]); len(h) != 8 || h[0] != "INTERVAL" || h[6] != "VERIFIED" || h[7] != "SETTLED" {
 		t.Fatalf("header %q", lines[3])
 	}
 	var prev time.Time
-	for _, l := range lines[4:] {
+	for _, l := range lines[4:7] {
 		f := strings.Fields(l)
 		if len(f) != 7 || f[5] != "5/5" || f[6] != "5/5" {
 			t.Errorf("interval not verified and settled by all 5 gateways, or marked: %q", l)
@@ -203,7 +204,7 @@ func TestDemoIntervals(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("settlements: exit %d %s", code, errOut)
 	}
-	for _, l := range lines[4:] {
+	for _, l := range lines[4:7] {
 		if iv := strings.Fields(l)[0]; !strings.Contains(ledgerOut, "\n"+iv+",") {
 			t.Errorf("interval %s is listed as settled but not in the operator's ledger:\n%s", iv, ledgerOut)
 		}

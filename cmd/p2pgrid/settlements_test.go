@@ -95,6 +95,12 @@ func TestSettlementsShowMissingFigures(t *testing.T) {
 	if !strings.Contains(out, "1 participant-intervals were settled without metered figures") {
 		t.Errorf("the community line does not say a figure was missing:\n%s", out)
 	}
+	// ann exported 1000 Wh, delivered to bob; bob's import was not measured
+	// (0), so nothing counts as possible: min(1000, 0) = 0, and the share
+	// of nothing is 0.
+	if want := "local exchange: possible 0 kWh (per interval, the lesser of the homes' export and import), delivered peer to peer 1 kWh (0.0%)"; !strings.Contains(out, want) {
+		t.Errorf("the community totals lack %q:\n%s", want, out)
+	}
 
 	code, out, errOut = runCLI(t, "", "settlements", "--ledger", dir, "--format", "json")
 	if code != 0 {

@@ -19,7 +19,25 @@ type HomeSpec struct {
 	// InverterModel is the SunSpec inverter model: 103 (integer + scale
 	// factors) or 113 (float32).
 	InverterModel uint16
+
+	// Model picks the curves: "" the demo's (a sine-arch sun, BaseLoadW
+	// and PeakLoadW), ModelH0 the H0 load profile for AnnualKWh in local
+	// time Zone and clear-sky solar for Latitude and Longitude (h0.go,
+	// solar.go).
+	Model               string
+	AnnualKWh           int64
+	Latitude, Longitude float64        // degrees, north and east positive
+	Zone                *time.Location // nil: UTC
+	// A battery of BatteryWh, charging and discharging at up to BatteryW
+	// for self-consumption (0: none); it starts a fifth full.
+	BatteryWh, BatteryW int64
+	// An EV charger drawing EVChargeW in the evening, about EVDailyWh a
+	// day (0: none).
+	EVChargeW, EVDailyWh int64
 }
+
+// ModelH0 is HomeSpec.Model for the H0 load profile and clear-sky solar.
+const ModelH0 = "h0"
 
 // step is the granularity of simulated time: power is constant over one
 // step, so counters are the exact integral of the power the registers show.
@@ -34,11 +52,16 @@ type Home struct {
 	// energy in W·ms since start; exact integrals of whole-watt power held
 	// over whole milliseconds
 	pvWms, importWms, exportWms int64
+	// the battery: its charge in W·ms, and its power over the step
+	// starting at battAt
+	battWms int64
+	battAt  time.Time
+	battW   int64
 }
 
 // NewHome returns a home whose counters start at start (simulated time).
 func NewHome(spec HomeSpec, start time.Time) *Home {
-	return &Home{spec: spec, at: start}
+	return &Home{spec: spec, at: start, battWms: spec.BatteryWh * wmsPerWh / 5}
 }
 
 // Spec returns the home's description.
@@ -49,10 +72,13 @@ type State struct {
 	Time     time.Time
 	PVW      int64 // inverter output, W (>= 0)
 	LoadW    int64 // household consumption, W
-	GridW    int64 // LoadW - PVW: > 0 importing, < 0 exporting
-	PVWh     int64 // inverter lifetime production counter
-	ImportWh int64 // grid meter import counter
-	ExportWh int64 // grid meter export counter
+	GridW    int64 // LoadW - PVW + BatteryW: > 0 importing, < 0 exporting
+	BatteryW int64 // > 0 charging, < 0 discharging
+	// BatteryWh is the energy stored in the battery.
+	BatteryWh int64
+	PVWh      int64 // inverter lifetime production counter
+	ImportWh  int64 // grid meter import counter
+	ExportWh  int64 // grid meter export counter
 
 	VoltageV    [3]float64
 	CurrentA    [3]float64
@@ -64,6 +90,14 @@ type State struct {
 
 // power returns PV and load in whole watts at simulated time t.
 func (h *Home) power(t time.Time) (pv, load int64) {
+	if s := h.spec; s.Model == ModelH0 {
+		loc := s.Zone
+		if loc == nil {
+			loc = time.UTC
+		}
+		return pvW(s.Seed, s.PVPeakW, s.Latitude, s.Longitude, t),
+			h0LoadW(s.Seed, s.AnnualKWh, loc, t) + evW(s, loc, t)
+	}
 	return solarW(h.spec.Seed, h.spec.PVPeakW, t),
 		loadW(h.spec.Seed, h.spec.BaseLoadW, h.spec.PeakLoadW, t)
 }
@@ -92,8 +126,10 @@ func (h *Home) advance(t time.Time) {
 		}
 		end := h.at.Add(time.Duration(ms) * time.Millisecond)
 		pv, load := h.power(stepStart)
+		b := h.battery(stepStart, load-pv)
 		h.pvWms += pv * ms
-		if grid := load - pv; grid > 0 {
+		h.battWms += b * ms
+		if grid := load - pv + b; grid > 0 {
 			h.importWms += grid * ms
 		} else {
 			h.exportWms += -grid * ms
@@ -108,9 +144,10 @@ const wmsPerWh = 3_600_000
 func (h *Home) state() State {
 	t := h.at
 	pv, load := h.power(t.Truncate(step))
-	grid := load - pv
+	b := h.battery(t.Truncate(step), load-pv)
+	grid := load - pv + b
 	s := State{
-		Time: t, PVW: pv, LoadW: load, GridW: grid,
+		Time: t, PVW: pv, LoadW: load, GridW: grid, BatteryW: b, BatteryWh: h.battWms / wmsPerWh,
 		PVWh:     h.spec.PVWh + h.pvWms/wmsPerWh,
 		ImportWh: h.spec.ImportWh + h.importWms/wmsPerWh,
 		ExportWh: h.spec.ExportWh + h.exportWms/wmsPerWh,
