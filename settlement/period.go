@@ -77,11 +77,12 @@ type Community struct {
 	// participants, summed over the intervals. Energy one home exported
 	// while another imported could have gone next door; no more can.
 	PossibleLocalWh int64
-	// ExchangeShare is the share of the possible local exchange delivered
-	// peer to peer (the local share of issue 13): LocalWh /
-	// PossibleLocalWh, rounded half to even to LocalShareDecimals; 0 when
-	// nothing could be exchanged. Not capped at 1: energy delivered to a
-	// buyer who did not import it (SpilledWh) counts as delivered.
+	// ExchangeShare is the share of the possible local exchange that went
+	// from one home to another under a trade (the local share of issue
+	// 13): (LocalWh - SpilledWh) / PossibleLocalWh, in [0, 1], rounded
+	// half to even to LocalShareDecimals; 0 when nothing could be
+	// exchanged. Energy delivered to a buyer who did not import it
+	// (SpilledWh) went to the grid, not next door, and does not count.
 	ExchangeShare decimal.Decimal
 
 	MoneyKeptLocally decimal.Decimal // sum of p2p payments, buyers to sellers
@@ -90,6 +91,11 @@ type Community struct {
 	Grid             decimal.Decimal // net money to the grid
 	Saving           decimal.Decimal // sum of participants' Saving
 }
+
+// ExchangedWh is the energy that went from one home to another under a
+// trade: delivered peer to peer and imported by its buyer (LocalWh -
+// SpilledWh), ExchangeShare's numerator.
+func (c Community) ExchangedWh() int64 { return c.LocalWh - c.SpilledWh }
 
 // CommunityTotals adds up settlements (nil ones are skipped). Each
 // settlement is one interval: PossibleLocalWh takes the minimum of its
@@ -128,7 +134,7 @@ func CommunityTotals(settlements ...*IntervalSettlement) Community {
 	}
 	c.Participants = len(seen)
 	c.LocalShare = ratioHalfEven(c.LocalWh-c.SpilledWh, c.ConsumptionWh, LocalShareDecimals)
-	c.ExchangeShare = ratioHalfEven(c.LocalWh, c.PossibleLocalWh, LocalShareDecimals)
+	c.ExchangeShare = ratioHalfEven(c.ExchangedWh(), c.PossibleLocalWh, LocalShareDecimals)
 	return c
 }
 

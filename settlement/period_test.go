@@ -58,12 +58,12 @@ func TestCommunityTotals(t *testing.T) {
 			// Consumption 2000+1200+700 = 3900, delivered 1200+400+1000 =
 			// 2600 of which h5 spilled 200: share 2400/3900 = 0.6153846...
 			// Export 1600+1300 = 2900 < import 3900: possible 2900, exchange
-			// share 2600/2900 = 0.89655172... -> 0.896552.
+			// share (2600 delivered - 200 spilled)/2900 = 0.82758620... -> 0.827586.
 			name: "worked example",
 			in:   []*IntervalSettlement{worked},
 			want: Community{Intervals: 1, Participants: 5, ConsumptionWh: 3900, ExportWh: 2900, TradedWh: 3000,
 				LocalWh: 2600, MissingWh: 400, SpilledWh: 200, GridImportWh: 1500, GridExportWh: 500,
-				LocalShare: dec("0.615385"), PossibleLocalWh: 2900, ExchangeShare: dec("0.896552"), MoneyKeptLocally: dec("0.39"), Compensation: dec("0.06"),
+				LocalShare: dec("0.615385"), PossibleLocalWh: 2900, ExchangeShare: dec("0.827586"), MoneyKeptLocally: dec("0.39"), Compensation: dec("0.06"),
 				Fees: dec("0.026"), Grid: dec("0.425"), Saving: dec("0.574")},
 		},
 		{
@@ -73,12 +73,12 @@ func TestCommunityTotals(t *testing.T) {
 			// = 0.428571428... -> 0.428571. Possible per interval:
 			// min(2900, 3900) + min(800, 1200) + min(0, 500) = 2900 + 800 +
 			// 0 = 3700; exchange share
-			// 2600/3700 = 0.7027027... -> 0.702703.
+			// (2600 - 200)/3700 = 0.6486486... -> 0.648649.
 			name: "three intervals",
 			in:   []*IntervalSettlement{worked, nil, noTrade, missing},
 			want: Community{Intervals: 3, Participants: 5, MissingFigures: 2, ConsumptionWh: 5600, ExportWh: 3700,
 				TradedWh: 4000, LocalWh: 2600, MissingWh: 1400, SpilledWh: 200, GridImportWh: 3200, GridExportWh: 1300,
-				LocalShare: dec("0.428571"), PossibleLocalWh: 3700, ExchangeShare: dec("0.702703"), MoneyKeptLocally: dec("0.39"), Compensation: dec("0.21"),
+				LocalShare: dec("0.428571"), PossibleLocalWh: 3700, ExchangeShare: dec("0.648649"), MoneyKeptLocally: dec("0.39"), Compensation: dec("0.21"),
 				Fees: dec("0.026"), Grid: dec("0.895"), Saving: dec("0.574")},
 		},
 		{

@@ -416,8 +416,8 @@ func (t *demoTracker) summary() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := settlement.CommunityTotals(t.settled...)
-	fmt.Fprintf(t.out, "summary: %d intervals settled, delivered peer to peer %s kWh of %s kWh possible locally (local share %s%%), %s%% of consumption met by neighbours\n",
-		c.Intervals, decimal.New(c.LocalWh, -3), decimal.New(c.PossibleLocalWh, -3),
+	fmt.Fprintf(t.out, "summary: %d intervals settled, exchanged peer to peer %s kWh of %s kWh possible locally (local share %s%%), %s%% of consumption met by neighbours\n",
+		c.Intervals, decimal.New(c.ExchangedWh(), -3), decimal.New(c.PossibleLocalWh, -3),
 		settlement.Format(c.ExchangeShare.Shift(2), 1), settlement.Format(c.LocalShare.Shift(2), 1))
 }
 

@@ -139,7 +139,7 @@ func TestDemoSummary(t *testing.T) {
 		t.Fatal("the limit of 2 intervals is not reached")
 	}
 	tr.summary()
-	want := "summary: 2 intervals settled, delivered peer to peer 0.5 kWh of 0.6 kWh possible locally (local share 83.3%), 50.0% of consumption met by neighbours\n"
+	want := "summary: 2 intervals settled, exchanged peer to peer 0.5 kWh of 0.6 kWh possible locally (local share 83.3%), 50.0% of consumption met by neighbours\n"
 	if !strings.HasSuffix(out.String(), want) {
 		t.Errorf("got:\n%s\nwant last line:\n%s", out.String(), want)
 	}

@@ -179,7 +179,7 @@ func TestDemoIntervals(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 8 || !strings.HasPrefix(lines[7], "summary: 3 intervals settled, delivered peer to peer ") {
+	if len(lines) != 8 || !strings.HasPrefix(lines[7], "summary: 3 intervals settled, exchanged peer to peer ") {
 		// banner, settlements hint, note, header, three intervals, summary
 		t.Fatalf("output:\n%s", out)
 	}

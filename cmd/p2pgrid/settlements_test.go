@@ -96,9 +96,10 @@ func TestSettlementsShowMissingFigures(t *testing.T) {
 		t.Errorf("the community line does not say a figure was missing:\n%s", out)
 	}
 	// ann exported 1000 Wh, delivered to bob; bob's import was not measured
-	// (0), so nothing counts as possible: min(1000, 0) = 0, and the share
-	// of nothing is 0.
-	if want := "local exchange: possible 0 kWh (per interval, the lesser of the homes' export and import), delivered peer to peer 1 kWh (0.0%)"; !strings.Contains(out, want) {
+	// (0), so nothing counts as possible: min(1000, 0) = 0, nothing counts
+	// as exchanged (bob imported none of it: spilled), and the share of
+	// nothing is 0.
+	if want := "local exchange: possible 0 kWh (per interval, the lesser of the homes' export and import), exchanged peer to peer 0 kWh (0.0%)"; !strings.Contains(out, want) {
 		t.Errorf("the community totals lack %q:\n%s", want, out)
 	}
 

@@ -186,7 +186,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 func row(w io.Writer, day, date, homes, seed string, intervals, expected int, c settlement.Community,
 	least decimal.Decimal, below int, comp decimal.Decimal, payers int, mae decimal.Decimal) {
 	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t\n", day, date, homes, seed, intervals, expected,
-		decimal.New(c.PossibleLocalWh, -3).StringFixed(3), decimal.New(c.LocalWh, -3).StringFixed(3),
+		decimal.New(c.PossibleLocalWh, -3).StringFixed(3), decimal.New(c.ExchangedWh(), -3).StringFixed(3),
 		percent(c.ExchangeShare), percent(c.LocalShare), least.StringFixed(4), below, comp.StringFixed(4), payers, mae.StringFixed(1))
 }
 
