@@ -42,6 +42,11 @@ type Summary struct {
 	// LocalShare is the share of consumption met by neighbours, as
 	// settlement.CommunityTotals computes it.
 	LocalShare decimal.Decimal
+	// PossibleLocalWh is the interval's possible local exchange and
+	// ExchangeShare the share of it exchanged under trades
+	// (settlement.Community, docs/settlement.md).
+	PossibleLocalWh int64
+	ExchangeShare   decimal.Decimal
 	// MissingFigures counts participants settled without metered figures.
 	MissingFigures int
 }
@@ -87,6 +92,9 @@ type Model struct {
 	fees    decimal.Decimal
 	grid    decimal.Decimal
 	settled int
+	// possible is the possible local exchange, each interval's taken
+	// apart (settlement.Community.PossibleLocalWh).
+	possible int64
 }
 
 // NewModel returns an empty model that keeps the full detail of the
@@ -182,6 +190,7 @@ func decodeInto(r ledger.Record, get func(id string) (*Detail, error)) (*Detail,
 		d.Settled = true
 		d.ConsumptionWh, d.LocalWh, d.SpilledWh = c.ConsumptionWh, c.LocalWh, c.SpilledWh
 		d.MoneyKept, d.Saving, d.LocalShare, d.MissingFigures = c.MoneyKeptLocally, c.Saving, c.LocalShare, c.MissingFigures
+		d.PossibleLocalWh, d.ExchangeShare = c.PossibleLocalWh, c.ExchangeShare
 		return d, nil
 	case record.KindBook, record.KindResult:
 		var iv string
@@ -255,6 +264,7 @@ func (m *Model) evict() {
 
 func (m *Model) addSettlement(s *settlement.IntervalSettlement) {
 	m.settled++
+	m.possible += settlement.CommunityTotals(s).PossibleLocalWh // the minimum per interval
 	for _, t := range s.Trades {
 		m.sum.Wh += t.Wh
 		m.sum.DeliveredWh += t.DeliveredWh
@@ -284,6 +294,10 @@ func (m *Model) Totals() Totals {
 	sort.Slice(all.Participants, func(i, j int) bool { return all.Participants[i].Participant < all.Participants[j].Participant })
 	c := settlement.CommunityTotals(all)
 	c.Intervals = m.settled
+	// all is one settlement of everything: its possible exchange would be
+	// the minimum over the whole period, not per interval.
+	c.PossibleLocalWh = 0
+	c.AddPossible(m.possible)
 	return Totals{Community: c, Homes: all.Participants}
 }
 

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"testing"
+	"time"
 
 	"github.com/p2pgrid/p2pgrid/dashboard/dashboardtest"
 	"github.com/p2pgrid/p2pgrid/settlement/ledger"
@@ -91,5 +92,25 @@ func TestModelBoundsDetail(t *testing.T) {
 	}
 	if c := m.Totals().Community; c.Intervals != 10 || c.Saving.String() != "2.5" || m.Intervals() != 10 {
 		t.Errorf("totals over 10 intervals %+v, want saving 2.5", c)
+	}
+}
+
+// The local share takes each interval's possible exchange apart: ann's
+// surplus of the first interval could not have gone to bob's deficit of
+// the second. 12:00: ann exports 1000, bob imports 500, 500 traded:
+// possible 500. 12:15: ann 500, bob 1500, 500 traded: possible 500. So
+// 1000 of 1000 (1), not 1000 of min(1500, 2000) (0.666667).
+func TestModelLocalShareIsPerInterval(t *testing.T) {
+	dir, _ := testLedger(t,
+		testTrade{Start: t0, Wh: 500, Price: 150000, AnnExport: 1000, BobImport: 500},
+		testTrade{Start: t0.Add(15 * time.Minute), Wh: 500, Price: 150000, AnnExport: 500, BobImport: 1500})
+	m := NewModel(0)
+	ingestAll(t, m, dir)
+	c := m.Totals().Community
+	if c.PossibleLocalWh != 1000 || c.ExchangedWh() != 1000 || c.ExchangeShare.String() != "1" {
+		t.Errorf("possible %d Wh, exchanged %d Wh, local share %s; want 1000, 1000 and 1", c.PossibleLocalWh, c.ExchangedWh(), c.ExchangeShare)
+	}
+	if rec := m.Recent(2); len(rec) != 2 || rec[0].PossibleLocalWh != 500 || rec[0].ExchangeShare.String() != "1" {
+		t.Errorf("recent %+v; want 500 Wh possible in each, all exchanged", rec)
 	}
 }

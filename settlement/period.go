@@ -97,6 +97,15 @@ type Community struct {
 // SpilledWh), ExchangeShare's numerator.
 func (c Community) ExchangedWh() int64 { return c.LocalWh - c.SpilledWh }
 
+// AddPossible adds to c the possible local exchange of intervals summed
+// elsewhere (possibleWh, each interval's minimum taken before summing) and
+// sets ExchangeShare from it: for a reader that keeps running totals
+// rather than every settlement.
+func (c *Community) AddPossible(possibleWh int64) {
+	c.PossibleLocalWh += possibleWh
+	c.ExchangeShare = ratioHalfEven(c.ExchangedWh(), c.PossibleLocalWh, LocalShareDecimals)
+}
+
 // CommunityTotals adds up settlements (nil ones are skipped). Each
 // settlement is one interval: PossibleLocalWh takes the minimum of its
 // participants' summed export and import before adding intervals up.

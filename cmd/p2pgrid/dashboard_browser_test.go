@@ -248,6 +248,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	if got, want := eval[string](t, ctx, `document.getElementById('money-kept').textContent`), settlement.Format(community.MoneyKeptLocally, 2)+" "+currency; got != want {
 		t.Errorf("overview: money kept %q, the ledger's %q", got, want)
 	}
+	// The local share (docs/settlement.md), per interval's possible
+	// exchange, as p2pgrid settlements adds it up from the same ledger.
+	if got, want := eval[string](t, ctx, `document.getElementById('exchange-share').textContent`), settlement.Format(community.ExchangeShare.Shift(2), 1)+" %"; got != want {
+		t.Errorf("overview: local share %q, the ledger's %q (%d of %d Wh)", got, want, community.ExchangedWh(), community.PossibleLocalWh)
+	}
 	shoot(t, ctx, shots, "overview")
 
 	open(t, ctx, base+"interval/"+iv.Interval, "#trades")

@@ -155,7 +155,7 @@ func Write(w io.Writer, rows []Row, c *settlement.Community, format string, mino
 		fmt.Fprintf(w, "local exchange: possible %s kWh (per interval, the lesser of the homes' export and import), exchanged peer to peer %s kWh (%s%%)\n",
 			decimal.New(c.PossibleLocalWh, -3), decimal.New(c.ExchangedWh(), -3), settlement.Format(c.ExchangeShare.Shift(2), 1))
 		fmt.Fprintf(w, "community: %d intervals, consumption %s kWh, met locally %s kWh (%s%%), money kept locally %s %s\n",
-			c.Intervals, decimal.New(c.ConsumptionWh, -3), decimal.New(c.LocalWh, -3),
+			c.Intervals, decimal.New(c.ConsumptionWh, -3), decimal.New(c.ExchangedWh(), -3),
 			settlement.Format(c.LocalShare.Shift(2), 1), settlement.Format(c.MoneyKeptLocally, minor), currency)
 	}
 	return nil
