@@ -409,8 +409,12 @@ func (g *Gateway) verify(interval string) {
 		if v.Result.Cleared {
 			attrs = append(attrs, "price", g.market.FormatPrice(v.Result.Price))
 		}
-		if v.OwnFill != nil {
-			attrs = append(attrs, "own_fill_kwh", g.market.FormatKWh(v.OwnFill.Qty))
+		if len(v.OwnFills) > 0 {
+			var qty int64
+			for _, f := range v.OwnFills {
+				qty += f.Qty
+			}
+			attrs = append(attrs, "own_fill_kwh", g.market.FormatKWh(qty))
 		}
 		g.log.Debug("clearing verified", attrs...)
 	}
