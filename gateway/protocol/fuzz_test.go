@@ -88,6 +88,7 @@ func FuzzDecodeBook(f *testing.F) {
 	f.Add(bookOf("c1", testInterval, "home1", o1, o2))
 	f.Add(bookOf("c1", testInterval, "home1", o2, o1))
 	f.Add(bookOf("c1", testInterval, "home1", o1, o1))
+	f.Add(bookOf("c1", testInterval, "home1", o1, signSteps(f, "home2", exampleSteps)))
 	f.Add(bookOf("c1", testInterval, "home2", bytes.Replace(o1, []byte(`"kwh":"1.234"`), []byte(`"kwh":"1.2340"`), 1)))
 	for _, s := range []string{`{"v":1,"orders":null}`, `{"orders":[{}]}`, `{"v":1,"community":"c1","interval":"2026-11-22T12:15Z","clearer":"home1","orders":[1]}`} {
 		f.Add([]byte(s))
@@ -113,6 +114,15 @@ func FuzzDecodeBook(f *testing.F) {
 		}
 		if _, err := m.Clear(book); err != nil {
 			t.Fatalf("verified book does not clear: %v", err)
+		}
+		// One auction order per v1 message and per step of a v2 one.
+		n := 0
+		for _, raw := range b.Orders {
+			o, _ := DecodeOrder(raw) // checked by DecodeBook
+			n += max(1, len(o.Steps))
+		}
+		if n != len(book.Orders) {
+			t.Fatalf("%d auction orders from messages worth %d", len(book.Orders), n)
 		}
 	})
 }
