@@ -11,6 +11,7 @@ import (
 
 	"github.com/p2pgrid/p2pgrid/auction"
 	"github.com/shopspring/decimal"
+	"pgregory.net/rapid"
 )
 
 // exampleSteps is the documented bid curve of home2: buy 1 kWh up to 0.25,
@@ -320,4 +321,74 @@ func TestBookMixesVersions(t *testing.T) {
 	if _, err := b.Verify(r, testMarket); ReasonOf(err) != RejectForged || !strings.Contains(err.Error(), "orders[1]") {
 		t.Errorf("book with a forged v2 order: %v", err)
 	}
+}
+
+// CheckSteps agrees with the rule written out plainly, and a curve is
+// accepted by Verify exactly when CheckSteps accepts it.
+func TestPropertySteps(t *testing.T) {
+	r := newTestRoster(t, testCommunity)
+	rules := auction.DefaultRules()
+	rules.MaxOrderKWh = decimal.NewFromInt(10)
+	m, err := auction.NewMarket(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		// Mostly short curves, whose random steps are often valid, and the
+		// bounds.
+		n := rapid.SampledFrom([]int{0, 1, 2, 2, 2, 3, 3, 4, MaxSteps, MaxSteps + 1}).Draw(t, "steps")
+		steps := make([]Step, n)
+		for i := range steps {
+			steps[i] = Step{
+				Side:  rapid.SampledFrom([]auction.Side{auction.Buy, auction.Sell}).Draw(t, "side"),
+				Qty:   rapid.Int64Range(0, 6000).Draw(t, "qty"),
+				Price: rapid.Int64Range(-2, 2).Draw(t, "price"),
+			}
+		}
+		valid := n >= 1 && n <= MaxSteps
+		var total int64
+		for i, s := range steps {
+			total += s.Qty
+			valid = valid && s.Qty > 0
+			for _, p := range steps[:i] { // every earlier step
+				switch {
+				case p.Side == auction.Buy && s.Side == auction.Sell:
+					valid = false // sells come first
+				case p.Side == s.Side && s.Side == auction.Sell && s.Price <= p.Price:
+					valid = false
+				case p.Side == s.Side && s.Side == auction.Buy && s.Price >= p.Price:
+					valid = false
+				case p.Side == auction.Sell && s.Side == auction.Buy && s.Price >= p.Price:
+					valid = false // a buy at or above a sell
+				}
+			}
+		}
+		valid = valid && total <= 10_000
+		err := CheckSteps(m, "home2", steps)
+		if (err == nil) != valid {
+			t.Fatalf("CheckSteps(%+v) = %v, want valid %v", steps, err, valid)
+		}
+		if n < 1 || n > MaxSteps {
+			return // no message of that many steps decodes
+		}
+		msg, err := DecodeOrder(signStepsUnchecked("home2", steps))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os, err := msg.Verify(r, m)
+		if (err == nil) != valid {
+			t.Fatalf("Verify(%+v) = %v, want valid %v", steps, err, valid)
+		}
+		if err != nil {
+			if ReasonOf(err) != RejectInvalid {
+				t.Fatalf("reason %q: %v", ReasonOf(err), err)
+			}
+			return
+		}
+		for i, o := range os {
+			if o.ID != StepID("home2", i) || o.Participant != "home2" || (Step{o.Side, o.Qty, o.Price}) != steps[i] {
+				t.Fatalf("step %d: %+v, want %+v", i, o, steps[i])
+			}
+		}
+	})
 }
