@@ -527,8 +527,11 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 	iv.ownOrder = raw
 	g.mu.Unlock()
 	g.metrics.ordersPlaced.WithLabelValues(side.String()).Inc()
-	g.log.Debug("order placed", "interval", interval, "side", side, "kwh", g.market.FormatKWh(qty),
-		"price", g.market.FormatPrice(price), "forecast_net_wh", fc.NetWh, "window", fc.Window.Round(time.Second).String())
+	attrs := []any{"interval", interval, "side", side, "kwh", g.market.FormatKWh(qty), "price", g.market.FormatPrice(price)}
+	if c := g.curve(side); c != nil { // a bid curve: its steps' own prices
+		attrs = append(attrs[:len(attrs)-2], "steps", len(c))
+	}
+	g.log.Debug("order placed", append(attrs, "forecast_net_wh", fc.NetWh, "window", fc.Window.Round(time.Second).String())...)
 }
 
 // skip notes that no order was placed for interval (yet), logging and
