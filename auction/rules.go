@@ -137,6 +137,10 @@ func (m *Market) Rules() Rules { return m.rules }
 // Fee returns the per-kWh network fee in ticks.
 func (m *Market) Fee() int64 { return m.fee }
 
+// MaxOrderQty returns the order limit (market rule max_order_kwh) in
+// quanta.
+func (m *Market) MaxOrderQty() int64 { return m.maxQty }
+
 // FormatKWh formats a count of quanta as kWh.
 func (m *Market) FormatKWh(quanta int64) string { return formatFixed(quanta, m.qtyDec) }
 

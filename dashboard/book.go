@@ -52,7 +52,7 @@ func decodeBookResult(d Detail) (*bookView, *resultView, error) {
 				if err != nil {
 					return nil, nil, fmt.Errorf("book record: order %d: %w", i+1, err)
 				}
-				bv.Rows = append(bv.Rows, orderRow{Gateway: o.Gateway, Side: o.Side.String(), KWh: o.KWh, Price: o.Price})
+				bv.Rows = append(bv.Rows, orderRows(o)...)
 			}
 		}
 	}
@@ -73,4 +73,18 @@ func decodeBookResult(d Detail) (*bookView, *resultView, error) {
 		rv = &resultView{Clearer: msg.Clearer, BookSHA256: msg.BookSHA256, Signature: hex.EncodeToString(msg.Sig), Result: pretty.String()}
 	}
 	return bv, rv, nil
+}
+
+// orderRows are the rows of an order message: one for a v1 order, named
+// by its gateway, one per step for a v2 order, named by the step's order
+// id (protocol.StepID: "home2:1", ...).
+func orderRows(o *protocol.OrderMsg) []orderRow {
+	if o.Steps == nil {
+		return []orderRow{{Gateway: o.Gateway, Side: o.Side.String(), KWh: o.KWh, Price: o.Price}}
+	}
+	rows := make([]orderRow, len(o.Steps))
+	for i, s := range o.Steps {
+		rows[i] = orderRow{Gateway: protocol.StepID(o.Gateway, i), Side: s.Side.String(), KWh: s.KWh, Price: s.Price}
+	}
+	return rows
 }

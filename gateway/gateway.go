@@ -409,8 +409,12 @@ func (g *Gateway) verify(interval string) {
 		if v.Result.Cleared {
 			attrs = append(attrs, "price", g.market.FormatPrice(v.Result.Price))
 		}
-		if v.OwnFill != nil {
-			attrs = append(attrs, "own_fill_kwh", g.market.FormatKWh(v.OwnFill.Qty))
+		if len(v.OwnFills) > 0 {
+			var qty int64
+			for _, f := range v.OwnFills {
+				qty += f.Qty
+			}
+			attrs = append(attrs, "own_fill_kwh", g.market.FormatKWh(qty))
 		}
 		g.log.Debug("clearing verified", attrs...)
 	}
@@ -499,7 +503,7 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 		return
 	}
 	side, price, ok := g.priceFor(fc)
-	if !ok {
+	if !ok && g.curve(side) == nil {
 		g.skip(interval, errNoPrice)
 		return
 	}
@@ -508,7 +512,7 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 		g.skip(interval, forecast.ErrBelowMinimum)
 		return
 	}
-	raw, err := protocol.SignOrder(g.key, g.cfg.Community, interval, g.id, side, qty, price, g.market)
+	raw, err := g.signOrder(interval, side, qty, price)
 	if err != nil {
 		g.skip(interval, err)
 		return
@@ -523,8 +527,11 @@ func (g *Gateway) submit(ctx context.Context, now time.Time) {
 	iv.ownOrder = raw
 	g.mu.Unlock()
 	g.metrics.ordersPlaced.WithLabelValues(side.String()).Inc()
-	g.log.Debug("order placed", "interval", interval, "side", side, "kwh", g.market.FormatKWh(qty),
-		"price", g.market.FormatPrice(price), "forecast_net_wh", fc.NetWh, "window", fc.Window.Round(time.Second).String())
+	attrs := []any{"interval", interval, "side", side, "kwh", g.market.FormatKWh(qty), "price", g.market.FormatPrice(price)}
+	if c := g.curve(side); c != nil { // a bid curve: its steps' own prices
+		attrs = append(attrs[:len(attrs)-2], "steps", len(c))
+	}
+	g.log.Debug("order placed", append(attrs, "forecast_net_wh", fc.NetWh, "window", fc.Window.Round(time.Second).String())...)
 }
 
 // skip notes that no order was placed for interval (yet), logging and
@@ -598,6 +605,45 @@ func (g *Gateway) priceFor(fc forecast.Forecast) (auction.Side, int64, bool) {
 	}
 	price, ok := pick(p.MaxBuyPrice, c.PriceCap)
 	return auction.Buy, price, ok
+}
+
+// curve returns the policy's bid curve for side: nil when it has none.
+func (g *Gateway) curve(side auction.Side) []config.CurveStep {
+	if side == auction.Sell {
+		return g.cfg.Policy.SellSteps
+	}
+	return g.cfg.Policy.BuySteps
+}
+
+// signOrder signs the order of qty quanta on side for interval: a v2 bid
+// curve when the policy has one for the side, else, as ever, one v1 order
+// at price.
+func (g *Gateway) signOrder(interval string, side auction.Side, qty, price int64) ([]byte, error) {
+	curve := g.curve(side)
+	if curve == nil {
+		return protocol.SignOrder(g.key, g.cfg.Community, interval, g.id, side, qty, price, g.market)
+	}
+	return protocol.SignOrderSteps(g.key, g.cfg.Community, interval, g.id, curveSteps(curve, side, qty, g.cfg.Market.PriceDecimals), g.market)
+}
+
+// curveSteps splits qty quanta over a curve: every step but the last gets
+// its share of qty rounded down, the last what is left, so the steps add
+// up to qty exactly; steps left with nothing are dropped. Prices are in
+// ticks of priceDecimals (config validation made them whole ticks).
+func curveSteps(curve []config.CurveStep, side auction.Side, qty int64, priceDecimals int) []protocol.Step {
+	var steps []protocol.Step
+	left := qty
+	for i, c := range curve {
+		q := left
+		if i < len(curve)-1 {
+			q = c.Share.Mul(decimal.NewFromInt(qty)).Floor().IntPart() // shares are at most 1: q <= qty
+		}
+		left -= q
+		if q > 0 {
+			steps = append(steps, protocol.Step{Side: side, Qty: q, Price: c.Price.Shift(int32(priceDecimals)).IntPart()})
+		}
+	}
+	return steps
 }
 
 func pow10(n int) int64 {

@@ -119,7 +119,9 @@ func (g *Gateway) reportInterval(delivery time.Time) {
 	case g.forecast == nil:
 	case iv != nil && iv.ownOrder != nil:
 		attrs = append(attrs, "order", "placed")
-		if o, err := protocol.DecodeOrder(iv.ownOrder); err == nil {
+		if o, err := protocol.DecodeOrder(iv.ownOrder); err == nil && o.Steps != nil {
+			attrs = append(attrs, "steps", len(o.Steps))
+		} else if err == nil {
 			attrs = append(attrs, "side", o.Side, "kwh", o.KWh, "limit", o.Price)
 		}
 	case iv != nil && iv.skipped != "":
@@ -133,10 +135,15 @@ func (g *Gateway) reportInterval(delivery time.Time) {
 		if r := iv.cleared; r.Cleared {
 			attrs = append(attrs, "price", g.market.FormatPrice(r.Price))
 		}
+		var own int64
+		filled := false
 		for _, f := range iv.cleared.Fills {
-			if f.Participant == g.id {
-				attrs = append(attrs, "own_fill_kwh", g.market.FormatKWh(f.Qty))
+			if f.Participant == g.id { // one fill per step of a v2 order
+				own, filled = own+f.Qty, true
 			}
+		}
+		if filled {
+			attrs = append(attrs, "own_fill_kwh", g.market.FormatKWh(own))
 		}
 	default:
 		attrs = append(attrs, "clearing", "not verified")

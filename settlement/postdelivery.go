@@ -35,7 +35,11 @@ type Limit struct{ Sell, Buy int64 }
 // clamped into [FeedIn, Retail]; a side on which it placed no order (or a
 // participant that placed none) gets the grid's price, FeedIn to sell and
 // Retail to buy, at which trading is never worse than the grid alone.
-// def holds those defaults, for participants not in the result.
+// def holds those defaults, for participants not in the result. A bid
+// curve (a v2 order message: one order per step) gives its most demanding
+// steps, the highest sell step and the lowest buy step: residual energy is
+// beyond what the curve traded ex ante, so it is priced as the curve's
+// last, marginal step.
 func StandingLimits(book auction.Book, t Tariffs, m *auction.Market) (limits map[string]Limit, def Limit, err error) {
 	rules := m.Rules()
 	feedIn, err := tickOf(t.FeedIn, rules.PriceDecimals)

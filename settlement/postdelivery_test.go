@@ -11,7 +11,9 @@ import (
 // pdmExample is docs/settlement.md's worked example of the post-delivery
 // market: h1 sold 2 kWh at 0.15 but exported 1.5; h3's offer at 0.20
 // went unfilled ex ante, and it exported 0.8 kWh.
-func pdmExample(t *testing.T) (*IntervalSettlement, auction.Book, auction.Rules) {
+// tariffMarket is the default market with the example tariffs, feed-in
+// 0.05 and retail 0.30, as price floor and cap.
+func tariffMarket(t *testing.T) (*auction.Market, auction.Rules) {
 	t.Helper()
 	rules := auction.DefaultRules()
 	feedIn, retail := decimal.RequireFromString("0.05"), decimal.RequireFromString("0.30")
@@ -20,6 +22,12 @@ func pdmExample(t *testing.T) (*IntervalSettlement, auction.Book, auction.Rules)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, rules
+}
+
+func pdmExample(t *testing.T) (*IntervalSettlement, auction.Book, auction.Rules) {
+	t.Helper()
+	m, rules := tariffMarket(t)
 	book := auction.Book{Interval: testInterval}
 	for _, o := range [][5]string{{"h1", "h1", "sell", "2", "0.10"}, {"h2", "h2", "buy", "2", "0.25"}, {"h3", "h3", "sell", "1", "0.20"}} {
 		ao, err := m.ParseOrder(o[0], o[1], o[2], o[3], o[4])

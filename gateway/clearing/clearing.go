@@ -39,7 +39,8 @@ type Clearer struct {
 
 type pending struct {
 	orders   map[string][]byte            // raw order message by gateway
-	verified map[string]auction.Order     // the same orders, verified and quantised
+	verified map[string][]auction.Order   // the same orders, verified and quantised (a v2 order's steps)
+	ids      map[string]string            // gateway of every accepted auction order id
 	keys     map[string]ed25519.PublicKey // the roster key each was verified with
 	seen     map[[32]byte]string          // digest of the signature of every accepted order
 }
@@ -96,7 +97,8 @@ func (c *Clearer) Offer(now time.Time, topicGateway string, raw []byte) (gateway
 	}
 	p := c.pending[msg.Interval]
 	if p == nil {
-		p = &pending{orders: map[string][]byte{}, verified: map[string]auction.Order{}, keys: map[string]ed25519.PublicKey{}, seen: map[[32]byte]string{}}
+		p = &pending{orders: map[string][]byte{}, verified: map[string][]auction.Order{}, ids: map[string]string{},
+			keys: map[string]ed25519.PublicKey{}, seen: map[[32]byte]string{}}
 		c.pending[msg.Interval] = p
 	}
 	// An order's identity is its signature, not its bytes: a copy of an
@@ -111,6 +113,17 @@ func (c *Clearer) Offer(now time.Time, topicGateway string, raw []byte) (gateway
 	if _, ok := p.orders[msg.Gateway]; ok {
 		return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectDuplicate,
 			Err: fmt.Errorf("order from %q for %s: the gateway has an order in this interval already", msg.Gateway, msg.Interval)}
+	}
+	// Order ids are unique in a book: a v2 step id ("home2:1") may be the
+	// id of a gateway so named, whose order came first.
+	for _, ao := range o {
+		if gw, ok := p.ids[ao.ID]; ok {
+			return msg.Gateway, msg.Interval, &protocol.RejectError{Reason: protocol.RejectDuplicate,
+				Err: fmt.Errorf("order from %q for %s: order id %q is taken by the order of %q", msg.Gateway, msg.Interval, ao.ID, gw)}
+		}
+	}
+	for _, ao := range o {
+		p.ids[ao.ID] = msg.Gateway
 	}
 	p.seen[sum] = msg.Gateway
 	p.orders[msg.Gateway] = append([]byte(nil), raw...)
@@ -169,11 +182,14 @@ func (c *Clearer) Seal(interval string) (*Sealed, error) {
 			if pub, ok := roster.Key(gw); !ok || !pub.Equal(p.keys[gw]) {
 				dropped = append(dropped, gw)
 				delete(p.orders, gw) // out of every later sealing too
+				for _, o := range p.verified[gw] {
+					delete(p.ids, o.ID)
+				}
 				delete(p.verified, gw)
 				continue
 			}
 			raws = append(raws, p.orders[gw])
-			book.Orders = append(book.Orders, p.verified[gw])
+			book.Orders = append(book.Orders, p.verified[gw]...)
 		}
 	}
 	c.mu.Unlock()
@@ -218,7 +234,9 @@ type Verdict struct {
 	Clearer  string
 	Result   *auction.Result // this gateway's own clearing of the published book
 	Book     auction.Book
-	OwnFill  *auction.Fill // this gateway's fill, if it traded
+	// OwnFills are this gateway's fills, in result order: one at most for a
+	// v1 order, one per traded step for a v2 order; none if it did not trade.
+	OwnFills []auction.Fill
 	// OwnOrderMissing: this gateway placed an order that is not in the
 	// sealed book. The clearing is still the book's clearing, verified from
 	// published data alone, so that every gateway decides alike whatever it
@@ -296,9 +314,9 @@ func Verify(roster *protocol.Roster, m *auction.Market, self string, book, resul
 			rm.Interval, rm.Clearer, res.BookDigest())
 	}
 	v := &Verdict{Interval: rm.Interval, Clearer: rm.Clearer, Result: res, Book: ab, OwnOrderMissing: missing}
-	for i := range res.Fills {
-		if res.Fills[i].ID == self {
-			v.OwnFill = &res.Fills[i]
+	for _, f := range res.Fills {
+		if f.Participant == self {
+			v.OwnFills = append(v.OwnFills, f)
 		}
 	}
 	return v, nil

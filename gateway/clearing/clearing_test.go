@@ -102,7 +102,7 @@ func TestOfferAcceptsAndSeals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.OwnFill == nil || v.OwnFill.Qty != 1500 || v.Clearer != "operator" {
+	if len(v.OwnFills) != 1 || v.OwnFills[0].Qty != 1500 || v.Clearer != "operator" {
 		t.Errorf("verdict %+v", v)
 	}
 	if _, err := Verify(f.roster, f.market, "home3", sealed.Book, sealed.Result, nil); err != nil {
@@ -329,5 +329,174 @@ func TestSealDropsOrdersTheRosterNoLongerHolds(t *testing.T) {
 	again, err := c.Seal(open)
 	if err != nil || len(again.Dropped) != 0 || !bytes.Equal(again.Book, s.Book) {
 		t.Errorf("sealing again: dropped %v, same book %v, %v; want none dropped, the same book", again.Dropped, bytes.Equal(again.Book, s.Book), err)
+	}
+}
+
+func (f *fixture) steps(t *testing.T, m *auction.Market, gw string, steps ...protocol.Step) []byte {
+	t.Helper()
+	raw, err := protocol.SignOrderSteps(key(gw), "c1", open, gw, steps, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// A v2 order of two steps among v1 orders is accepted, sealed, cleared
+// with a fill per step, and verified by every gateway.
+func TestOfferStepsSealsAndVerifies(t *testing.T) {
+	f := newFixture(t)
+	s1 := f.order(t, "home1", open, auction.Sell, 2000, 100_000)
+	s3 := f.order(t, "home3", open, auction.Sell, 1000, 200_000)
+	b2 := f.steps(t, f.market, "home2", protocol.Step{Side: auction.Buy, Qty: 1000, Price: 250_000}, protocol.Step{Side: auction.Buy, Qty: 3000, Price: 150_000})
+	for gw, raw := range map[string][]byte{"home1": s1, "home2": b2, "home3": s3} {
+		if _, _, err := f.c.Offer(now, gw, raw); err != nil {
+			t.Fatalf("offer from %s: %v", gw, err)
+		}
+	}
+	if n := f.c.Orders(open); n != 3 {
+		t.Errorf("%d orders collected, want 3 messages", n)
+	}
+	sealed, err := f.c.Seal(open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Supply 2 kWh at 0.10 (1 more at 0.20), demand 1 kWh at 0.25 and 3 at
+	// 0.15: 2 kWh trade at 0.15, both of home2's steps filled.
+	res := sealed.Cleared
+	if res.Orders != 4 || !res.Cleared || res.Price != 150_000 || res.Volume != 2000 {
+		t.Fatalf("cleared %d orders, price %d, volume %d", res.Orders, res.Price, res.Volume)
+	}
+	fills := map[string]int64{}
+	for _, fl := range res.Fills {
+		fills[fl.ID] = fl.Qty
+	}
+	if fills["home2:1"] != 1000 || fills["home2:2"] != 1000 || fills["home1"] != 2000 {
+		t.Errorf("fills %v", fills)
+	}
+	for gw, own := range map[string][]byte{"home1": s1, "home2": b2, "home3": s3, "operator": nil} {
+		v, err := Verify(f.roster, f.market, gw, sealed.Book, sealed.Result, own)
+		if err != nil {
+			t.Fatalf("%s: %v", gw, err)
+		}
+		if v.OwnOrderMissing {
+			t.Errorf("%s: own order missing", gw)
+		}
+		var qty int64
+		for _, fl := range v.OwnFills {
+			if fl.Participant != gw {
+				t.Errorf("%s: own fill %+v", gw, fl)
+			}
+			qty += fl.Qty
+		}
+		if want := map[string]int64{"home1": 2000, "home2": 2000}[gw]; qty != want {
+			t.Errorf("%s: own fills %v, %d Wh; want %d", gw, v.OwnFills, qty, want)
+		}
+		if gw == "home2" && len(v.OwnFills) != 2 {
+			t.Errorf("home2: %d own fills, want one per step", len(v.OwnFills))
+		}
+	}
+	// A tampered step in the published book fails every gateway's check.
+	bad := bytes.Replace(sealed.Book, []byte(`"kwh":"3"`), []byte(`"kwh":"4"`), 1)
+	if _, err := Verify(f.roster, f.market, "home1", bad, sealed.Result, s1); AlarmOf(err) != protocol.AlarmBadBook {
+		t.Errorf("book with a tampered step: %v", err)
+	}
+}
+
+// Bad v2 orders are rejected with the reasons bad v1 ones get.
+func TestOfferStepsRejects(t *testing.T) {
+	f := newFixture(t)
+	loose := func() *auction.Market { // the clearer allows 50 kWh an order
+		r := auction.DefaultRules()
+		r.MaxOrderKWh = decimal.NewFromInt(100)
+		m, err := auction.NewMarket(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}()
+	good := f.steps(t, f.market, "home2", protocol.Step{Side: auction.Buy, Qty: 1000, Price: 250_000}, protocol.Step{Side: auction.Buy, Qty: 3000, Price: 150_000})
+	for _, tc := range []struct {
+		name string
+		gw   string
+		raw  []byte
+		want protocol.RejectReason
+	}{
+		{"steps totalling beyond max_order_kwh", "home2", f.steps(t, loose, "home2", protocol.Step{Side: auction.Sell, Qty: 30_000, Price: 1}, protocol.Step{Side: auction.Sell, Qty: 30_000, Price: 2}), protocol.RejectOversize},
+		{"tampered step", "home2", bytes.Replace(good, []byte(`"price":"0.15"`), []byte(`"price":"0.16"`), 1), protocol.RejectForged},
+		{"on another gateway's topic", "home3", good, protocol.RejectForged},
+		{"nine steps", "home2", bytes.Replace(good, []byte(`"steps":[`), []byte(`"steps":[`+strings.Repeat(`{"side":"buy","kwh":"1","price":"1"},`, 8)), 1), protocol.RejectMalformed},
+		{"v1 keys in a v2 order", "home2", bytes.Replace(good, []byte(`"steps"`), []byte(`"kwh":"1","steps"`), 1), protocol.RejectMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := f.c.Offer(now, tc.gw, tc.raw); protocol.ReasonOf(err) != tc.want {
+				t.Errorf("reason %q (%v), want %q", protocol.ReasonOf(err), err, tc.want)
+			}
+		})
+	}
+	if f.c.Orders(open) != 0 {
+		t.Fatal("a bad order was collected")
+	}
+	if _, _, err := f.c.Offer(now, "home2", good); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.c.Offer(now, "home2", good); protocol.ReasonOf(err) != protocol.RejectReplayed {
+		t.Errorf("the same v2 order again: %v", err)
+	}
+	other := f.steps(t, f.market, "home2", protocol.Step{Side: auction.Buy, Qty: 1000, Price: 250_000})
+	if _, _, err := f.c.Offer(now, "home2", other); protocol.ReasonOf(err) != protocol.RejectDuplicate {
+		t.Errorf("a second v2 order: %v", err)
+	}
+}
+
+// A gateway named like a step id ("home2:1") and home2's v2 order cannot
+// both be in a book: whichever comes second is a duplicate, and the book
+// of the first seals and verifies.
+func TestOfferStepIDClash(t *testing.T) {
+	var ms []protocol.Member
+	for _, g := range []string{"home2", "home2:1", "operator"} {
+		ms = append(ms, protocol.Member{ID: g, PublicKey: key(g).Public().(ed25519.PublicKey), Clearer: g == "operator"})
+	}
+	r, err := protocol.NewRoster("c1", ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newFixture(t).market
+	v2, err := protocol.SignOrderSteps(key("home2"), "c1", open, "home2", []protocol.Step{{Side: auction.Sell, Qty: 1000, Price: 100_000}}, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := protocol.SignOrder(key("home2:1"), "c1", open, "home2:1", auction.Buy, 1000, 200_000, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, first := range []string{"home2", "home2:1"} {
+		c := NewClearer("operator", key("operator"), protocol.FixedRosters(r), m, sched)
+		order := map[string][]byte{"home2": v2, "home2:1": v1}
+		second := map[string]string{"home2": "home2:1", "home2:1": "home2"}[first]
+		if _, _, err := c.Offer(now, first, order[first]); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.Offer(now, second, order[second]); protocol.ReasonOf(err) != protocol.RejectDuplicate {
+			t.Errorf("%s after %s: %v, want duplicate", second, first, err)
+		}
+		sealed, err := c.Seal(open)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Verify(r, m, first, sealed.Book, sealed.Result, order[first]); err != nil {
+			t.Errorf("book of %s alone: %v", first, err)
+		}
+	}
+	// Both in one book: no gateway verifies it.
+	book, err := protocol.EncodeBook("c1", open, "operator", [][]byte{v2, v1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bm, err := protocol.DecodeBook(book)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bm.Verify(r, m); !errors.Is(err, auction.ErrDuplicateID) {
+		t.Errorf("book with clashing ids: %v", err)
 	}
 }

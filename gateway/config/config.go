@@ -264,6 +264,21 @@ type Policy struct {
 	SafetyFactor decimal.Decimal `yaml:"safety_factor"`
 	// MaxOrderKWh caps the kWh of one order. nil: no cap of the home's own.
 	MaxOrderKWh *decimal.Decimal `yaml:"max_order_kwh"`
+	// BuySteps and SellSteps make the order a bid curve (a v2 order of
+	// several steps, docs/mqtt.md) for a flexible load or a battery: the
+	// forecast's kWh split into steps, each a share of it at its own limit
+	// price. Buy steps by price falling, sell steps by price rising; shares
+	// positive, adding up to 1; at most 8 steps. Empty (the default): one
+	// order at MinSellPrice or MaxBuyPrice, a v1 order as before.
+	BuySteps  []CurveStep `yaml:"buy_steps"`
+	SellSteps []CurveStep `yaml:"sell_steps"`
+}
+
+// CurveStep is one step of a bid curve: Share of the forecast's kWh at
+// limit Price per kWh.
+type CurveStep struct {
+	Share decimal.Decimal `yaml:"share"`
+	Price decimal.Decimal `yaml:"price"`
 }
 
 // Influx is the InfluxDB time-series sink of clearings, trades,

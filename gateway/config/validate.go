@@ -462,21 +462,12 @@ func (v *validator) policy() {
 		{"policy.min_sell_price", p.MinSellPrice},
 		{"policy.max_buy_price", p.MaxBuyPrice},
 	} {
-		if f.price == nil || !v.rulesOK {
-			continue
-		}
-		d := *f.price
-		switch {
-		case !fits(d, m.PriceDecimals):
-			v.fail(f.key, "%s has more decimals than market.price_decimals (%d)", d, m.PriceDecimals)
-		case d.Abs().GreaterThan(rules.MaxAbsPrice):
-			v.fail(f.key, "%s is beyond the largest price, %s", d, rules.MaxAbsPrice)
-		case m.PriceFloor != nil && d.LessThan(*m.PriceFloor):
-			v.fail(v.blame(f.key, "market.price_floor"), "%s %s is below market.price_floor %s", f.key, d, m.PriceFloor)
-		case m.PriceCap != nil && d.GreaterThan(*m.PriceCap):
-			v.fail(v.blame(f.key, "market.price_cap"), "%s %s is above market.price_cap %s", f.key, d, m.PriceCap)
+		if f.price != nil {
+			v.price(f.key, *f.price)
 		}
 	}
+	v.curve("policy.buy_steps", p.BuySteps, -1, p.MaxBuyPrice, "policy.max_buy_price")
+	v.curve("policy.sell_steps", p.SellSteps, +1, p.MinSellPrice, "policy.min_sell_price")
 	one := decimal.NewFromInt(1)
 	if p.SafetyFactor.IsNegative() || p.SafetyFactor.GreaterThan(one) {
 		v.fail("policy.safety_factor", "%s is outside [0, 1]", p.SafetyFactor)
@@ -493,6 +484,59 @@ func (v *validator) policy() {
 		case q.LessThan(m.MinTradeKWh):
 			v.fail(v.blame("policy.max_order_kwh", "market.min_trade_kwh"), "policy.max_order_kwh %s is below market.min_trade_kwh %s", q, m.MinTradeKWh)
 		}
+	}
+}
+
+// price checks the price d of the policy under key against the market's
+// resolution and limits, once they are known to be valid.
+func (v *validator) price(key string, d decimal.Decimal) {
+	m := v.c.Market
+	if !v.rulesOK {
+		return
+	}
+	switch {
+	case !fits(d, m.PriceDecimals):
+		v.fail(key, "%s has more decimals than market.price_decimals (%d)", d, m.PriceDecimals)
+	case d.Abs().GreaterThan(auction.DefaultRules().MaxAbsPrice):
+		v.fail(key, "%s is beyond the largest price, %s", d, auction.DefaultRules().MaxAbsPrice)
+	case m.PriceFloor != nil && d.LessThan(*m.PriceFloor):
+		v.fail(v.blame(key, "market.price_floor"), "%s %s is below market.price_floor %s", key, d, m.PriceFloor)
+	case m.PriceCap != nil && d.GreaterThan(*m.PriceCap):
+		v.fail(v.blame(key, "market.price_cap"), "%s %s is above market.price_cap %s", key, d, m.PriceCap)
+	}
+}
+
+// curve checks a bid curve of the policy under key: at most protocol.MaxSteps
+// steps, shares positive and adding up to 1, prices strictly rising (dir
+// +1) or falling (-1), each a valid price of the market on the side of the
+// policy's own limit (limitKey), if set.
+func (v *validator) curve(key string, steps []CurveStep, dir int, limit *decimal.Decimal, limitKey string) {
+	if len(steps) == 0 {
+		return
+	}
+	if len(steps) > protocol.MaxSteps {
+		v.fail(key, "%d steps (at most %d)", len(steps), protocol.MaxSteps)
+		return
+	}
+	sum := decimal.Zero
+	for i, st := range steps {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		if !st.Share.IsPositive() {
+			v.fail(k+".share", "%s is not positive", st.Share)
+		}
+		sum = sum.Add(st.Share)
+		d := st.Price
+		switch {
+		case i > 0 && d.Cmp(steps[i-1].Price) != dir:
+			v.fail(k+".price", "%s after %s: the prices of %s must %s strictly", d, steps[i-1].Price, key, map[int]string{1: "rise", -1: "fall"}[dir])
+		case limit != nil && d.Cmp(*limit) == -dir:
+			v.fail(v.blame(k+".price", limitKey), "%s is beyond %s %s", d, limitKey, limit)
+		default:
+			v.price(k+".price", d)
+		}
+	}
+	if !sum.Equal(decimal.NewFromInt(1)) {
+		v.fail(key, "the shares add up to %s, not 1", sum)
 	}
 }
 

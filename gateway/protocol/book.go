@@ -160,7 +160,13 @@ func (b *BookMsg) Encode() []byte {
 
 // Verify checks the book against the roster and the market and returns it as
 // an auction book: Interval the interval id, Orders in book order (by
-// gateway id), each order's id and participant its gateway id. The book's
+// gateway id), each message's orders as OrderMsg.Verify gives them: a v1
+// message one order whose id and participant are its gateway id, a v2
+// message one order per step, in step order, with ids StepID (gateway ":"
+// step from 1) and participant its gateway id. A book may mix both. Two
+// messages whose order ids clash (a v1 order of a gateway "home2:1" and the
+// first step of "home2") make the book invalid: the clearer rejects the
+// later one as a duplicate. The book's
 // community must be the roster's (RejectWrongCommunity), its clearer a
 // roster clearer (RejectForged), its structure sound (see DecodeBook), and
 // every order must pass OrderMsg.Verify; the error names the first order
@@ -176,11 +182,13 @@ func (b *BookMsg) Verify(r *Roster, m *auction.Market) (auction.Book, error) {
 	if err != nil {
 		return auction.Book{}, err
 	}
-	book := auction.Book{Interval: b.Interval, Orders: make([]auction.Order, len(msgs))}
+	book := auction.Book{Interval: b.Interval, Orders: make([]auction.Order, 0, len(msgs))}
 	for i, o := range msgs {
-		if book.Orders[i], err = o.Verify(r, m); err != nil {
+		os, err := o.Verify(r, m)
+		if err != nil {
 			return auction.Book{}, reject(ReasonOf(err), "book %s: orders[%d]: %w", b.Interval, i, err)
 		}
+		book.Orders = append(book.Orders, os...)
 	}
 	if err := m.CheckBook(book); err != nil { // totals beyond the market's arithmetic
 		return auction.Book{}, reject(RejectInvalid, "book %s: %w", b.Interval, err)

@@ -38,6 +38,7 @@ func examplePayloads(t *testing.T) map[string][]byte {
 		"order-home1.json":    sign(t, exampleOrders[0]),
 		"order-home2.json":    sign(t, exampleOrders[1]),
 		"order-home3.json":    sign(t, exampleOrders[2]),
+		"order-home2-v2.json": signSteps(t, "home2", exampleSteps),
 		"book.json":           exampleBook(t),
 		"result.json":         resultMsg,
 		"telemetry.json":      enc(exampleTelemetry().Encode()),
@@ -66,6 +67,8 @@ func TestExamples(t *testing.T) {
 	sum := sha256.Sum256(result)
 	for _, text := range []string{
 		string(orderText(testCommunity, testInterval, "home1", auction.Sell, "1.234", "0.12")),
+		string(stepsText(testCommunity, testInterval, "home2", testMarket, []auction.Order{
+			{Side: auction.Buy, Qty: 1000, Price: 250000}, {Side: auction.Buy, Qty: 3000, Price: 120000}})),
 		string(resultText(testCommunity, testInterval, "home1", result)),
 		"result " + hex.EncodeToString(sum[:]) + "\n",
 		string(rosterText(testCommunity, 3, testInterval, newTestRoster(t, testCommunity).Encode())),

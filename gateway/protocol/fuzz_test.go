@@ -32,7 +32,14 @@ func FuzzDecodeOrder(f *testing.F) {
 		f.Add(bytes.Replace(good, []byte(`"v":1`), []byte(`"v":1,"v":1`), 1))
 		f.Add(bytes.Replace(good, []byte(`"price":"`), []byte(`"price":"-`), 1))
 	}
-	for _, s := range []string{``, `{}`, `[]`, `null`, `{"v":1}`, `{"v":1,"sig":""}`, `{"kwh":1e999}`, `{"a":{"b":[1,2,{}]}}`} {
+	for _, steps := range [][]Step{exampleSteps, {{auction.Sell, 2000, 200000}, {auction.Buy, 1500, 80000}}} {
+		good := signSteps(f, "home2", steps)
+		f.Add(good)
+		f.Add(bytes.Replace(good, []byte(`"v":2`), []byte(`"v":1`), 1))
+		f.Add(bytes.Replace(good, []byte(`"kwh":"`), []byte(`"kwh":"0`), 1))
+		f.Add(bytes.Replace(good, []byte(`},{`), []byte(`},{},{`), 1))
+	}
+	for _, s := range []string{``, `{}`, `[]`, `null`, `{"v":1}`, `{"v":1,"sig":""}`, `{"kwh":1e999}`, `{"a":{"b":[1,2,{}]}}`, `{"v":2,"steps":[]}`, `{"v":2,"steps":null}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -49,10 +56,26 @@ func FuzzDecodeOrder(f *testing.F) {
 		if !reflect.DeepEqual(again, msg) || !bytes.Equal(again.Encode(), enc) {
 			t.Fatalf("order does not round-trip:\n%+v\n%+v", msg, again)
 		}
-		if o, err := msg.Verify(r, m); err != nil {
+		if os, err := msg.Verify(r, m); err != nil {
 			mustReason(t, err)
-		} else if m.CheckOrder(o) != nil || o.ID != msg.Gateway {
-			t.Fatalf("verified an order the market rejects: %+v", o)
+		} else {
+			if len(os) != 1 && len(os) != len(msg.Steps) {
+				t.Fatalf("verified %d orders from a message of %d steps", len(os), len(msg.Steps))
+			}
+			steps := make([]Step, len(os))
+			for i, o := range os {
+				want := msg.Gateway
+				if msg.Steps != nil {
+					want = StepID(msg.Gateway, i)
+				}
+				if m.CheckOrder(o) != nil || o.ID != want || o.Participant != msg.Gateway {
+					t.Fatalf("verified an order the market rejects: %+v", o)
+				}
+				steps[i] = Step{o.Side, o.Qty, o.Price}
+			}
+			if msg.Steps != nil && CheckSteps(m, msg.Gateway, steps) != nil {
+				t.Fatalf("verified steps CheckSteps rejects: %+v", os)
+			}
 		}
 	})
 }
@@ -65,6 +88,7 @@ func FuzzDecodeBook(f *testing.F) {
 	f.Add(bookOf("c1", testInterval, "home1", o1, o2))
 	f.Add(bookOf("c1", testInterval, "home1", o2, o1))
 	f.Add(bookOf("c1", testInterval, "home1", o1, o1))
+	f.Add(bookOf("c1", testInterval, "home1", o1, signSteps(f, "home2", exampleSteps)))
 	f.Add(bookOf("c1", testInterval, "home2", bytes.Replace(o1, []byte(`"kwh":"1.234"`), []byte(`"kwh":"1.2340"`), 1)))
 	for _, s := range []string{`{"v":1,"orders":null}`, `{"orders":[{}]}`, `{"v":1,"community":"c1","interval":"2026-11-22T12:15Z","clearer":"home1","orders":[1]}`} {
 		f.Add([]byte(s))
@@ -90,6 +114,15 @@ func FuzzDecodeBook(f *testing.F) {
 		}
 		if _, err := m.Clear(book); err != nil {
 			t.Fatalf("verified book does not clear: %v", err)
+		}
+		// One auction order per v1 message and per step of a v2 one.
+		n := 0
+		for _, raw := range b.Orders {
+			o, _ := DecodeOrder(raw) // checked by DecodeBook
+			n += max(1, len(o.Steps))
+		}
+		if n != len(book.Orders) {
+			t.Fatalf("%d auction orders from messages worth %d", len(book.Orders), n)
 		}
 	})
 }

@@ -15,16 +15,35 @@ import (
 //	{"v":1,"community":"c1","interval":"2026-11-22T12:15Z","gateway":"home1",
 //	 "side":"sell","kwh":"1.234","price":"0.12","sig":"<base64>"}
 //
-// The order's auction id and participant are both the gateway id: a gateway
-// has at most one order per interval.
+// or, from a gateway offering several price-quantity steps (a bid curve),
+// as a v2 message with a list of steps in place of side, kwh and price:
+//
+//	{"v":2,"community":"c1","interval":"2026-11-22T12:15Z","gateway":"home2",
+//	 "steps":[{"side":"buy","kwh":"1","price":"0.25"},
+//	          {"side":"buy","kwh":"3","price":"0.12"}],"sig":"<base64>"}
+//
+// A gateway has at most one order message per interval. A v1 message is one
+// auction order whose id and participant are both the gateway id; a v2
+// message is one auction order per step (see StepID and CheckSteps).
 type OrderMsg struct {
 	Community string
 	Interval  string // interval id, see IntervalID
 	Gateway   string
-	Side      auction.Side
-	KWh       string // decimal text as sent; quantised by Verify
-	Price     string // decimal text as sent, per kWh
-	Sig       []byte // Ed25519 signature of the canonical order text
+	// Side, KWh and Price are a v1 message's; they are unset in a v2 one.
+	Side  auction.Side
+	KWh   string // decimal text as sent; quantised by Verify
+	Price string // decimal text as sent, per kWh
+	// Steps are a v2 message's, never empty in one; nil in a v1 message.
+	Steps []OrderStep
+	Sig   []byte // Ed25519 signature of the canonical order text
+}
+
+// Version is the message's protocol version: 2 with steps, else 1.
+func (o *OrderMsg) Version() int {
+	if o.Steps != nil {
+		return 2
+	}
+	return 1
 }
 
 // MaxOrderSize bounds an order message.
@@ -73,7 +92,9 @@ func SignOrder(key ed25519.PrivateKey, community, interval, gateway string, side
 
 // DecodeOrder reads an order message strictly: at most MaxOrderSize bytes;
 // every key present once, exactly as spelled, with a value of the right
-// type; "v" 1; valid ids and interval; kwh and price decimal strings. A
+// type; "v" 1 with side, kwh and price, or "v" 2 with steps (at most
+// MaxSteps, each a side, kwh and price, and a gateway id of at most 62
+// characters); valid ids and interval; kwh and price decimal strings. A
 // missing or empty "sig" is RejectUnsigned. Errors are *RejectError. The
 // numbers are checked against the market, and the signature verified, by
 // Verify.
@@ -82,24 +103,31 @@ func DecodeOrder(data []byte) (*OrderMsg, error) {
 		return nil, reject(RejectOversize, "order: %d bytes (at most %d)", len(data), MaxOrderSize)
 	}
 	o := &OrderMsg{}
-	var side string
+	var v int64 = -1
+	// Both versions' keys are read, then checked against the version: a
+	// message's keys may come in any order, "v" not necessarily first.
+	var got [4]bool // side, kwh, price, steps
+	seen := func(i int, decode func([]byte) error) func([]byte) error {
+		return func(raw []byte) error { got[i] = true; return decode(raw) }
+	}
 	err := decodeObject(data,
-		field{"v", true, version},
+		field{"v", true, orderVersion(&v)},
 		field{"community", true, id(&o.Community)},
 		field{"interval", true, interval(&o.Interval)},
 		field{"gateway", true, id(&o.Gateway)},
-		field{"side", true, func(raw []byte) error {
-			if err := str(&side)(raw); err != nil {
-				return err
-			}
-			var err error
-			o.Side, err = auction.ParseSide(side)
-			return err
-		}},
-		field{"kwh", true, decimalText(&o.KWh)},
-		field{"price", true, decimalText(&o.Price)},
+		field{"side", false, seen(0, sideText(&o.Side))},
+		field{"kwh", false, seen(1, decimalText(&o.KWh))},
+		field{"price", false, seen(2, decimalText(&o.Price))},
+		field{"steps", false, seen(3, decodeSteps(&o.Steps))},
 		field{"sig", false, signature(&o.Sig)},
 	)
+	if err == nil {
+		err = checkVersionKeys(v, got)
+	}
+	if err == nil && v == 2 && len(o.Gateway) > maxStepGateway {
+		err = fmt.Errorf("gateway %q: %d characters (a v2 order's gateway id has at most %d, so that its step ids have at most 64)",
+			o.Gateway, len(o.Gateway), maxStepGateway)
+	}
 	if err != nil {
 		return nil, reject(RejectMalformed, "order: %w", err)
 	}
@@ -107,6 +135,19 @@ func DecodeOrder(data []byte) (*OrderMsg, error) {
 		return nil, reject(RejectUnsigned, "order from %q for %s: no signature", o.Gateway, o.Interval)
 	}
 	return o, nil
+}
+
+// sideText decodes "buy" or "sell".
+func sideText(dst *auction.Side) func([]byte) error {
+	return func(raw []byte) error {
+		var side string
+		if err := str(&side)(raw); err != nil {
+			return err
+		}
+		var err error
+		*dst, err = auction.ParseSide(side)
+		return err
+	}
 }
 
 // decimalText takes a string of at most maxNumberText characters that can
@@ -129,8 +170,12 @@ func decimalText(dst *string) func([]byte) error {
 	}
 }
 
-// Encode writes the message in its JSON form, keys in the documented order.
+// Encode writes the message in its JSON form, keys in the documented order:
+// a v2 message when it has Steps, else a v1 message.
 func (o *OrderMsg) Encode() []byte {
+	if o.Steps != nil {
+		return o.encodeSteps()
+	}
 	b := append([]byte(nil), `{"v":1`...)
 	b = appendField(b, "community", o.Community)
 	b = appendField(b, "interval", o.Interval)
@@ -143,10 +188,13 @@ func (o *OrderMsg) Encode() []byte {
 }
 
 // Verify checks the order against the roster and the market and returns it
-// as an auction order (id and participant the gateway id). In this order:
-// a signature is present (RejectUnsigned); the community is the roster's
+// as auction orders: a v1 message is one order, id and participant the
+// gateway id; a v2 message is one order per step, in message order, with
+// id StepID(gateway, i) and participant the gateway id. In this order: a
+// signature is present (RejectUnsigned); the community is the roster's
 // (RejectWrongCommunity); the gateway is in the roster (RejectForged); kWh
-// and price are valid for the market (RejectInvalid); the signature verifies
+// and prices are valid for the market, and a v2 message's steps are ordered
+// and bounded as CheckSteps says (RejectInvalid); the signature verifies
 // with the gateway's roster key over the canonical text (RejectForged).
 //
 // The interval is not checked against the clock: the clearer compares it
@@ -154,30 +202,37 @@ func (o *OrderMsg) Encode() []byte {
 // rejects an order posted on another gateway's topic (RejectForged), and
 // tells a repeated order (RejectReplayed) from a different second one
 // (RejectDuplicate).
-func (o *OrderMsg) Verify(r *Roster, m *auction.Market) (auction.Order, error) {
+func (o *OrderMsg) Verify(r *Roster, m *auction.Market) ([]auction.Order, error) {
 	if len(o.Sig) == 0 {
-		return auction.Order{}, reject(RejectUnsigned, "order from %q for %s: no signature", o.Gateway, o.Interval)
+		return nil, reject(RejectUnsigned, "order from %q for %s: no signature", o.Gateway, o.Interval)
 	}
 	if _, err := market.ParseInterval(o.Interval); err != nil {
-		return auction.Order{}, reject(RejectMalformed, "order from %q: %w", o.Gateway, err)
+		return nil, reject(RejectMalformed, "order from %q: %w", o.Gateway, err)
 	}
 	if o.Community != r.Community {
-		return auction.Order{}, reject(RejectWrongCommunity, "order from %q for %s: community %q, not %q",
+		return nil, reject(RejectWrongCommunity, "order from %q for %s: community %q, not %q",
 			o.Gateway, o.Interval, o.Community, r.Community)
 	}
 	pub, ok := r.Key(o.Gateway)
 	if !ok {
-		return auction.Order{}, reject(RejectForged, "order from %q for %s: gateway %q is not in the roster of %q",
+		return nil, reject(RejectForged, "order from %q for %s: gateway %q is not in the roster of %q",
 			o.Gateway, o.Interval, o.Gateway, r.Community)
+	}
+	if o.Steps != nil {
+		return o.verifySteps(pub, m)
 	}
 	ao, err := m.ParseOrder(o.Gateway, o.Gateway, o.Side.String(), o.KWh, o.Price)
 	if err != nil {
-		return auction.Order{}, reject(RejectInvalid, "order from %q for %s: %w", o.Gateway, o.Interval, err)
+		return nil, reject(RejectInvalid, "order from %q for %s: %w", o.Gateway, o.Interval, err)
 	}
 	text := orderText(o.Community, o.Interval, o.Gateway, ao.Side, m.FormatKWh(ao.Qty), m.FormatPrice(ao.Price))
 	if !ed25519.Verify(pub, text, o.Sig) {
-		return auction.Order{}, reject(RejectForged, "order from %q for %s: the signature does not verify with the gateway's roster key",
-			o.Gateway, o.Interval)
+		return nil, o.forged()
 	}
-	return ao, nil
+	return []auction.Order{ao}, nil
+}
+
+func (o *OrderMsg) forged() error {
+	return reject(RejectForged, "order from %q for %s: the signature does not verify with the gateway's roster key",
+		o.Gateway, o.Interval)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,8 +30,8 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := auction.Order{ID: o.gateway, Participant: o.gateway, Side: o.side, Qty: o.qty, Price: o.price}
-		if got != want {
+		want := []auction.Order{{ID: o.gateway, Participant: o.gateway, Side: o.side, Qty: o.qty, Price: o.price}}
+		if !slices.Equal(got, want) {
 			t.Errorf("verified %+v, want %+v", got, want)
 		}
 	}
@@ -75,10 +76,10 @@ func TestOrderCanonicalNumbers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o, err := msg.Verify(r, testMarket)
+		os, err := msg.Verify(r, testMarket)
 		if tc.ok {
-			if err != nil || o.Qty != 1234 || o.Price != 120000 {
-				t.Errorf("kwh %s price %s: %+v, %v; want 1234 quanta at 120000 ticks", tc.kwh, tc.price, o, err)
+			if err != nil || len(os) != 1 || os[0].Qty != 1234 || os[0].Price != 120000 {
+				t.Errorf("kwh %s price %s: %+v, %v; want 1234 quanta at 120000 ticks", tc.kwh, tc.price, os, err)
 			}
 		} else {
 			wantReason(t, err, RejectForged)
@@ -157,28 +158,34 @@ func TestOrderRejections(t *testing.T) {
 		{"number, not string", tamper(t, good, `"kwh":"1.234"`, `"kwh":1.234`), c1, nil, RejectMalformed, `"kwh": want a string`},
 		{"not a number", tamper(t, good, `"kwh":"1.234"`, `"kwh":"one"`), c1, nil, RejectMalformed, `"kwh"`},
 		{"null", tamper(t, good, `"gateway":"home1"`, `"gateway":null`), c1, nil, RejectMalformed, `"gateway": want a string`},
-		{"version 2", tamper(t, good, `"v":1`, `"v":2`), c1, nil, RejectMalformed, "version 2"},
+		{"version 3", tamper(t, good, `"v":1`, `"v":3`), c1, nil, RejectMalformed, "unsupported version 3"},
+		{"v1 keys as version 2", tamper(t, good, `"v":1`, `"v":2`), c1, nil, RejectMalformed, `key "side" is not part of a v2 order`},
 		{"version 1.0", tamper(t, good, `"v":1`, `"v":1.0`), c1, nil, RejectMalformed, "version 1.0"},
 		{"bad side", tamper(t, good, `"side":"sell"`, `"side":"SELL"`), c1, nil, RejectMalformed, `"side"`},
 		{"bad interval", tamper(t, good, testInterval, "2026-11-22T12:15:00Z"), c1, nil, RejectMalformed, "interval"},
 		{"gateway with a slash", tamper(t, good, `"gateway":"home1"`, `"gateway":"home1/x"`), c1, nil, RejectMalformed, `'/'`},
 		{"bad signature encoding", tamper(t, good, sig(good), "AAAA"), c1, nil, RejectMalformed, "64-byte"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			m := tc.market
-			if m == nil {
-				m = testMarket
-			}
-			msg, err := DecodeOrder(tc.data)
-			if err == nil {
-				_, err = msg.Verify(tc.roster, m)
-			}
-			wantReason(t, err, tc.want)
-			t.Log(err)
-			if !strings.Contains(err.Error(), tc.msg) {
-				t.Errorf("error %q does not say %q", err, tc.msg)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantOrderRejected(t, tc.data, tc.roster, tc.market, tc.want, tc.msg) })
+	}
+}
+
+// wantOrderRejected decodes and verifies an order message against r and m
+// (testMarket if nil) and fails t unless it is rejected for want with an
+// error that says msg.
+func wantOrderRejected(t *testing.T, data []byte, r *Roster, m *auction.Market, want RejectReason, msg string) {
+	t.Helper()
+	if m == nil {
+		m = testMarket
+	}
+	o, err := DecodeOrder(data)
+	if err == nil {
+		_, err = o.Verify(r, m)
+	}
+	wantReason(t, err, want)
+	t.Log(err)
+	if !strings.Contains(err.Error(), msg) {
+		t.Errorf("error %q does not say %q", err, msg)
 	}
 }
 
