@@ -111,6 +111,11 @@ its latest intervals), on a read-only login of its own ('p2pgrid community
 add-dashboard' makes one; not the clearer's, whose client id it would take);
 'p2pgrid demo --http' shows them from its own gateways.
 
+It reads a ledger, not InfluxDB: InfluxDB holds the ledger's time series,
+not the evidence an interval page shows (the sealed book, the signed
+result, the whole settlement); the Grafana dashboard in configs/grafana is
+the view over InfluxDB (docs/grafana.md).
+
 Read-only: only GET and HEAD are served. On a loopback address anyone on the
 machine may look; on any other address a login is required, --token or
 --token-file (a bearer token; open http://ADDR/?token=T once in a browser,
