@@ -22,6 +22,7 @@ import (
 
 	"github.com/p2pgrid/p2pgrid/auction"
 	"github.com/p2pgrid/p2pgrid/gateway/config"
+	"github.com/p2pgrid/p2pgrid/gateway/mqtt"
 	"github.com/p2pgrid/p2pgrid/gateway/protocol"
 	"github.com/p2pgrid/p2pgrid/internal/testclock"
 	"github.com/p2pgrid/p2pgrid/internal/testtool"
@@ -537,7 +538,11 @@ func (c *tradeCommunity) forgeRoster(real *protocol.RosterMsg) {
 	}
 	c.publishAs("operator", "p2pgrid/v1/lindenweg/roster", data, true)
 	c.logf("published a forged roster version %d (signed with another key) retained, as the clearer's login", real.Seq+1)
-	c.waitFor("every member to count the forged version and keep version "+strconv.FormatUint(real.Seq, 10), 15*time.Second, func() (bool, string) {
+	// Publishing as the clearer's login takes the clearer's client id
+	// (use_username_as_clientid): the clearer is knocked off and hears the
+	// retained forgery only once it is back, after a reconnect backoff that
+	// grows with each takeover, up to mqtt.DefaultMaxReconnectInterval.
+	c.waitFor("every member to count the forged version and keep version "+strconv.FormatUint(real.Seq, 10), mqtt.DefaultMaxReconnectInterval+15*time.Second, func() (bool, string) {
 		var state []string
 		ok := true
 		for _, id := range c.members() {
