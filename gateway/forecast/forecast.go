@@ -10,6 +10,28 @@
 // forecast. A positive forecast is a sell, a negative one a buy. Energy is
 // whole Wh from the meter's counters, never float64 power.
 //
+// Two refinements (issue 13, docs/performance.md "Better forecasts"):
+//
+//   - The trend within the interval. Where the grid meter reports its power,
+//     the estimate is the mean of the window's persistence and the power of
+//     the last TrendSpan (a minute) held for an interval: a cloud or a kettle
+//     shows in the power a minute before it dominates the window's counters,
+//     and averaging the two halves the damage when the last minute is the
+//     outlier. One fixed weight (one half), not a fitted one: the harness
+//     measured it against persistence alone.
+//   - The first interval. A gateway that has just started has less than
+//     MinSpan of counters; from StartSpan (a minute) of power readings it
+//     orders their mean power held for an interval, with the safety factor
+//     scaled down by the share of MinSpan it has seen (a minute of a five
+//     minute MinSpan offers a fifth as much): it trades at once, but bets
+//     little on little evidence.
+//
+// The power estimate is float64 (a statistical estimate of physical power),
+// truncated towards zero to whole Wh once, before the exact decimal safety
+// factor; the same readings give the same Wh. Readings are kept for one
+// interval only: the memory is bounded, and nothing is persisted (after a
+// restart, the first-interval rule applies).
+//
 // No forecast comes from stale or missing readings, from counters that went
 // backwards (a reset or a swapped meter), or below the minimum trade size.
 package forecast
@@ -34,7 +56,14 @@ type Rules struct {
 	// MinSpan is the shortest span of readings a forecast may rest on;
 	// default a third of the interval.
 	MinSpan time.Duration
+	// StartSpan is the shortest span of power readings a first-interval
+	// forecast may rest on; default a fifth of MinSpan.
+	StartSpan time.Duration
 }
+
+// TrendSpan is the span of the latest power readings taken as "the power
+// now" for the trend within the interval.
+const TrendSpan = time.Minute
 
 // Sentinel errors: why there is no forecast. Callers log and count them.
 var (
@@ -63,6 +92,9 @@ func New(r Rules) (*Forecaster, error) {
 	if r.MinSpan == 0 {
 		r.MinSpan = r.Interval / 3
 	}
+	if r.StartSpan == 0 {
+		r.StartSpan = r.MinSpan / 5
+	}
 	return &Forecaster{rules: r}, nil
 }
 
@@ -84,14 +116,39 @@ func (f *Forecaster) Add(r meter.Reading) {
 }
 
 // History returns the span of the readings held, oldest to newest, and
-// the span a forecast needs (Rules.MinSpan): until the first reaches the
-// second, At says ErrShortHistory (or ErrNoReadings).
+// the span a forecast needs (Rules.StartSpan when the newest reading has
+// a power, else Rules.MinSpan): until the first reaches the second, At
+// says ErrShortHistory (or ErrNoReadings).
 func (f *Forecaster) History() (have, need time.Duration) {
-	if n := len(f.readings); n > 1 {
+	n := len(f.readings)
+	if n > 1 {
 		have = f.readings[n-1].Time.Sub(f.readings[0].Time)
+	}
+	if n > 0 && f.readings[n-1].PowerW != nil {
+		return have, f.rules.StartSpan
 	}
 	return have, f.rules.MinSpan
 }
+
+// meanPowerW is the mean grid power (W, > 0 importing) of the readings held
+// since from that report one, and how many did.
+func (f *Forecaster) meanPowerW(from time.Time) (float64, int) {
+	sum, n := 0.0, 0
+	for _, r := range f.readings {
+		if r.PowerW != nil && !r.Time.Before(from) {
+			sum += *r.PowerW
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return sum / float64(n), n
+}
+
+// powerWh is a grid power (W, > 0 importing) held for d as net export Wh,
+// truncated towards zero.
+func powerWh(w float64, d time.Duration) int64 { return int64(-w * d.Hours()) }
 
 // Forecast is the order a home should place: Wh > 0 sells, < 0 buys.
 type Forecast struct {
@@ -123,22 +180,37 @@ func (f *Forecaster) At(now time.Time) (Forecast, error) {
 	}
 	first := f.readings[0]
 	span := last.Time.Sub(first.Time)
-	if span < f.rules.MinSpan {
-		return Forecast{}, fmt.Errorf("%w: %s of readings, need %s", ErrShortHistory, span.Round(time.Second), f.rules.MinSpan)
-	}
 	dImp := *last.ImportWh - *first.ImportWh
 	dExp := *last.ExportWh - *first.ExportWh
 	if dImp < 0 || dExp < 0 {
 		return Forecast{}, fmt.Errorf("%w: import %+d Wh, export %+d Wh", ErrCounterReset, dImp, dExp)
 	}
 	net := dExp - dImp
-	// Scale to an interval and apply the safety factor, exactly, rounding
-	// towards zero: never offer or bid a Wh more than the rule gives.
-	scaled := decimal.NewFromInt(net).
-		Mul(decimal.NewFromInt(int64(f.rules.Interval))).
-		Div(decimal.NewFromInt(int64(span))).
-		Mul(f.rules.SafetyFactor).
-		Truncate(0).IntPart()
+	factor := f.rules.SafetyFactor
+	var estimate decimal.Decimal // net export Wh over an interval, before the factor
+	switch {
+	case span >= f.rules.MinSpan:
+		// Persistence: the window's counters scaled to an interval, exactly.
+		estimate = decimal.NewFromInt(net).
+			Mul(decimal.NewFromInt(int64(f.rules.Interval))).
+			Div(decimal.NewFromInt(int64(span)))
+		if now, n := f.meanPowerW(last.Time.Add(-TrendSpan)); n > 0 {
+			// The trend: halfway to the power now, held for an interval.
+			estimate = estimate.Add(decimal.NewFromInt(powerWh(now, f.rules.Interval))).Div(decimal.NewFromInt(2))
+		}
+	case span >= f.rules.StartSpan && last.PowerW != nil:
+		// The first interval: the mean power so far, with the factor scaled
+		// by the share of MinSpan seen.
+		mean, _ := f.meanPowerW(first.Time)
+		estimate = decimal.NewFromInt(powerWh(mean, f.rules.Interval))
+		factor = factor.Mul(decimal.NewFromInt(int64(span))).Div(decimal.NewFromInt(int64(f.rules.MinSpan)))
+	default:
+		_, need := f.History()
+		return Forecast{}, fmt.Errorf("%w: %s of readings, need %s", ErrShortHistory, span.Round(time.Second), need)
+	}
+	// Apply the safety factor, exactly, rounding towards zero: never offer
+	// or bid a Wh more than the rule gives.
+	scaled := estimate.Mul(factor).Truncate(0).IntPart()
 	if f.rules.MaxOrderWh > 0 {
 		scaled = max(-f.rules.MaxOrderWh, min(f.rules.MaxOrderWh, scaled))
 	}
