@@ -217,3 +217,55 @@ func TestFirstIntervalOrdersFromPower(t *testing.T) {
 		t.Errorf("forecast %+v, want a buy of 168 Wh", fc)
 	}
 }
+
+// days feeds readings every 5 minutes for n days from midnight of t0's day,
+// the home exporting 1000 Wh from 12:15 to 12:30 each day and nothing else;
+// a reset day has its counters restart from 0 at 12:20.
+func days(f *Forecaster, n int, resetDay int) (exp int64) {
+	midnight := t0.Truncate(24 * time.Hour)
+	for d := range n {
+		for m := 0; m < 24*60; m += 5 {
+			at := midnight.Add(time.Duration(d)*24*time.Hour + time.Duration(m)*time.Minute)
+			if m > 12*60+15 && m <= 12*60+30 {
+				exp += 1000 / 3
+				if m == 12*60+30 {
+					exp++ // 333 + 333 + 334
+				}
+			}
+			if d == resetDay && m == 12*60+20 {
+				exp = 0
+			}
+			f.Add(meter.Reading{Time: at, Kind: meter.KindMeter, ImportWh: meter.Wh(0), ExportWh: meter.Wh(exp)})
+		}
+	}
+	return exp
+}
+
+// The same time of day over the days before: with a flat window (persistence
+// says 0) the order for 12:15 rests on the 1000 Wh of the days before, weighed
+// by HistoryWeight (0.25) x the days held over HistoryDays.
+func TestTimeOfDayHistory(t *testing.T) {
+	for _, c := range []struct {
+		days, reset int
+		want        int64
+	}{
+		{3, -1, 85},  // 1000 x 0.25 x 3/7 = 107.14 -> 107; x0.8 = 85.6 -> 85 (below the minimum)
+		{7, -1, 200}, // (1-0.25) x 0 + 0.25 x 1000 = 250; x0.8 = 200
+		{9, -1, 200}, // the ring keeps the last 7: the same
+		{7, 3, 171},  // the reset day is not recorded: 6 days, 0.25 x 6/7 x 1000 = 214.28 -> 214; x0.8 = 171.2 -> 171
+	} {
+		f, _ := New(rules())
+		exp := days(f, c.days, c.reset)
+		next := t0.Truncate(24 * time.Hour).Add(time.Duration(c.days) * 24 * time.Hour)
+		for m := 0; m <= 12*60+7; m++ { // the next day, flat, read each minute to 12:07
+			f.Add(meter.Reading{Time: next.Add(time.Duration(m) * time.Minute), Kind: meter.KindMeter, ImportWh: meter.Wh(0), ExportWh: meter.Wh(exp)})
+		}
+		fc, _ := f.At(next.Add(12*time.Hour + 7*time.Minute))
+		if fc.Wh != c.want || fc.NetWh != 0 {
+			t.Errorf("%d days (reset on day %d): forecast %+v, want %d Wh from a flat window", c.days, c.reset, fc, c.want)
+		}
+		if len(f.days) != 96 {
+			t.Errorf("%d slots, want 96", len(f.days))
+		}
+	}
+}
