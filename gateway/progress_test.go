@@ -44,14 +44,11 @@ func TestProgressLines(t *testing.T) {
 	want := []string{
 		// 12:00:05, the first tick, with one reading: the order for 12:15
 		// goes out half-way to its gate closure, 12:06:30, by when the
-		// forecast will have its 5 minutes of readings.
+		// forecast will have readings enough: the grid meter reports its
+		// power, so a minute of them (forecast.Rules.StartSpan).
 		"first order interval=2026-11-22T12:15Z at=2026-11-22 12:06:30 +0000 UTC waiting_for=the order time of its interval, " +
-			"half-way to its gate closure (collecting readings: 0 of 5 minutes)",
-		"collecting readings: 1 of 5 minutes",
-		"collecting readings: 2 of 5 minutes",
-		"collecting readings: 3 of 5 minutes",
-		"collecting readings: 4 of 5 minutes",
-		"readings collected: the forecast can place orders minutes=5 next_order=2026-11-22 12:06:30 +0000 UTC",
+			"half-way to its gate closure (collecting readings: 0 of 1 minutes)",
+		"readings collected: the forecast can place orders minutes=1 next_order=2026-11-22 12:06:30 +0000 UTC",
 		// At the start of each interval: its order, its clearing, and from
 		// 12:45 on the settlement of 12:15 (settled at 12:32).
 		// (0.699 kWh: the buyers' first bids rest on whole-Wh counters over
@@ -106,11 +103,12 @@ func TestProgressFirstOrderWaitsForReadings(t *testing.T) {
 		start time.Duration
 		want  string
 	}{
-		{3 * time.Minute, "first order interval=2026-11-22T12:15Z at=2026-11-22 12:08:00 +0000 UTC " +
-			"waiting_for=readings for the forecast (collecting readings: 0 of 5 minutes)"},
-		// Ready at 12:14, after 12:15's gate closure: 12:30's order time.
-		{9 * time.Minute, "first order interval=2026-11-22T12:30Z at=2026-11-22 12:21:30 +0000 UTC " +
-			"waiting_for=the order time of its interval, half-way to its gate closure (collecting readings: 0 of 5 minutes)"},
+		// A minute of power readings (forecast.Rules.StartSpan) is enough.
+		{6 * time.Minute, "first order interval=2026-11-22T12:15Z at=2026-11-22 12:07:00 +0000 UTC " +
+			"waiting_for=readings for the forecast (collecting readings: 0 of 1 minutes)"},
+		// Ready at 12:13:30, after 12:15's gate closure: 12:30's order time.
+		{12*time.Minute + 30*time.Second, "first order interval=2026-11-22T12:30Z at=2026-11-22 12:21:30 +0000 UTC " +
+			"waiting_for=the order time of its interval, half-way to its gate closure (collecting readings: 0 of 1 minutes)"},
 	} {
 		logs := &logRecords{}
 		clk := &clock{t: t0.Add(c.start)}

@@ -64,6 +64,10 @@ func TestNoForecastFromBadReadings(t *testing.T) {
 		{"reset", []meter.Reading{reading(0, 9000, 0), reading(6*time.Minute, 10, 500)}, 6 * time.Minute, ErrCounterReset},
 		{"small", []meter.Reading{reading(0, 0, 0), reading(6*time.Minute, 0, 30)}, 6 * time.Minute, ErrBelowMinimum},
 		{"balanced", []meter.Reading{reading(0, 0, 0), reading(6*time.Minute, 400, 400)}, 6 * time.Minute, ErrBelowMinimum},
+		// A meter with counters only: a restart still waits for MinSpan.
+		{"restart without power", []meter.Reading{reading(0, 0, 0), reading(2*time.Minute, 0, 500)}, 2 * time.Minute, ErrShortHistory},
+		// A reset in the first minutes is refused like any other.
+		{"reset first interval", []meter.Reading{powered(0, 9000, 0, 500), powered(2*time.Minute, 10, 0, 500)}, 2 * time.Minute, ErrCounterReset},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, _ := New(rules())
@@ -139,5 +143,129 @@ func TestHistory(t *testing.T) {
 	}
 	if _, err := f.At(t0.Add(5 * time.Minute)); err != nil {
 		t.Errorf("At with 5 of 5 minutes: %v", err)
+	}
+}
+
+func powered(at time.Duration, imp, exp int64, w float64) meter.Reading {
+	r := reading(at, imp, exp)
+	r.PowerW = meter.F(w)
+	return r
+}
+
+// A clear-sky ramp: the export rises from 1.2 kW to 2.1 kW over 5 minutes,
+// read each minute. The counters say 130 Wh in 5 minutes; the last minute's
+// power says 2010 W; the forecast is halfway between, times 0.8.
+func TestRampFollowsTrend(t *testing.T) {
+	f, _ := New(rules())
+	exp := int64(0)
+	for m := 0; m <= 5; m++ {
+		w := 1200 + float64(m)*180 // export W: 1200, 1380, ... 2100
+		f.Add(powered(time.Duration(m)*time.Minute, 0, exp, -w))
+		exp += int64(w / 60) // 20, 23, 26, 29, 32 Wh a minute
+	}
+	fc, err := f.At(t0.Add(5 * time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Counters: 130 Wh in 5 min -> 390 Wh per interval. Power now (the
+	// readings at 4 and 5 min): 2010 W, 502.5 -> 502 Wh per interval.
+	// (390+502)/2 = 446; x0.8 = 356.8 -> 356. Persistence alone: 312.
+	if fc.NetWh != 130 || fc.Wh != 356 {
+		t.Errorf("forecast %+v, want 356 Wh from 130 Wh net", fc)
+	}
+}
+
+// A cloud in the last minute: 3 kW of export falls to 0 (the home imports
+// 600 W); persistence alone would offer 600 Wh, the trend halves the bet.
+func TestCloudPullsTheOfferDown(t *testing.T) {
+	f, _ := New(rules())
+	f.Add(powered(0, 1000, 5000, -3000))
+	f.Add(powered(4*time.Minute, 1000, 5200, -3000))
+	f.Add(powered(5*time.Minute, 1010, 5200, 600))
+	fc, err := f.At(t0.Add(5 * time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Counters: 190 Wh in 5 min -> 570 per interval. Power now (4..5 min):
+	// mean of -3000 and 600 = -1200 W, an export of 300 Wh per interval.
+	// (570+300)/2 = 435; x0.8 = 348.
+	if fc.Wh != 348 {
+		t.Errorf("forecast %+v, want 348 Wh", fc)
+	}
+}
+
+// A gateway that has just started orders from its first minute of power
+// readings, with the safety factor scaled by the minute's share of MinSpan.
+func TestFirstIntervalOrdersFromPower(t *testing.T) {
+	f, _ := New(rules())
+	f.Add(powered(0, 0, 0, 4000))
+	f.Add(powered(30*time.Second, 33, 0, 4000))
+	if _, err := f.At(t0.Add(30 * time.Second)); !errors.Is(err, ErrShortHistory) {
+		t.Fatalf("30 s of readings: %v, want ErrShortHistory", err)
+	}
+	if have, need := f.History(); have != 30*time.Second || need != time.Minute {
+		t.Errorf("History %v of %v, want 30s of 1m", have, need)
+	}
+	f.Add(powered(time.Minute, 67, 0, 4600))
+	fc, err := f.At(t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Mean 4200 W imported: 1050 Wh per interval; the factor 0.8 x 1/5 =
+	// 0.16: 168 Wh, a buy.
+	if fc.Wh != -168 {
+		t.Errorf("forecast %+v, want a buy of 168 Wh", fc)
+	}
+}
+
+// days feeds readings every 5 minutes for n days from midnight of t0's day,
+// the home exporting 1000 Wh from 12:15 to 12:30 each day and nothing else;
+// a reset day has its counters restart from 0 at 12:20.
+func days(f *Forecaster, n int, resetDay int) (exp int64) {
+	midnight := t0.Truncate(24 * time.Hour)
+	for d := range n {
+		for m := 0; m < 24*60; m += 5 {
+			at := midnight.Add(time.Duration(d)*24*time.Hour + time.Duration(m)*time.Minute)
+			if m > 12*60+15 && m <= 12*60+30 {
+				exp += 1000 / 3
+				if m == 12*60+30 {
+					exp++ // 333 + 333 + 334
+				}
+			}
+			if d == resetDay && m == 12*60+20 {
+				exp = 0
+			}
+			f.Add(meter.Reading{Time: at, Kind: meter.KindMeter, ImportWh: meter.Wh(0), ExportWh: meter.Wh(exp)})
+		}
+	}
+	return exp
+}
+
+// The same time of day over the days before: with a flat window (persistence
+// says 0) the order for 12:15 rests on the 1000 Wh of the days before, weighed
+// by HistoryWeight (0.25) x the days held over HistoryDays.
+func TestTimeOfDayHistory(t *testing.T) {
+	for _, c := range []struct {
+		days, reset int
+		want        int64
+	}{
+		{3, -1, 85},  // 1000 x 0.25 x 3/7 = 107.14 -> 107; x0.8 = 85.6 -> 85 (below the minimum)
+		{7, -1, 200}, // (1-0.25) x 0 + 0.25 x 1000 = 250; x0.8 = 200
+		{9, -1, 200}, // the ring keeps the last 7: the same
+		{7, 3, 171},  // the reset day is not recorded: 6 days, 0.25 x 6/7 x 1000 = 214.28 -> 214; x0.8 = 171.2 -> 171
+	} {
+		f, _ := New(rules())
+		exp := days(f, c.days, c.reset)
+		next := t0.Truncate(24 * time.Hour).Add(time.Duration(c.days) * 24 * time.Hour)
+		for m := 0; m <= 12*60+7; m++ { // the next day, flat, read each minute to 12:07
+			f.Add(meter.Reading{Time: next.Add(time.Duration(m) * time.Minute), Kind: meter.KindMeter, ImportWh: meter.Wh(0), ExportWh: meter.Wh(exp)})
+		}
+		fc, _ := f.At(next.Add(12*time.Hour + 7*time.Minute))
+		if fc.Wh != c.want || fc.NetWh != 0 {
+			t.Errorf("%d days (reset on day %d): forecast %+v, want %d Wh from a flat window", c.days, c.reset, fc, c.want)
+		}
+		if len(f.days) != 96 {
+			t.Errorf("%d slots, want 96", len(f.days))
+		}
 	}
 }

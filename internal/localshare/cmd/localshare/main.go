@@ -64,6 +64,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	lon := fs.Float64("lon", 13.40, "the community's longitude, degrees east")
 	safety := fs.String("safety-factor", "", "what if: every home's policy.safety_factor (default: the shipped configuration's)")
 	minTrade := fs.String("min-trade-kwh", "", "what if: every gateway's market.min_trade_kwh (default: the shipped configuration's)")
+	warmUp := fs.Duration("warm-up", time.Hour, "how long the gateways run before each day (72h: three days of time-of-day history)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -144,7 +145,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	for i, r := range runs {
 		began := time.Now()
 		res, err := localshare.Run(ctx, localshare.Options{Homes: r.homes, Seed: r.seed, Day: dates[r.day], Zone: loc,
-			Latitude: *lat, Longitude: *lon, Configure: configure, Logger: slog.New(slog.DiscardHandler)})
+			Latitude: *lat, Longitude: *lon, WarmUp: *warmUp, Configure: configure, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			return fmt.Errorf("%s, %d homes, seed %d: %w", r.day, r.homes, r.seed, err)
 		}
