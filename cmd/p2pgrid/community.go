@@ -293,18 +293,9 @@ Mosquitto afterwards.`,
 			if home == "" {
 				return badInput(errors.New("community add-app: --home is required (the home whose topics the app reads)"))
 			}
-			c, err := operator.Open(args[0], os.Environ())
-			if err != nil {
-				return operatorErr("community add-app", err)
-			}
-			password, file, err := c.AddApp(home, name)
-			if err != nil {
-				return operatorErr("community add-app", err)
-			}
-			login := strings.TrimSuffix(filepath.Base(file), ".password")
-			fmt.Fprintf(cmd.OutOrStdout(), "made read-only login %s for %s: broker %s, username %s, password %s (also in %s), CA %s\nnext: reload Mosquitto\n",
-				login, home, c.Broker, login, password, file, c.CAFile())
-			return nil
+			return addReadOnlyLogin(cmd, "community add-app", args[0], home, func(c *operator.Community) (string, string, error) {
+				return c.AddApp(home, name)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "the home whose topics the app reads (required)")
@@ -330,20 +321,29 @@ as configs/mosquitto/README.md shows. Reload Mosquitto afterwards.`,
     --mqtt-username dashboard --mqtt-password-file ./lindenweg/apps/dashboard.password --mqtt-ca ./lindenweg/ca/ca.crt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := operator.Open(args[0], os.Environ())
-			if err != nil {
-				return operatorErr("community add-dashboard", err)
-			}
-			password, file, err := c.AddDashboard(name)
-			if err != nil {
-				return operatorErr("community add-dashboard", err)
-			}
-			login := strings.TrimSuffix(filepath.Base(file), ".password")
-			fmt.Fprintf(cmd.OutOrStdout(), "made read-only login %s for the operator's dashboard: broker %s, username %s, password %s (also in %s), CA %s\nnext: reload Mosquitto\n",
-				login, c.Broker, login, password, file, c.CAFile())
-			return nil
+			return addReadOnlyLogin(cmd, "community add-dashboard", args[0], "the operator's dashboard", func(c *operator.Community) (string, string, error) {
+				return c.AddDashboard(name)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "the dashboard's login (default dashboard)")
 	return cmd
+}
+
+// addReadOnlyLogin opens the community in dir, makes a read-only login
+// with add (which returns its password and the file it is in) and prints
+// it as the login of what; verb names the command in errors.
+func addReadOnlyLogin(cmd *cobra.Command, verb, dir, what string, add func(*operator.Community) (password, file string, err error)) error {
+	c, err := operator.Open(dir, os.Environ())
+	if err != nil {
+		return operatorErr(verb, err)
+	}
+	password, file, err := add(c)
+	if err != nil {
+		return operatorErr(verb, err)
+	}
+	login := strings.TrimSuffix(filepath.Base(file), ".password")
+	fmt.Fprintf(cmd.OutOrStdout(), "made read-only login %s for %s: broker %s, username %s, password %s (also in %s), CA %s\nnext: reload Mosquitto\n",
+		login, what, c.Broker, login, password, file, c.CAFile())
+	return nil
 }
